@@ -1,0 +1,84 @@
+//! Request guards as proof of authorization: a handler that takes an `Organizer`
+//! cannot run unless the caller presented a valid token of an organizer.
+
+use entity::prelude::Role;
+use rocket::{
+    Request,
+    request::{FromRequest, Outcome},
+};
+use uuid::Uuid;
+
+use super::TokenKeys;
+use crate::http::ApiError;
+
+/// Any signed-in user.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    pub id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Organizer(pub Uuid);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Customer(pub Uuid);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Authenticated {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        let fail =
+            |message: &str| Outcome::Error((ApiError::unauthorized(message).stash(request), ()));
+        let Some(keys) = request.rocket().state::<TokenKeys>() else {
+            return Outcome::Error((ApiError::internal().stash(request), ()));
+        };
+        let Some(header) = request.headers().get_one("Authorization") else {
+            return fail("missing Authorization header (expected `Bearer <token>`)");
+        };
+        let Some(token) = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+        else {
+            return fail("Authorization header must be `Bearer <token>`");
+        };
+        match keys.verify(token.trim()) {
+            Ok(claims) => Outcome::Success(Authenticated {
+                id: claims.sub,
+                role: claims.role,
+            }),
+            Err(error) => fail(&format!("{error}; sign in again")),
+        }
+    }
+}
+
+async fn with_role<'r>(request: &'r Request<'_>, role: Role) -> Outcome<Uuid, ()> {
+    match Authenticated::from_request(request).await {
+        Outcome::Success(user) if user.role == role => Outcome::Success(user.id),
+        Outcome::Success(_) => Outcome::Error((
+            ApiError::forbidden(format!("only a {} may do this", role.as_str())).stash(request),
+            (),
+        )),
+        Outcome::Error(e) => Outcome::Error(e),
+        Outcome::Forward(s) => Outcome::Forward(s),
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Organizer {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        with_role(request, Role::Organizer).await.map(Organizer)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Customer {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        with_role(request, Role::Customer).await.map(Customer)
+    }
+}

@@ -1,0 +1,98 @@
+//! The rules of the product, independent of HTTP: what may be booked, by whom, and
+//! what has to be written together. Nothing here knows about Rocket.
+
+pub mod bookings;
+pub mod events;
+pub mod outbox;
+pub mod users;
+mod validation;
+
+pub use validation::ValidationErrors;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use worker::JobQueue;
+
+/// What the domain needs from the outside world.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub queue: JobQueue,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid input")]
+    Validation(ValidationErrors),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("sold out ({available} left)")]
+    SoldOut { available: i32 },
+    #[error("event cancelled")]
+    EventCancelled,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<DbErr> for Error {
+    fn from(error: DbErr) -> Self {
+        if is_unavailable(&error) {
+            Error::Unavailable(error)
+        } else {
+            Error::Internal(error.into())
+        }
+    }
+}
+
+impl From<ValidationErrors> for Error {
+    fn from(errors: ValidationErrors) -> Self {
+        Error::Validation(errors)
+    }
+}
+
+/// Connection-level failures mean "try again later", not "bug".
+fn is_unavailable(error: &DbErr) -> bool {
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// Timestamps at the precision the database keeps, so what we return is what a
+/// later read returns.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later
+/// fails with "database is locked" when another writer got in between, whereas an
+/// immediate one simply waits its turn. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
+}

@@ -1,0 +1,193 @@
+//! Every error leaves the api as
+//! `{"error": {"code": "...", "message": "...", "details": {...}}}` — including
+//! Rocket's own 404/422/500 and failed request guards.
+//!
+//! Policy: 4xx messages say what the client can fix; 5xx messages say nothing about
+//! internals (the cause is logged instead).
+
+use std::sync::Mutex;
+
+use rocket::{
+    Request, Response, catch,
+    http::{ContentType, Header, Status},
+    response::Responder,
+};
+use serde_json::{Map, Value, json};
+
+use crate::domain::{Error as DomainError, ValidationErrors};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: Status,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: Status, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Status::NotFound, "not_found", format!("{what} not found"))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Status::Unauthorized, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Status::Forbidden, "forbidden", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(Status::BadRequest, "bad_request", message)
+    }
+
+    pub fn validation(errors: ValidationErrors) -> Self {
+        let details = errors
+            .into_fields()
+            .into_iter()
+            .map(|(field, message)| (field, Value::String(message)))
+            .collect();
+        Self {
+            details,
+            ..Self::new(
+                Status::UnprocessableEntity,
+                "validation_failed",
+                "some fields are invalid; see details",
+            )
+        }
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            Status::InternalServerError,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    /// The generic error for a status when nothing more specific is known.
+    pub fn for_status(status: Status) -> Self {
+        match status.code {
+            400 => Self::bad_request("the request could not be understood"),
+            401 => Self::unauthorized("authentication required"),
+            403 => Self::forbidden("not allowed"),
+            404 => Self::new(status, "not_found", "no such resource"),
+            405 => Self::new(status, "method_not_allowed", "method not allowed"),
+            413 => Self::new(status, "payload_too_large", "request body too large"),
+            422 => Self::new(
+                status,
+                "validation_failed",
+                "the request is well-formed but its contents are invalid",
+            ),
+            503 => Self::new(status, "unavailable", "service temporarily unavailable"),
+            400..=499 => Self::new(status, "bad_request", status.reason_lossy().to_string()),
+            _ => Self::internal(),
+        }
+    }
+
+    fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    }
+
+    /// Leaves this error for the catcher: guards can only fail with a status, and
+    /// this is how the catcher learns the specific reason.
+    pub fn stash(self, request: &Request<'_>) -> Status {
+        let status = self.status;
+        let slot = request.local_cache(|| StashedError(Mutex::new(None)));
+        if let Ok(mut slot) = slot.0.lock() {
+            *slot = Some(self);
+        }
+        status
+    }
+}
+
+struct StashedError(Mutex<Option<ApiError>>);
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
+        let body = self.body().to_string();
+        let mut response = Response::build();
+        response
+            .status(self.status)
+            .header(ContentType::JSON)
+            .sized_body(body.len(), std::io::Cursor::new(body));
+        if self.status == Status::ServiceUnavailable {
+            response.header(Header::new("Retry-After", "5"));
+        }
+        Ok(response.finalize())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Validation(errors) => Self::validation(errors),
+            DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::Forbidden(why) => Self::forbidden(why),
+            DomainError::InvalidCredentials => Self::unauthorized("wrong email or password"),
+            DomainError::EmailTaken => Self::new(
+                Status::Conflict,
+                "email_taken",
+                "an account with this email already exists",
+            ),
+            DomainError::SoldOut { available } => {
+                let mut error = Self::new(
+                    Status::Conflict,
+                    "sold_out",
+                    match available {
+                        0 => "sold out".to_string(),
+                        1 => "only 1 ticket left".to_string(),
+                        n => format!("only {n} tickets left"),
+                    },
+                );
+                error
+                    .details
+                    .insert("available_tickets".into(), available.into());
+                error
+            }
+            DomainError::EventCancelled => Self::new(
+                Status::Conflict,
+                "event_cancelled",
+                "this event has been cancelled",
+            ),
+            DomainError::Conflict(message) => Self::new(Status::Conflict, "conflict", message),
+            DomainError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::new(
+                    Status::ServiceUnavailable,
+                    "unavailable",
+                    "the database is unavailable; try again shortly",
+                )
+            }
+            DomainError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// One catcher for every status: a stashed specific error if a guard left one,
+/// otherwise the generic error for the status.
+#[catch(default)]
+pub fn json_catcher(status: Status, request: &Request<'_>) -> ApiError {
+    let stashed = request
+        .local_cache(|| StashedError(Mutex::new(None)))
+        .0
+        .lock()
+        .ok()
+        .and_then(|mut slot| slot.take());
+    match stashed {
+        Some(error) if error.status == status => error,
+        _ => ApiError::for_status(status),
+    }
+}

@@ -1,0 +1,56 @@
+//! A JSON body guard whose failures are the api's JSON errors with a message that
+//! says what is wrong (Rocket's own `Json` only yields a bare status).
+
+use rocket::{
+    Request,
+    data::{self, Data, FromData, ToByteUnit},
+    http::Status,
+};
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+
+/// Request bodies are small; anything larger is refused with 413.
+pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
+    type Error = ();
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let fail = |error: ApiError| data::Outcome::Error((error.stash(request), ()));
+        let bytes = match data.open(BODY_LIMIT_BYTES.bytes()).into_bytes().await {
+            Ok(bytes) if bytes.is_complete() => bytes.into_inner(),
+            Ok(_) => {
+                return fail(ApiError::new(
+                    Status::PayloadTooLarge,
+                    "payload_too_large",
+                    format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
+                ));
+            }
+            Err(error) => {
+                return fail(ApiError::bad_request(format!(
+                    "could not read body: {error}"
+                )));
+            }
+        };
+        // An empty body means "no fields", so endpoints whose fields all have
+        // defaults can be called without one.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        match serde_json::from_slice(bytes) {
+            Ok(value) => data::Outcome::Success(JsonBody(value)),
+            Err(error) if error.is_data() => fail(ApiError::new(
+                Status::UnprocessableEntity,
+                "validation_failed",
+                format!("invalid request body: {error}"),
+            )),
+            Err(error) => fail(ApiError::bad_request(format!("malformed JSON: {error}"))),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The booking api. [`rocket`] builds the server from an [`App`] (made by
+//! [`startup::build`]), so tests and `main` launch exactly the same thing.
+
+pub mod auth;
+pub mod domain;
+pub mod http;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+
+use rocket::{Build, Rocket, catchers, figment::Figment, routes};
+
+pub use settings::Settings;
+pub use startup::App;
+
+pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
+    let rocket = rocket::custom(figment)
+        .manage(app.services)
+        .manage(app.tokens)
+        .mount(
+            "/api/v1",
+            routes![
+                routes::auth::register,
+                routes::auth::login,
+                routes::auth::me,
+                routes::events::create,
+                routes::events::list,
+                routes::events::get,
+                routes::events::update,
+                routes::events::attendees,
+                routes::bookings::book,
+                routes::bookings::list_own,
+                routes::bookings::get,
+                routes::bookings::cancel,
+            ],
+        )
+        .mount("/", routes![routes::health::health, routes::health::ready])
+        .register("/", catchers![http::error::json_catcher]);
+    match app.embedded_worker {
+        Some(worker) => rocket.attach(startup::EmbeddedWorker::new(worker)),
+        None => rocket,
+    }
+}

@@ -1,0 +1,36 @@
+use rocket::{State, get, http::Status, serde::json::Json};
+use serde_json::{Value, json};
+
+use crate::{domain::Services, http::ApiError};
+
+/// The process is up.
+#[get("/health")]
+pub fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The process can do its job: the database and the queue answer.
+#[get("/ready")]
+pub async fn ready(services: &State<Services>) -> Result<Json<Value>, ApiError> {
+    let (database, queue) = tokio::join!(services.db.ping(), services.queue.ping());
+    let mut failed = serde_json::Map::new();
+    if let Err(error) = database {
+        failed.insert("database".into(), error.to_string().into());
+    }
+    if let Err(error) = queue {
+        failed.insert("queue".into(), error.to_string().into());
+    }
+    if failed.is_empty() {
+        return Ok(Json(
+            json!({"status": "ready", "database": "ok", "queue": "ok"}),
+        ));
+    }
+    let names: Vec<&str> = failed.keys().map(String::as_str).collect();
+    let mut error = ApiError::new(
+        Status::ServiceUnavailable,
+        "unavailable",
+        format!("not ready: {} not answering", names.join(" and ")),
+    );
+    error.details = failed;
+    Err(error)
+}

@@ -1,0 +1,9 @@
+//! Handlers: parse the request, call one domain function, shape the response.
+
+pub mod auth;
+pub mod bookings;
+pub mod events;
+pub mod health;
+mod views;
+
+pub use views::*;

@@ -1,0 +1,89 @@
+//! The api's configuration, from the environment (see the README's table).
+
+use std::time::Duration;
+
+use rand::RngCore;
+use worker::{
+    QueueBackend, WorkerSettings,
+    env::{self, ConfigError},
+};
+
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub secret: Vec<u8>,
+    pub token_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret", &"<redacted>")
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database, queue and mail settings; in embedded mode the api runs the worker
+    /// in-process with them.
+    pub worker: WorkerSettings,
+    pub auth: AuthSettings,
+    pub db_max_connections: u32,
+}
+
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let worker = WorkerSettings::from_env()?;
+        let embedded = matches!(worker.queue, QueueBackend::Sqlite);
+        let secret = match env::optional("AUTH_SECRET") {
+            Some(secret) if secret.len() >= MIN_SECRET_LEN => secret.into_bytes(),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "AUTH_SECRET",
+                    format!("must be at least {MIN_SECRET_LEN} bytes"),
+                ));
+            }
+            None if embedded => {
+                tracing::warn!(
+                    "AUTH_SECRET is not set: using a random key, so tokens stop working when this process restarts"
+                );
+                random_secret()
+            }
+            None => {
+                return Err(ConfigError::new(
+                    "AUTH_SECRET",
+                    "required outside embedded mode (at least 32 bytes)",
+                ));
+            }
+        };
+        let ttl_secs: u64 = env::parsed_or("AUTH_TOKEN_TTL_SECS", 3600)?;
+        if ttl_secs == 0 {
+            return Err(ConfigError::new(
+                "AUTH_TOKEN_TTL_SECS",
+                "must be greater than 0",
+            ));
+        }
+        let default_pool = if embedded { 4 } else { 32 };
+        Ok(Self {
+            worker,
+            auth: AuthSettings {
+                secret,
+                token_ttl: Duration::from_secs(ttl_secs),
+            },
+            db_max_connections: env::parsed_or("DATABASE_MAX_CONNECTIONS", default_pool)?,
+        })
+    }
+
+    pub fn embedded(&self) -> bool {
+        matches!(self.worker.queue, QueueBackend::Sqlite)
+    }
+}
+
+pub fn random_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    secret
+}

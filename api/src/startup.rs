@@ -1,0 +1,114 @@
+//! Connecting to everything the api needs, before Rocket starts.
+
+use migration::{Migrator, MigratorTrait};
+use rocket::{
+    Orbit, Rocket,
+    fairing::{Fairing, Info, Kind},
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use tokio::sync::Mutex;
+use worker::{JobQueue, Worker, WorkerHandle, db, queue::QueueError};
+
+use crate::{Settings, auth::TokenKeys, domain::Services};
+
+/// Everything [`crate::rocket`] needs.
+pub struct App {
+    pub services: Services,
+    pub tokens: TokenKeys,
+    /// Embedded mode: the worker that runs inside this process.
+    pub embedded_worker: Option<Worker>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error("mailer: {0}")]
+    Mail(#[from] worker::mailer::MailError),
+}
+
+pub async fn build(settings: &Settings) -> Result<App, StartupError> {
+    let url = &settings.worker.database_url;
+    let db = if db::is_sqlite(url) {
+        // A local file either opens or the path is wrong; waiting will not help.
+        db::connect(url, settings.db_max_connections).await?
+    } else {
+        db::connect_with_retry(url, settings.db_max_connections).await
+    };
+    migrate(&db).await?;
+    let queue = JobQueue::open(&settings.worker.queue, &settings.worker.queue_name, &db).await?;
+    let embedded_worker = if settings.embedded() {
+        let mail = match &settings.worker.mail.smtp_url {
+            Some(_) => "SMTP_URL".to_owned(),
+            None => format!("files in {}", settings.worker.mail.dir.display()),
+        };
+        tracing::info!(
+            database = %url,
+            mail = %mail,
+            "embedded mode: SQLite database, jobs in SQLite, worker in this process (set DATABASE_URL and REDIS_URL for production)"
+        );
+        Some(Worker::new(&settings.worker, db.clone(), queue.clone())?)
+    } else {
+        None
+    };
+    Ok(App {
+        services: Services { db, queue },
+        tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
+        embedded_worker,
+    })
+}
+
+/// Applies pending migrations. On PostgreSQL several api processes may start at
+/// once; a transaction-scoped advisory lock lets exactly one migrate while the
+/// others wait and then find nothing left to do.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    const MIGRATION_LOCK: i64 = 0x626f6f6b696e67; // "booking"
+    let lock = db.begin().await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    let result = Migrator::up(db, None).await;
+    lock.commit().await?;
+    result
+}
+
+/// Runs the worker inside the api process (embedded mode) for as long as Rocket runs.
+pub struct EmbeddedWorker {
+    worker: Mutex<Option<Worker>>,
+    running: Mutex<Option<WorkerHandle>>,
+}
+
+impl EmbeddedWorker {
+    pub fn new(worker: Worker) -> Self {
+        Self {
+            worker: Mutex::new(Some(worker)),
+            running: Mutex::new(None),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for EmbeddedWorker {
+    fn info(&self) -> Info {
+        Info {
+            name: "embedded notification worker",
+            kind: Kind::Liftoff | Kind::Shutdown,
+        }
+    }
+
+    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
+        if let Some(worker) = self.worker.lock().await.take() {
+            *self.running.lock().await = Some(worker.spawn());
+        }
+    }
+
+    async fn on_shutdown(&self, _: &Rocket<Orbit>) {
+        if let Some(running) = self.running.lock().await.take() {
+            running.shutdown().await;
+        }
+    }
+}

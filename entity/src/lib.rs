@@ -1,0 +1,28 @@
+//! Database entities: the tables `users`, `events`, `bookings` and `notifications`.
+//!
+//! Column names and stored enum strings are part of the public contract (operators
+//! query these tables directly), so they match the JSON field names and values.
+
+pub mod booking;
+pub mod event;
+pub mod notification;
+pub mod user;
+
+pub mod prelude {
+    pub use super::booking::{
+        ActiveModel as BookingActiveModel, BookingStatus, Column as BookingColumn,
+        Entity as Booking, Model as BookingModel,
+    };
+    pub use super::event::{
+        ActiveModel as EventActiveModel, Column as EventColumn, Entity as Event, EventStatus,
+        Model as EventModel,
+    };
+    pub use super::notification::{
+        ActiveModel as NotificationActiveModel, Column as NotificationColumn,
+        Entity as Notification, Model as NotificationModel, NotificationKind, NotificationStatus,
+    };
+    pub use super::user::{
+        ActiveModel as UserActiveModel, Column as UserColumn, Entity as User, Model as UserModel,
+        Role,
+    };
+}

@@ -1,0 +1,58 @@
+//! Database connections, shared by the api and the worker.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        // A request waits at most this long for a connection; past it, it fails
+        // with 503 instead of hanging while the database is down or saturated.
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if is_sqlite(url) {
+        options.map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(options).await
+}
+
+/// Connects, waiting for the database to come up rather than failing, so that a
+/// process started alongside its database (compose, a reboot) settles by itself.
+pub async fn connect_with_retry(url: &str, max_connections: u32) -> DatabaseConnection {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match connect(url, max_connections).await {
+            Ok(db) => return db,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "database is not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// JSON lines by default; `LOG_FORMAT=pretty` for humans. `RUST_LOG` filters.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if std::env::var("LOG_FORMAT").as_deref() == Ok("pretty") {
+        builder.try_init()
+    } else {
+        builder.json().try_init()
+    };
+}

@@ -1,0 +1,263 @@
+//! Turning one outbox row into one sent email, at most once per successful send.
+//!
+//! A row moves `pending → sending → sent`, or back to `pending` with a later
+//! `next_attempt_at` after a failed send, or to `failed` after the last attempt.
+//! Taking a row to `sending` is a conditional update, so of two workers handed the
+//! same id only one sends. A worker that dies between sending and marking the row
+//! `sent` leaves it `sending`; once its lease runs out the row is sent again, which
+//! is why delivery is at-least-once in that one window and exactly-once otherwise.
+
+use chrono::{DateTime, Utc};
+use entity::prelude::*;
+use lettre::{Message, message::header::ContentType};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use crate::{
+    jobs::FieldChange,
+    mailer::Mailer,
+    settings::{DeliveryPolicy, MailSettings},
+    templates::{self, Email},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Someone else has it, it is already done, or it is not due yet.
+    Skipped,
+    RetryScheduled,
+    Failed,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    Mail(#[from] crate::mailer::MailError),
+    #[error("building the message: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("bad address {0:?}: {1}")]
+    Address(String, lettre::address::AddressError),
+    #[error("{0} no longer exists")]
+    Missing(&'static str),
+    #[error("malformed changes: {0}")]
+    Changes(#[from] serde_json::Error),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+pub struct Deliverer {
+    pub db: DatabaseConnection,
+    pub mailer: Mailer,
+    pub mail: MailSettings,
+    pub policy: DeliveryPolicy,
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+impl Deliverer {
+    pub async fn deliver(&self, id: Uuid) -> Result<Outcome, DbErr> {
+        let Some(notification) = self.claim(id).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        match self.send(&notification).await {
+            Ok(()) => {
+                self.finish(id, NotificationStatus::Sent, None, None)
+                    .await?;
+                tracing::info!(notification_id = %id, kind = ?notification.kind, "notification sent");
+                Ok(Outcome::Sent)
+            }
+            Err(error) if notification.attempts >= self.policy.max_attempts => {
+                tracing::error!(notification_id = %id, attempts = notification.attempts, %error, "notification failed for good");
+                self.finish(
+                    id,
+                    NotificationStatus::Failed,
+                    Some(error.to_string()),
+                    None,
+                )
+                .await?;
+                Ok(Outcome::Failed)
+            }
+            Err(error) => {
+                let retry_at = now() + self.policy.retry_delay(notification.attempts);
+                tracing::warn!(notification_id = %id, attempts = notification.attempts, %error, %retry_at, "notification send failed, will retry");
+                self.finish(
+                    id,
+                    NotificationStatus::Pending,
+                    Some(error.to_string()),
+                    Some(retry_at),
+                )
+                .await?;
+                Ok(Outcome::RetryScheduled)
+            }
+        }
+    }
+
+    /// Takes the row if it is due and nobody holds a live lease on it.
+    async fn claim(&self, id: Uuid) -> Result<Option<NotificationModel>, DbErr> {
+        let now = now();
+        let lease_until = now + self.policy.lease;
+        let claimed = Notification::update_many()
+            .col_expr(
+                NotificationColumn::Status,
+                Expr::value(NotificationStatus::Sending),
+            )
+            .col_expr(
+                NotificationColumn::Attempts,
+                Expr::col(NotificationColumn::Attempts).add(1),
+            )
+            .col_expr(
+                NotificationColumn::LockedUntil,
+                Expr::value(Some(lease_until)),
+            )
+            .filter(NotificationColumn::Id.eq(id))
+            .filter(claimable(now))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(claimed.into_iter().next())
+    }
+
+    async fn finish(
+        &self,
+        id: Uuid,
+        status: NotificationStatus,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), DbErr> {
+        let mut update = Notification::update_many()
+            .col_expr(NotificationColumn::Status, Expr::value(status))
+            .col_expr(
+                NotificationColumn::LockedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(NotificationColumn::LastError, Expr::value(error));
+        if status == NotificationStatus::Sent {
+            update = update.col_expr(NotificationColumn::SentAt, Expr::value(Some(now())));
+        }
+        if let Some(retry_at) = retry_at {
+            // Clearing `enqueued_at` lets the sweep push it again once it is due.
+            update = update
+                .col_expr(NotificationColumn::NextAttemptAt, Expr::value(retry_at))
+                .col_expr(
+                    NotificationColumn::EnqueuedAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                );
+        }
+        update
+            .filter(NotificationColumn::Id.eq(id))
+            .filter(NotificationColumn::Status.eq(NotificationStatus::Sending))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn send(&self, notification: &NotificationModel) -> Result<(), SendError> {
+        let customer = User::find_by_id(notification.user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(SendError::Missing("the customer"))?;
+        let event = Event::find_by_id(notification.event_id)
+            .one(&self.db)
+            .await?
+            .ok_or(SendError::Missing("the event"))?;
+        let booking = match notification.booking_id {
+            Some(id) => Some(
+                Booking::find_by_id(id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(SendError::Missing("the booking"))?,
+            ),
+            None => None,
+        };
+        let email = match (notification.kind, &booking) {
+            (NotificationKind::BookingConfirmed, Some(booking)) => {
+                templates::booking_confirmed(&customer, &event, booking)
+            }
+            (NotificationKind::BookingCancelled, Some(booking)) => {
+                templates::booking_cancelled(&customer, &event, booking)
+            }
+            (NotificationKind::EventUpdated, _) => {
+                let changes: Vec<FieldChange> = match &notification.changes {
+                    Some(json) => serde_json::from_value(json.clone())?,
+                    None => Vec::new(),
+                };
+                templates::event_updated(&customer, &event, &changes)
+            }
+            (_, None) => return Err(SendError::Missing("the booking")),
+        };
+        let message = self.message(notification.id, &customer, email)?;
+        self.mailer.send(message).await?;
+        Ok(())
+    }
+
+    fn message(&self, id: Uuid, to: &UserModel, email: Email) -> Result<Message, SendError> {
+        let address = to
+            .email
+            .parse()
+            .map_err(|e| SendError::Address(to.email.clone(), e))?;
+        Ok(Message::builder()
+            .from(self.mail.from.clone())
+            .to(lettre::message::Mailbox::new(
+                Some(to.name.clone()),
+                address,
+            ))
+            .subject(email.subject)
+            // Stable per notification, so a duplicate (see the module doc) can be
+            // recognised by the receiving side.
+            .message_id(Some(format!("<{id}@booking.notifications>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.body)?)
+    }
+
+    /// Marks due rows whose job is missing as enqueued and returns their ids, for the
+    /// caller to push. Concurrent sweeps (several workers) each get disjoint ids,
+    /// because the marking update re-checks the condition row by row.
+    pub async fn sweep(&self, limit: u64) -> Result<Vec<Uuid>, DbErr> {
+        let now = now();
+        let stale = now - self.policy.redeliver_after;
+        let needs_job = Condition::any()
+            .add(NotificationColumn::EnqueuedAt.is_null())
+            .add(NotificationColumn::EnqueuedAt.lt(stale));
+        let due = Condition::all().add(claimable(now)).add(needs_job);
+        let candidates: Vec<Uuid> = Notification::find()
+            .select_only()
+            .column(NotificationColumn::Id)
+            .filter(due.clone())
+            .order_by_asc(NotificationColumn::NextAttemptAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let marked = Notification::update_many()
+            .col_expr(NotificationColumn::EnqueuedAt, Expr::value(Some(now)))
+            .filter(NotificationColumn::Id.is_in(candidates))
+            .filter(due)
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(marked.into_iter().map(|n| n.id).collect())
+    }
+}
+
+/// Due and not held: pending and past its backoff, or `sending` under an expired
+/// lease (its worker died).
+fn claimable(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(NotificationColumn::Status.eq(NotificationStatus::Pending))
+                .add(NotificationColumn::NextAttemptAt.lte(now)),
+        )
+        .add(
+            Condition::all()
+                .add(NotificationColumn::Status.eq(NotificationStatus::Sending))
+                .add(NotificationColumn::LockedUntil.lt(now)),
+        )
+}

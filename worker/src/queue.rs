@@ -1,0 +1,152 @@
+//! The job queue as both sides see it: the api pushes, the worker consumes.
+
+use std::time::Duration;
+
+use apalis::prelude::TaskSink;
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
+use sea_orm::{DatabaseConnection, DbBackend, sqlx::SqlitePool};
+use uuid::Uuid;
+
+use crate::{jobs::DeliverNotification, settings::QueueBackend};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("sqlite queue: {0}")]
+    Sqlite(#[from] apalis_sqlite::Error),
+    #[error("sqlite queue setup: {0}")]
+    SqliteSetup(#[from] sea_orm::sqlx::migrate::MigrateError),
+    #[error("push failed: {0}")]
+    Push(String),
+    #[error("the queue did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the embedded queue needs a SQLite database")]
+    NotSqlite,
+}
+
+/// A handle on the notifications queue. Cheap to clone.
+#[derive(Clone)]
+pub enum JobQueue {
+    Redis(RedisStorage<DeliverNotification>),
+    Sqlite(SqliteStorage<DeliverNotification>),
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobQueue::Redis(_) => f.write_str("JobQueue::Redis"),
+            JobQueue::Sqlite(_) => f.write_str("JobQueue::Sqlite"),
+        }
+    }
+}
+
+/// Bounds every queue round trip: a hung Redis must not hang a request.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl JobQueue {
+    /// Connects (retrying until the queue answers, so a process started before
+    /// Redis comes up rather than crash-looping) and, for SQLite, creates the job
+    /// tables.
+    pub async fn open(
+        backend: &QueueBackend,
+        queue_name: &str,
+        db: &DatabaseConnection,
+    ) -> Result<Self, QueueError> {
+        match backend {
+            QueueBackend::Redis { url } => {
+                let client = redis::Client::open(url.as_str())?;
+                let conn = connect_with_retry(&client).await;
+                let config = apalis_redis::Config::default()
+                    .queue(queue_name)
+                    // Results are not read by anyone; keeping them would grow Redis forever.
+                    .persist_results(false)
+                    .emit_events(false);
+                Ok(JobQueue::Redis(RedisStorage::new(conn).with_config(config)))
+            }
+            QueueBackend::Sqlite => {
+                if db.get_database_backend() != DbBackend::Sqlite {
+                    return Err(QueueError::NotSqlite);
+                }
+                let pool: SqlitePool = db.get_sqlite_connection_pool().clone();
+                // The job tables only; the connection pragmas are ours (see db.rs).
+                SqliteStorage::migrations().run(&pool).await?;
+                let config = apalis_sqlite::Config::default()
+                    .queue(queue_name)
+                    .persist_results(false);
+                Ok(JobQueue::Sqlite(
+                    SqliteStorage::new(&pool).with_config(config),
+                ))
+            }
+        }
+    }
+
+    pub async fn push(&self, ids: &[Uuid]) -> Result<(), QueueError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let jobs: Vec<_> = ids
+            .iter()
+            .map(|&notification_id| DeliverNotification { notification_id })
+            .collect();
+        let push = async {
+            match self.clone() {
+                JobQueue::Redis(mut storage) => storage
+                    .push_bulk(jobs)
+                    .await
+                    .map_err(|e| QueueError::Push(e.to_string())),
+                JobQueue::Sqlite(mut storage) => storage
+                    .push_bulk(jobs)
+                    .await
+                    .map_err(|e| QueueError::Push(e.to_string())),
+            }
+        };
+        tokio::time::timeout(QUEUE_TIMEOUT, push)
+            .await
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+    }
+
+    /// Readiness: does the queue answer?
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let check = async {
+            match self.clone() {
+                JobQueue::Redis(mut storage) => {
+                    redis::cmd("PING")
+                        .query_async::<String>(storage.get_connection())
+                        .await?;
+                }
+                JobQueue::Sqlite(storage) => {
+                    sea_orm::sqlx::query("SELECT 1 FROM Jobs LIMIT 1")
+                        .execute(storage.pool())
+                        .await
+                        .map_err(apalis_sqlite::Error::from)?;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(QUEUE_TIMEOUT, check)
+            .await
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+    }
+}
+
+async fn connect_with_retry(client: &redis::Client) -> redis::aio::ConnectionManager {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(QUEUE_TIMEOUT));
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match client
+            .get_connection_manager_with_config(config.clone())
+            .await
+        {
+            Ok(conn) => return conn,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "redis is not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The worker: consumes delivery jobs and runs the outbox sweep, until told to stop.
+//! Runs as its own process (`worker` binary) or inside the api in embedded mode.
+
+use std::{sync::Arc, time::Duration};
+
+use apalis::prelude::*;
+use sea_orm::DatabaseConnection;
+use tokio::{sync::watch, task::JoinHandle};
+use uuid::Uuid;
+
+use crate::{
+    delivery::Deliverer,
+    jobs::DeliverNotification,
+    mailer::{MailError, Mailer},
+    poll::Tick,
+    queue::JobQueue,
+    settings::WorkerSettings,
+};
+
+/// An idle consumer looks for new jobs this often (see `poll`).
+const JOB_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Rows pushed per sweep round; the next round picks up the rest.
+const SWEEP_BATCH: u64 = 500;
+
+pub struct Worker {
+    deliverer: Arc<Deliverer>,
+    queue: JobQueue,
+    concurrency: usize,
+}
+
+/// A running worker. Dropping it does not stop it; call [`WorkerHandle::shutdown`].
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn new(
+        settings: &WorkerSettings,
+        db: DatabaseConnection,
+        queue: JobQueue,
+    ) -> Result<Self, MailError> {
+        let mailer = Mailer::from_settings(&settings.mail)?;
+        tracing::info!(mailer = mailer.describe(), queue = ?queue, concurrency = settings.concurrency, "worker configured");
+        Ok(Self {
+            deliverer: Arc::new(Deliverer {
+                db,
+                mailer,
+                mail: settings.mail.clone(),
+                policy: settings.delivery.clone(),
+            }),
+            queue,
+            concurrency: settings.concurrency,
+        })
+    }
+
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let consumer = tokio::spawn(consume(
+            self.queue.clone(),
+            self.deliverer.clone(),
+            self.concurrency,
+            stopped.clone(),
+        ));
+        let sweeper = tokio::spawn(sweep(self.queue, self.deliverer, stopped));
+        WorkerHandle {
+            stop,
+            tasks: vec![consumer, sweeper],
+        }
+    }
+}
+
+impl WorkerHandle {
+    /// Stops taking new jobs and waits for the ones in flight.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "worker task ended abnormally");
+            }
+        }
+    }
+}
+
+async fn until_stopped(mut stopped: watch::Receiver<bool>) -> Result<(), std::io::Error> {
+    // An error means the handle is gone, which also means stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+    Ok(())
+}
+
+/// Runs the apalis worker, and starts it again whenever the queue backend fails
+/// (Redis restarted, SQLite busy), so that nothing needs a process restart.
+async fn consume(
+    queue: JobQueue,
+    deliverer: Arc<Deliverer>,
+    concurrency: usize,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let name = format!("notifier-{}", Uuid::now_v7());
+        let stop = until_stopped(stopped.clone());
+        let result = match queue.clone() {
+            JobQueue::Redis(storage) => {
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
+                    .data(deliverer.clone())
+                    .concurrency(concurrency)
+                    .build(deliver_job)
+                    .run_until(stop)
+                    .await
+            }
+            JobQueue::Sqlite(storage) => {
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
+                    .data(deliverer.clone())
+                    .concurrency(concurrency)
+                    .build(deliver_job)
+                    .run_until(stop)
+                    .await
+            }
+        };
+        if *stopped.borrow() {
+            return;
+        }
+        match result {
+            Ok(()) => delay = Duration::from_millis(200),
+            Err(error) => {
+                tracing::warn!(%error, restart_in = ?delay, "job consumer stopped; restarting")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Always acknowledges the job: retries are driven by the outbox row (see
+/// `delivery`), not by the queue, whose own retry policy we cannot bound.
+async fn deliver_job(
+    job: DeliverNotification,
+    deliverer: Data<Arc<Deliverer>>,
+) -> Result<(), BoxDynError> {
+    if let Err(error) = deliverer.deliver(job.notification_id).await {
+        tracing::warn!(notification_id = %job.notification_id, %error, "delivery postponed: database error; the sweep will retry");
+    }
+    Ok(())
+}
+
+async fn sweep(queue: JobQueue, deliverer: Arc<Deliverer>, stopped: watch::Receiver<bool>) {
+    let interval = deliverer.policy.sweep_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        match deliverer.sweep(SWEEP_BATCH).await {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => {
+                tracing::info!(
+                    count = ids.len(),
+                    "sweep re-enqueues undelivered notifications"
+                );
+                if let Err(error) = queue.push(&ids).await {
+                    tracing::warn!(%error, "sweep could not enqueue; will try again");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "sweep failed; will try again"),
+        }
+    }
+}
