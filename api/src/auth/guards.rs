@@ -53,7 +53,7 @@ impl<'r> FromRequest<'r> for Authenticated {
     }
 }
 
-async fn with_role<'r>(request: &'r Request<'_>, role: Role) -> Outcome<Uuid, ()> {
+async fn with_role(request: &Request<'_>, role: Role) -> Outcome<Uuid, ()> {
     match Authenticated::from_request(request).await {
         Outcome::Success(user) if user.role == role => Outcome::Success(user.id),
         Outcome::Success(_) => Outcome::Error((

@@ -89,7 +89,9 @@ impl ApiError {
                 "the request is well-formed but its contents are invalid",
             ),
             503 => Self::new(status, "unavailable", "service temporarily unavailable"),
-            400..=499 => Self::new(status, "bad_request", status.reason_lossy().to_string()),
+            code if code < 500 => {
+                Self::new(status, "bad_request", status.reason_lossy().to_string())
+            }
             _ => Self::internal(),
         }
     }

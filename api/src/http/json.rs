@@ -43,14 +43,19 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
         } else {
             &bytes
         };
-        match serde_json::from_slice(bytes) {
+        // Syntax first, then shape: broken JSON is a 400, well-formed JSON of the
+        // wrong shape a 422.
+        let value: serde_json::Value = match serde_json::from_slice(bytes) {
+            Ok(value) => value,
+            Err(error) => return fail(ApiError::bad_request(format!("malformed JSON: {error}"))),
+        };
+        match serde_json::from_value(value) {
             Ok(value) => data::Outcome::Success(JsonBody(value)),
-            Err(error) if error.is_data() => fail(ApiError::new(
+            Err(error) => fail(ApiError::new(
                 Status::UnprocessableEntity,
                 "validation_failed",
                 format!("invalid request body: {error}"),
             )),
-            Err(error) => fail(ApiError::bad_request(format!("malformed JSON: {error}"))),
         }
     }
 }

@@ -1,0 +1,312 @@
+use entity::prelude::*;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+fn new_event(overrides: Value) -> Value {
+    let mut event = json!({
+        "title": "Night of Rust",
+        "venue": "Hall A",
+        "starts_at": "2030-05-01T19:00:00Z",
+        "ends_at": "2030-05-01T23:00:00Z",
+        "total_tickets": 100,
+    });
+    for (key, value) in overrides.as_object().unwrap() {
+        event[key] = value.clone();
+    }
+    event
+}
+
+#[tokio::test]
+async fn organizers_create_events_with_all_tickets_available() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&organizer.token),
+            new_event(json!({"starts_at": "2030-05-01T21:00:00+02:00", "description": "Talks"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(event["organizer_id"], organizer.id.to_string());
+    assert_eq!(
+        event["starts_at"], "2030-05-01T19:00:00Z",
+        "normalised to UTC"
+    );
+    assert_eq!(event["description"], "Talks");
+    assert_eq!(event["total_tickets"], 100);
+    assert_eq!(event["available_tickets"], 100);
+    assert_eq!(event["status"], "scheduled");
+
+    let stored = Event::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id.to_string(), event["id"].as_str().unwrap());
+    assert_eq!(stored[0].available_tickets, 100);
+
+    let (status, fetched) = app
+        .get(
+            &format!("/api/v1/events/{}", event["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched, event);
+}
+
+#[tokio::test]
+async fn only_organizers_may_create_events() {
+    let app = TestApp::spawn().await;
+    let customer = app.customer().await;
+    let (status, body) = app
+        .post(
+            "/api/v1/events",
+            Some(&customer.token),
+            new_event(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, body) = app.post("/api/v1/events", None, new_event(json!({}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    assert_eq!(app.count::<Event>().await, 0);
+}
+
+#[tokio::test]
+async fn invalid_events_are_refused_field_by_field() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let cases = [
+        (json!({"title": "  "}), "title"),
+        (json!({"venue": ""}), "venue"),
+        (json!({"title": "x".repeat(201)}), "title"),
+        (json!({"ends_at": "2030-05-01T19:00:00Z"}), "ends_at"),
+        (json!({"ends_at": "2030-05-01T18:00:00Z"}), "ends_at"),
+        (json!({"starts_at": "tomorrow"}), "starts_at"),
+        (json!({"total_tickets": 0}), "total_tickets"),
+        (json!({"total_tickets": -5}), "total_tickets"),
+        (json!({"total_tickets": 1_000_001}), "total_tickets"),
+    ];
+    for (overrides, field) in cases {
+        let (status, body) = app
+            .post(
+                "/api/v1/events",
+                Some(&organizer.token),
+                new_event(overrides.clone()),
+            )
+            .await;
+        assert_eq!(status, 422, "{overrides}: {body}");
+        assert!(
+            body["error"]["details"][field].is_string(),
+            "{overrides}: {body}"
+        );
+    }
+    for overrides in [
+        json!({"total_tickets": 1e30}),
+        json!({"total_tickets": "ten"}),
+        json!({"color": "red"}),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/v1/events",
+                Some(&organizer.token),
+                new_event(overrides.clone()),
+            )
+            .await;
+        assert_eq!(status, 422, "{overrides}: {body}");
+        assert_eq!(body["error"]["code"], "validation_failed");
+    }
+    assert_eq!(app.count::<Event>().await, 0);
+}
+
+#[tokio::test]
+async fn events_are_listed_by_start_time_with_a_cursor() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let mut expected = Vec::new();
+    // Created out of order, two sharing a start time (ties broken by id).
+    for (day, hour) in [(3, 19), (1, 19), (2, 19), (1, 19), (5, 10)] {
+        let starts = format!("2030-06-{day:02}T{hour}:00:00Z");
+        let ends = format!("2030-06-{day:02}T23:00:00Z");
+        let (_, event) = app
+            .post(
+                "/api/v1/events",
+                Some(&organizer.token),
+                new_event(json!({"starts_at": starts, "ends_at": ends})),
+            )
+            .await;
+        expected.push((starts, event["id"].as_str().unwrap().to_owned()));
+    }
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/events?limit=2".to_owned();
+    loop {
+        let (status, page) = app.get(&path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/events?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+
+    let (_, all) = app.get("/api/v1/events", None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    assert!(all["next_cursor"].is_null());
+
+    for bad in ["limit=0", "limit=101", "limit=abc", "cursor=nonsense"] {
+        let (status, body) = app.get(&format!("/api/v1/events?{bad}"), None).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_event_ids_are_not_found() {
+    let app = TestApp::spawn().await;
+    for id in ["00000000-0000-7000-8000-000000000000", "not-a-uuid", "1"] {
+        let (status, body) = app.get(&format!("/api/v1/events/{id}"), None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_owner_patches_an_event_and_capacity_moves_availability() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let id = event["id"].as_str().unwrap();
+    assert_eq!(app.book(&customer, id, 4).await.0, 201);
+
+    let (status, patched) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&organizer.token),
+            json!({"title": "Night of Rust II", "total_tickets": 15}),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["title"], "Night of Rust II");
+    assert_eq!(patched["venue"], "Hall A");
+    assert_eq!(
+        (
+            patched["total_tickets"].as_i64(),
+            patched["available_tickets"].as_i64()
+        ),
+        (Some(15), Some(11))
+    );
+    assert_ne!(patched["updated_at"], event["updated_at"]);
+    app.assert_ticket_invariant(id).await;
+
+    // Down to exactly what is sold is fine; below it is a conflict that changes nothing.
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&organizer.token),
+            json!({"total_tickets": 4}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&organizer.token),
+            json!({"total_tickets": 3, "title": "Never"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let stored = app.assert_ticket_invariant(id).await;
+    assert_eq!(
+        (
+            stored.total_tickets,
+            stored.available_tickets,
+            stored.title.as_str()
+        ),
+        (4, 0, "Night of Rust II")
+    );
+
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&organizer.token),
+            json!({"ends_at": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["details"]["ends_at"].is_string());
+}
+
+#[tokio::test]
+async fn only_the_owner_may_patch() {
+    let app = TestApp::spawn().await;
+    let owner = app.organizer().await;
+    let other = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&owner, 10).await;
+    let path = format!("/api/v1/events/{}", event["id"].as_str().unwrap());
+    for (token, status) in [
+        (Some(other.token.as_str()), 403),
+        (Some(customer.token.as_str()), 403),
+        (None, 401),
+    ] {
+        let (got, body) = app.patch(&path, token, json!({"title": "Hijacked"})).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let (status, _) = app
+        .patch(
+            "/api/v1/events/00000000-0000-7000-8000-000000000000",
+            Some(&owner.token),
+            json!({"title": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, fetched) = app.get(&path, None).await;
+    assert_eq!(fetched["title"], "Night of Rust");
+}
+
+#[tokio::test]
+async fn the_owner_sees_who_booked() {
+    let app = TestApp::spawn().await;
+    let owner = app.organizer().await;
+    let other = app.organizer().await;
+    let ann = app.customer().await;
+    let bob = app.customer().await;
+    let event = app.event(&owner, 10).await;
+    let id = event["id"].as_str().unwrap();
+    app.book(&ann, id, 2).await;
+    app.book(&bob, id, 1).await;
+
+    let path = format!("/api/v1/events/{id}/bookings");
+    let (status, body) = app.get(&path, Some(&owner.token)).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["customer_email"], ann.email);
+    assert_eq!(items[0]["customer_name"], "customer person");
+    assert_eq!(items[0]["quantity"], 2);
+    assert_eq!(items[0]["status"], "confirmed");
+    assert_eq!(items[1]["customer_email"], bob.email);
+
+    assert_eq!(app.get(&path, Some(&other.token)).await.0, 403);
+    assert_eq!(app.get(&path, Some(&ann.token)).await.0, 403);
+    assert_eq!(app.get(&path, None).await.0, 401);
+}

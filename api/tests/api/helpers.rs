@@ -1,0 +1,446 @@
+//! `TestApp::spawn()`: a fresh database (SQLite file, or a new PostgreSQL database
+//! when `DATABASE_URL` is set), its own queue (embedded, or a per-test Redis key
+//! space when `REDIS_URL` is set), a real SMTP sink, and the api serving on a
+//! real socket.
+
+use std::time::Duration;
+
+use api::{
+    Settings,
+    settings::{AuthSettings, random_secret},
+    startup,
+};
+use entity::prelude::*;
+use rocket::{fairing::AdHoc, figment::Figment};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use worker::{DeliveryPolicy, JobQueue, MailSettings, QueueBackend, WorkerHandle, WorkerSettings};
+
+use crate::smtp::SmtpSink;
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub smtp: SmtpSink,
+    pub settings: Settings,
+    shutdown: rocket::Shutdown,
+    /// Production mode: the worker runs beside the api, as its own process would.
+    worker: Option<WorkerHandle>,
+    _storage: Storage,
+}
+
+/// What a test's data lives in; removed when the test ends.
+enum Storage {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        name: String,
+        redis: Option<(String, String)>,
+    },
+}
+
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub token: String,
+}
+
+pub fn policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        max_attempts: 3,
+        retry_base: Duration::from_millis(100),
+        retry_cap: Duration::from_secs(1),
+        lease: Duration::from_secs(10),
+        sweep_interval: Duration::from_millis(200),
+        redeliver_after: Duration::from_secs(1),
+    }
+}
+
+pub fn production_mode() -> bool {
+    std::env::var("DATABASE_URL").is_ok_and(|url| url.starts_with("postgres"))
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// `tweak` may change the settings before anything starts.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let smtp = SmtpSink::start().await;
+        let (mut settings, storage) = fresh_settings(&smtp).await;
+        tweak(&mut settings);
+        let app = startup::build(&settings).await.expect("build app");
+        let db = app.services.db.clone();
+        let worker = match app.embedded_worker {
+            Some(_) => None,
+            None => Some(spawn_worker(&settings).await),
+        };
+        let (address, shutdown) = serve(app).await;
+        Self {
+            address,
+            http: reqwest::Client::new(),
+            db,
+            smtp,
+            settings,
+            shutdown,
+            worker,
+            _storage: storage,
+        }
+    }
+
+    /// Another api process on the same database and queue (and token key).
+    pub async fn second_instance(&self) -> (String, rocket::Shutdown) {
+        let mut settings = self.settings.clone();
+        // An embedded worker already runs in the first instance.
+        settings.worker.concurrency = 1;
+        let mut app = startup::build(&settings).await.expect("build second app");
+        app.embedded_worker = None;
+        serve(app).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        into_parts(request.send().await.expect("request")).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = self.http.patch(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        into_parts(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        into_parts(request.send().await.expect("request")).await
+    }
+
+    pub async fn user(&self, role: &str) -> TestUser {
+        let email = format!("{role}-{}@example.com", Uuid::now_v7().simple());
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse", "name": format!("{role} person"), "role": role}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, login) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{login}");
+        TestUser {
+            id: body["id"].as_str().unwrap().parse().unwrap(),
+            email,
+            token: login["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn organizer(&self) -> TestUser {
+        self.user("organizer").await
+    }
+
+    pub async fn customer(&self) -> TestUser {
+        self.user("customer").await
+    }
+
+    pub async fn event(&self, organizer: &TestUser, tickets: i64) -> Value {
+        let (status, event) = self
+            .post(
+                "/api/v1/events",
+                Some(&organizer.token),
+                json!({
+                    "title": "Night of Rust",
+                    "description": "Talks and music",
+                    "venue": "Hall A",
+                    "starts_at": "2030-05-01T19:00:00Z",
+                    "ends_at": "2030-05-01T23:00:00Z",
+                    "total_tickets": tickets,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{event}");
+        event
+    }
+
+    pub async fn book(&self, customer: &TestUser, event_id: &str, quantity: i64) -> (u16, Value) {
+        self.post(
+            &format!("/api/v1/events/{event_id}/bookings"),
+            Some(&customer.token),
+            json!({"quantity": quantity}),
+        )
+        .await
+    }
+
+    /// SPEC §5, checked in the database: never negative, and every ticket is either
+    /// available or held by exactly one confirmed booking.
+    pub async fn assert_ticket_invariant(&self, event_id: &str) -> EventModel {
+        let id: Uuid = event_id.parse().unwrap();
+        let event = Event::find_by_id(id).one(&self.db).await.unwrap().unwrap();
+        let held: i64 = entity::booking::Entity::find()
+            .all(&self.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|b| b.event_id == id && b.status == BookingStatus::Confirmed)
+            .map(|b| b.quantity as i64)
+            .sum();
+        assert!(
+            event.available_tickets >= 0,
+            "negative availability: {event:?}"
+        );
+        assert_eq!(
+            event.available_tickets as i64 + held,
+            event.total_tickets as i64,
+            "tickets leaked or doubled: {event:?}, held by confirmed bookings: {held}"
+        );
+        event
+    }
+
+    pub async fn count<E>(&self) -> u64
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        E::find().count(&self.db).await.unwrap()
+    }
+
+    pub async fn notifications(&self) -> Vec<NotificationModel> {
+        Notification::find().all(&self.db).await.unwrap()
+    }
+
+    /// Waits (bounded) until no notification is pending or in flight.
+    pub async fn settle_notifications(&self) -> Vec<NotificationModel> {
+        for _ in 0..600 {
+            let all = self.notifications().await;
+            if all.iter().all(|n| {
+                matches!(
+                    n.status,
+                    NotificationStatus::Sent | NotificationStatus::Failed
+                )
+            }) {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "notifications did not settle: {:?}",
+            self.notifications().await
+        );
+    }
+
+    /// A handle on this app's queue, as the api sees it.
+    pub async fn queue(&self) -> JobQueue {
+        JobQueue::open(
+            &self.settings.worker.queue,
+            &self.settings.worker.queue_name,
+            &self.db,
+        )
+        .await
+        .unwrap()
+    }
+}
+
+async fn into_parts(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("non-JSON response ({status}, {content_type}): {text}"));
+    (status, body)
+}
+
+async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
+    let mail = MailSettings {
+        smtp_url: Some(smtp.url()),
+        dir: std::env::temp_dir(),
+        from: "Tickets <no-reply@test.local>".parse().unwrap(),
+    };
+    let (database_url, queue, queue_name, storage) = if production_mode() {
+        let admin_url = std::env::var("DATABASE_URL").unwrap();
+        let name = format!("booking_test_{}", Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .expect("connect to DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).expect("DATABASE_URL is a URL");
+        url.set_path(&name);
+        let redis_url =
+            std::env::var("REDIS_URL").expect("REDIS_URL must be set with a postgres DATABASE_URL");
+        let queue_name = format!("test:{}:notifications", Uuid::now_v7().simple());
+        let storage = Storage::Postgres {
+            admin_url,
+            name,
+            redis: Some((redis_url.clone(), queue_name.clone())),
+        };
+        (
+            url.to_string(),
+            QueueBackend::Redis { url: redis_url },
+            queue_name,
+            storage,
+        )
+    } else {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("booking.db").display()
+        );
+        (
+            url,
+            QueueBackend::Sqlite,
+            worker::NOTIFICATIONS_QUEUE.to_owned(),
+            Storage::Sqlite(dir),
+        )
+    };
+    let settings = Settings {
+        worker: WorkerSettings {
+            database_url,
+            queue,
+            queue_name,
+            concurrency: 4,
+            mail,
+            delivery: policy(),
+        },
+        auth: AuthSettings {
+            secret: random_secret(),
+            token_ttl: Duration::from_secs(3600),
+        },
+        db_max_connections: 8,
+    };
+    (settings, storage)
+}
+
+pub async fn spawn_worker(settings: &Settings) -> WorkerHandle {
+    let db = worker::db::connect(&settings.worker.database_url, 6)
+        .await
+        .expect("worker db");
+    let queue = JobQueue::open(&settings.worker.queue, &settings.worker.queue_name, &db)
+        .await
+        .expect("worker queue");
+    worker::Worker::new(&settings.worker, db, queue)
+        .expect("worker")
+        .spawn()
+}
+
+fn figment() -> Figment {
+    rocket::Config::figment()
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", 0))
+        .merge(("log_level", "off"))
+        .merge(("shutdown.ctrlc", false))
+}
+
+/// Launches on an ephemeral port; returns its base URL.
+async fn serve(app: startup::App) -> (String, rocket::Shutdown) {
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    let rocket =
+        api::rocket(figment(), app).attach(AdHoc::on_liftoff("report port", move |rocket| {
+            Box::pin(async move {
+                let _ = port_tx.send(rocket.config().port);
+            })
+        }));
+    let rocket = rocket.ignite().await.expect("ignite");
+    let shutdown = rocket.shutdown();
+    tokio::spawn(rocket.launch());
+    let port = port_rx.await.expect("rocket reported its port");
+    (format!("http://127.0.0.1:{port}"), shutdown)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.clone().notify();
+        drop(self.worker.take());
+        if let Storage::Postgres {
+            admin_url,
+            name,
+            redis,
+        } = &self._storage
+        {
+            let (admin_url, name, redis) = (admin_url.clone(), name.clone(), redis.clone());
+            // Drop runs inside the test's runtime; clean up from a thread of our own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                    if let Some((url, prefix)) = redis {
+                        delete_redis_keys(&url, &prefix).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub async fn delete_redis_keys(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+    // apalis also lists every queue in one shared registry.
+    const REGISTRY: &str = "core:apalis:queues:list";
+    let registered: Vec<String> = redis::cmd("ZRANGE")
+        .arg(REGISTRY)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    let ours: Vec<_> = registered
+        .into_iter()
+        .filter(|q| q.starts_with(prefix))
+        .collect();
+    if !ours.is_empty() {
+        let _: Result<(), _> = redis::cmd("ZREM")
+            .arg(REGISTRY)
+            .arg(ours)
+            .query_async(&mut conn)
+            .await;
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests over real HTTP, a real database, a real queue and a real SMTP
+//! server. Each test gets its own database and queue; see `helpers`.
+
+mod auth;
+mod bookings;
+mod concurrency;
+mod events;
+mod helpers;
+mod notifications;
+mod operations;
+mod smtp;

@@ -1,0 +1,439 @@
+use std::{sync::Arc, time::Duration};
+
+use entity::prelude::*;
+use serde_json::json;
+use worker::{
+    delivery::{Deliverer, Outcome},
+    mailer::Mailer,
+};
+
+use crate::helpers::{TestApp, production_mode};
+
+#[tokio::test]
+async fn a_booking_is_confirmed_by_email() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 2).await;
+
+    let mails = app.smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.to, std::slice::from_ref(&customer.email));
+    assert_eq!(mail.subject(), "Booking confirmed: Night of Rust");
+    for expected in [
+        "Hall A",
+        "Wednesday 1 May 2030, 19:00 UTC",
+        "Tickets:  2",
+        booking["id"].as_str().unwrap(),
+    ] {
+        assert!(
+            mail.text.contains(expected),
+            "missing {expected:?} in\n{}",
+            mail.text
+        );
+    }
+    let settled = app.settle_notifications().await;
+    assert_eq!(settled[0].status, NotificationStatus::Sent);
+    assert_eq!(settled[0].attempts, 1);
+    assert!(settled[0].sent_at.is_some());
+}
+
+#[tokio::test]
+async fn an_event_change_emails_each_booked_customer_once_saying_what_changed() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let ann = app.customer().await;
+    let bob = app.customer().await;
+    let cat = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let id = event["id"].as_str().unwrap();
+    app.book(&ann, id, 1).await;
+    app.book(&ann, id, 2).await; // two bookings, still one email per update
+    app.book(&bob, id, 1).await;
+    let (_, cancelled) = app.book(&cat, id, 1).await;
+    app.post(
+        &format!(
+            "/api/v1/bookings/{}/cancel",
+            cancelled["id"].as_str().unwrap()
+        ),
+        Some(&cat.token),
+        json!({}),
+    )
+    .await;
+    app.smtp.wait_for(5).await; // 4 confirmations, 1 cancellation
+    app.settle_notifications().await;
+    let before = app.smtp.messages().len();
+
+    // Capacity alone is not news to customers.
+    let path = format!("/api/v1/events/{id}");
+    assert_eq!(
+        app.patch(&path, Some(&organizer.token), json!({"total_tickets": 20}))
+            .await
+            .0,
+        200
+    );
+    let (status, _) = app
+        .patch(
+            &path,
+            Some(&organizer.token),
+            json!({"venue": "Grand Hall", "starts_at": "2030-05-01T20:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let mails = app.smtp.wait_for(before + 2).await;
+    app.settle_notifications().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let updates: Vec<_> = app
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.subject().starts_with("Event changed"))
+        .collect();
+    assert_eq!(mails.len(), before + 2);
+    assert_eq!(
+        updates.len(),
+        2,
+        "one per customer holding a confirmed booking"
+    );
+    assert_eq!(
+        app.smtp
+            .to(&ann.email)
+            .iter()
+            .filter(|m| m.subject().starts_with("Event changed"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        app.smtp
+            .to(&bob.email)
+            .iter()
+            .filter(|m| m.subject().starts_with("Event changed"))
+            .count(),
+        1
+    );
+    assert!(
+        app.smtp
+            .to(&cat.email)
+            .iter()
+            .all(|m| !m.subject().starts_with("Event changed"))
+    );
+    let text = &updates[0].text;
+    assert!(text.contains("venue: Hall A → Grand Hall"), "{text}");
+    assert!(
+        text.contains("starts_at: 2030-05-01T19:00:00+00:00 → 2030-05-01T20:00:00+00:00"),
+        "{text}"
+    );
+    assert!(!text.contains("total_tickets"), "{text}");
+}
+
+#[tokio::test]
+async fn a_cancellation_is_confirmed_by_email() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 2).await;
+    let booking_id = booking["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/bookings/{booking_id}/cancel"),
+        Some(&customer.token),
+        json!({}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/bookings/{booking_id}/cancel"),
+        Some(&customer.token),
+        json!({}),
+    )
+    .await;
+
+    app.smtp.wait_for(2).await;
+    app.settle_notifications().await;
+    let mails = app.smtp.to(&customer.email);
+    assert_eq!(mails.len(), 2);
+    let cancellation = mails
+        .iter()
+        .find(|m| m.subject() == "Booking cancelled: Night of Rust")
+        .expect("cancellation email");
+    assert!(cancellation.text.contains(booking_id));
+}
+
+#[tokio::test]
+async fn a_job_delivered_many_times_sends_one_email() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+    app.smtp.wait_for(1).await;
+    let id = app.settle_notifications().await[0].id;
+
+    // The queue hands the same job out again (a retry, a redelivery, a duplicate push).
+    let queue = app.queue().await;
+    for _ in 0..5 {
+        queue.push(&[id]).await.unwrap();
+    }
+    // And several workers race for it directly.
+    let deliverer = Arc::new(Deliverer {
+        db: app.db.clone(),
+        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
+        mail: app.settings.worker.mail.clone(),
+        policy: app.settings.worker.delivery.clone(),
+    });
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let deliverer = deliverer.clone();
+            tokio::spawn(async move { deliverer.deliver(id).await.unwrap() })
+        })
+        .collect();
+    for racer in racers {
+        assert_eq!(racer.await.unwrap(), Outcome::Skipped);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the pushed jobs are consumed by now
+    assert_eq!(app.smtp.messages().len(), 1);
+    assert_eq!(app.notifications().await[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_a_pending_notification_send_once() {
+    // Workers stopped: the notification stays pending until the racers below.
+    let app = TestApp::spawn_with(|s| {
+        s.worker.delivery.redeliver_after = Duration::from_secs(3600);
+        s.worker.delivery.sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+    let id = app.notifications().await[0].id;
+    let deliverer = Arc::new(Deliverer {
+        db: app.db.clone(),
+        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
+        mail: app.settings.worker.mail.clone(),
+        policy: app.settings.worker.delivery.clone(),
+    });
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let deliverer = deliverer.clone();
+            tokio::spawn(async move { deliverer.deliver(id).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.unwrap());
+    }
+    app.settle_notifications().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Exactly one send in total, whether a racer or the app's own worker won.
+    assert!(
+        outcomes.iter().filter(|o| **o == Outcome::Sent).count() <= 1,
+        "{outcomes:?}"
+    );
+    assert_eq!(app.smtp.messages().len(), 1);
+}
+
+/// The queue loses the job after the booking committed (embedded queue here; the
+/// Redis variant below stops a real Redis): the outbox sweep pushes it again.
+#[tokio::test]
+async fn a_lost_job_is_found_by_the_sweep_and_delivered() {
+    if production_mode() {
+        return; // Covered for Redis by `confirmations_survive_redis_being_down_and_restarted_empty`.
+    }
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+
+    // Every job pushed from now on vanishes, as if the queue had been wiped.
+    app.db
+        .execute_unprepared("CREATE TRIGGER lose_jobs AFTER INSERT ON Jobs BEGIN DELETE FROM Jobs WHERE id = NEW.id; END")
+        .await
+        .unwrap();
+    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+    let first_push = app.notifications().await[0].enqueued_at.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        app.smtp.messages().is_empty(),
+        "the job was lost, nothing can have been sent"
+    );
+    app.db
+        .execute_unprepared("DROP TRIGGER lose_jobs")
+        .await
+        .unwrap();
+
+    let mails = app.smtp.wait_for(1).await;
+    assert_eq!(mails[0].subject(), "Booking confirmed: Night of Rust");
+    let settled = app.settle_notifications().await;
+    assert!(
+        settled[0].enqueued_at.unwrap() > first_push,
+        "delivered through the sweep's push"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.smtp.messages().len(),
+        1,
+        "re-enqueued, but not sent twice"
+    );
+}
+
+#[tokio::test]
+async fn refused_mail_is_retried_then_marked_failed() {
+    let app = TestApp::spawn().await;
+    app.smtp.refuse_mail(true);
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+
+    let settled = app.settle_notifications().await;
+    assert_eq!(settled[0].status, NotificationStatus::Failed);
+    assert_eq!(
+        settled[0].attempts,
+        app.settings.worker.delivery.max_attempts
+    );
+    assert!(
+        settled[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{:?}",
+        settled[0].last_error
+    );
+    assert!(app.smtp.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_notification_refused_once_is_delivered_on_retry() {
+    let app =
+        TestApp::spawn_with(|s| s.worker.delivery.retry_base = Duration::from_millis(800)).await;
+    app.smtp.refuse_mail(true);
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+    for _ in 0..200 {
+        if app.notifications().await[0].last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.smtp.refuse_mail(false);
+    app.smtp.wait_for(1).await;
+    let settled = app.settle_notifications().await;
+    assert_eq!(settled[0].status, NotificationStatus::Sent);
+    assert!(settled[0].attempts >= 2);
+}
+
+/// The delivery promise with a real Redis going away: bookings made while it is
+/// down are confirmed once it is back, though it comes back empty.
+#[tokio::test]
+async fn confirmations_survive_redis_being_down_and_restarted_empty() {
+    if !production_mode() {
+        return; // Needs Redis; CI runs this suite with DATABASE_URL and REDIS_URL set.
+    }
+    let redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(|s| {
+        s.worker.queue = worker::QueueBackend::Redis { url: redis.url() };
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let id = event["id"].as_str().unwrap();
+
+    redis.stop();
+    let mut booked = Vec::new();
+    for _ in 0..3 {
+        let (status, booking) = app.book(&customer, id, 1).await;
+        assert_eq!(status, 201, "bookings go on while Redis is down: {booking}");
+        booked.push(booking["id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.smtp.messages().is_empty());
+
+    redis.start_again();
+    let mails = app.smtp.wait_for(3).await;
+    app.settle_notifications().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.smtp.messages().len(),
+        3,
+        "each confirmation exactly once"
+    );
+    for booking in booked {
+        assert_eq!(
+            mails.iter().filter(|m| m.text.contains(&booking)).count(),
+            1
+        );
+    }
+}
+
+/// A redis-server of the test's own on a free port, so stopping it disturbs no
+/// other test.
+struct PrivateRedis {
+    port: u16,
+    child: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let redis = Self {
+            port,
+            child: std::sync::Mutex::new(None),
+        };
+        redis.start_again();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn start_again(&self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        *self.child.lock().unwrap() = Some(child);
+    }
+
+    fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

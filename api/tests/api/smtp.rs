@@ -1,0 +1,157 @@
+//! A real SMTP server in the test process: speaks enough of RFC 5321 for lettre,
+//! keeps every accepted message, and can be told to refuse mail.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+};
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    /// Headers and body, with quoted-printable soft line breaks and `=E2=86=92`
+    /// (→) decoded so tests can match on what a reader sees.
+    pub text: String,
+}
+
+impl Mail {
+    pub fn subject(&self) -> &str {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Mail>>>,
+    refuse: Arc<AtomicBool>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind smtp sink");
+        let sink = Self {
+            addr: listener.local_addr().expect("smtp sink address"),
+            received: Arc::default(),
+            refuse: Arc::default(),
+        };
+        let accepting = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(accepting.clone().session(stream));
+            }
+        });
+        sink
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// While set, every message is refused with a permanent error.
+    pub fn refuse_mail(&self, refuse: bool) {
+        self.refuse.store(refuse, Ordering::SeqCst);
+    }
+
+    pub fn messages(&self) -> Vec<Mail> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn to(&self, address: &str) -> Vec<Mail> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)))
+            .collect()
+    }
+
+    /// Waits (bounded) until at least `count` messages arrived, and returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<Mail> {
+        for _ in 0..600 {
+            if self.received.lock().unwrap().len() >= count {
+                return self.messages();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {count} emails within 30 s, got {}",
+            self.messages().len()
+        );
+    }
+
+    async fn session(self, stream: TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read);
+        let mut recipients = Vec::new();
+        let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match lines.read_line(&mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let command = line.trim_end().to_ascii_uppercase();
+            let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                b"250-sink\r\n250 8BITMIME\r\n"
+            } else if command.starts_with("MAIL FROM") {
+                recipients.clear();
+                if self.refuse.load(Ordering::SeqCst) {
+                    b"550 5.7.1 mail refused by test\r\n"
+                } else {
+                    b"250 OK\r\n"
+                }
+            } else if command.starts_with("RCPT TO") {
+                let address = line.trim_end()[8..]
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned();
+                recipients.push(address);
+                b"250 OK\r\n"
+            } else if command == "DATA" {
+                let _ = write.write_all(b"354 go ahead\r\n").await;
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    match lines.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                let text = data.replace("=\r\n", "").replace("=E2=86=92", "→");
+                self.received.lock().unwrap().push(Mail {
+                    to: std::mem::take(&mut recipients),
+                    text,
+                });
+                b"250 OK queued\r\n"
+            } else if command == "QUIT" {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            } else {
+                // RSET, NOOP and anything else lettre may send.
+                b"250 OK\r\n"
+            };
+            if write.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
