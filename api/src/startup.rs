@@ -5,11 +5,15 @@ use rocket::{
     Orbit, Rocket,
     fairing::{Fairing, Info, Kind},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use tokio::sync::Mutex;
 use worker::{JobQueue, Worker, WorkerHandle, db, queue::QueueError};
 
-use crate::{Settings, auth::TokenKeys, domain::Services};
+use crate::{
+    Settings,
+    auth::TokenKeys,
+    domain::{Services, begin_write},
+};
 
 /// Everything [`crate::rocket`] needs.
 pub struct App {
@@ -60,20 +64,20 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     })
 }
 
-/// Applies pending migrations. On PostgreSQL several api processes may start at
-/// once; a transaction-scoped advisory lock lets exactly one migrate while the
-/// others wait and then find nothing left to do.
+/// Applies pending migrations, exactly once however many api processes start at
+/// the same moment: all of it runs in one transaction that first takes a lock (the
+/// SQLite write lock, or a PostgreSQL advisory lock); the others wait for it and
+/// then find nothing left to do. Both databases roll DDL back with the
+/// transaction, so a failed migration leaves no half-made schema.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
-    }
     const MIGRATION_LOCK: i64 = 0x626f6f6b696e67; // "booking"
-    let lock = db.begin().await?;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-        .await?;
-    let result = Migrator::up(db, None).await;
-    lock.commit().await?;
-    result
+    let txn = begin_write(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Runs the worker inside the api process (embedded mode) for as long as Rocket runs.

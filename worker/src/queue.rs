@@ -70,8 +70,7 @@ impl JobQueue {
                     return Err(QueueError::NotSqlite);
                 }
                 let pool: SqlitePool = db.get_sqlite_connection_pool().clone();
-                // The job tables only; the connection pragmas are ours (see db.rs).
-                SqliteStorage::migrations().run(&pool).await?;
+                create_job_tables(&pool).await?;
                 let config = apalis_sqlite::Config::default()
                     .queue(queue_name)
                     .persist_results(false);
@@ -128,6 +127,25 @@ impl JobQueue {
         tokio::time::timeout(QUEUE_TIMEOUT, check)
             .await
             .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+    }
+}
+
+/// apalis-sqlite's tables (not its `setup()`, whose connection pragmas would
+/// override ours in db.rs). sqlx takes no lock for migrations on SQLite, so of two
+/// processes starting at once one may fail on a table the other just made; it
+/// tries again and finds the migrations applied.
+async fn create_job_tables(pool: &SqlitePool) -> Result<(), QueueError> {
+    let mut attempts = 0;
+    loop {
+        match SqliteStorage::migrations().run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempts < 5 => {
+                attempts += 1;
+                tracing::debug!(%error, "job table migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 

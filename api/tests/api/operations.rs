@@ -65,3 +65,116 @@ async fn the_rocket_builder_serves_json_errors_in_process() {
     let response = client.get("/health").dispatch().await;
     assert_eq!(response.status(), Status::Ok);
 }
+
+/// Several api processes starting at once on an empty database all come up, and
+/// the schema is migrated exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_startups_migrate_once() {
+    let app = TestApp::spawn().await;
+    // A second, empty database on the same server (or file directory).
+    let mut settings = app.settings.clone();
+    let empty = if crate::helpers::production_mode() {
+        use sea_orm::ConnectionTrait;
+        let name = format!("booking_test_{}", uuid::Uuid::now_v7().simple());
+        app.db
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&settings.worker.database_url).unwrap();
+        url.set_path(&name);
+        settings.worker.database_url = url.to_string();
+        Some(name)
+    } else {
+        let dir =
+            std::path::Path::new(settings.worker.database_url.trim_start_matches("sqlite://"))
+                .parent()
+                .unwrap()
+                .to_owned();
+        settings.worker.database_url =
+            format!("sqlite://{}?mode=rwc", dir.join("second.db").display());
+        None
+    };
+    let starts = (0..4).map(|_| {
+        let settings = settings.clone();
+        tokio::spawn(async move {
+            api::startup::build(&settings)
+                .await
+                .map(|app| app.services.db)
+        })
+    });
+    let mut connections = Vec::new();
+    for start in futures::future::join_all(starts).await {
+        connections.push(start.unwrap().expect("every instance starts"));
+    }
+    use sea_orm::{ConnectionTrait, Statement};
+    let applied = connections[0]
+        .query_one_raw(Statement::from_string(
+            connections[0].get_database_backend(),
+            "SELECT COUNT(*) AS n FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(applied, 1);
+    for db in connections {
+        db.close().await.ok();
+    }
+    if let Some(name) = empty {
+        use sea_orm::ConnectionTrait;
+        app.db
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A bad setting stops the binary at once with one line naming the variable.
+#[test]
+fn misconfiguration_stops_the_api_with_one_line() {
+    let cases = [
+        (vec![("AUTH_SECRET", "short")], "AUTH_SECRET"),
+        (
+            vec![("DATABASE_URL", "postgres://localhost/x")],
+            "REDIS_URL",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("REDIS_URL", "redis://localhost"),
+            ],
+            "AUTH_SECRET",
+        ),
+        (vec![("AUTH_TOKEN_TTL_SECS", "soon")], "AUTH_TOKEN_TTL_SECS"),
+        (vec![("SMTP_URL", "carrier-pigeon://coop")], "SMTP_URL"),
+        (vec![("MAIL_FROM", "not an address")], "MAIL_FROM"),
+        (vec![("WORKER_CONCURRENCY", "0")], "WORKER_CONCURRENCY"),
+    ];
+    for (vars, named) in cases {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_api"));
+        for var in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "AUTH_SECRET",
+            "SMTP_URL",
+            "MAIL_FROM",
+            "RUST_BACKTRACE",
+        ] {
+            command.env_remove(var);
+        }
+        let output = command
+            .envs(vars.clone())
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{vars:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{vars:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {named}:")),
+            "{vars:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"));
+    }
+}
