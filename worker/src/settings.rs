@@ -152,3 +152,20 @@ impl WorkerSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let policy = DeliveryPolicy {
+            retry_base: Duration::from_secs(5),
+            retry_cap: Duration::from_secs(60),
+            ..DeliveryPolicy::default()
+        };
+        let delays: Vec<u64> = (1..=6).map(|n| policy.retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
+        assert_eq!(policy.retry_delay(i32::MAX), Duration::from_secs(60));
+    }
+}

@@ -85,3 +85,94 @@ pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[FieldC
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event() -> EventModel {
+        let at = Utc.with_ymd_and_hms(2030, 5, 1, 19, 0, 0).unwrap();
+        EventModel {
+            id: Uuid::now_v7(),
+            organizer_id: Uuid::now_v7(),
+            title: "Night of Rust".into(),
+            description: None,
+            venue: "Hall A".into(),
+            starts_at: at,
+            ends_at: at + chrono::Duration::hours(4),
+            total_tickets: 10,
+            available_tickets: 10,
+            status: EventStatus::Scheduled,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn customer() -> UserModel {
+        UserModel {
+            id: Uuid::now_v7(),
+            email: "ann@example.com".into(),
+            password_hash: String::new(),
+            name: "Ann".into(),
+            role: Role::Customer,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_update_lists_each_change_old_to_new() {
+        let changes = [
+            FieldChange {
+                field: "venue".into(),
+                old: "Hall A".into(),
+                new: "Hall B".into(),
+            },
+            FieldChange {
+                field: "title".into(),
+                old: "Old".into(),
+                new: "Night of Rust".into(),
+            },
+        ];
+        let email = event_updated(&customer(), &event(), &changes);
+        assert_eq!(email.subject, "Event changed: Night of Rust");
+        assert!(
+            email
+                .body
+                .contains("  venue: Hall A → Hall B\n  title: Old → Night of Rust\n"),
+            "{}",
+            email.body
+        );
+        assert!(email.body.starts_with("Hello Ann,"));
+    }
+
+    #[test]
+    fn a_confirmation_names_what_was_booked() {
+        let event = event();
+        let booking = BookingModel {
+            id: Uuid::now_v7(),
+            event_id: event.id,
+            user_id: Uuid::now_v7(),
+            quantity: 3,
+            status: BookingStatus::Confirmed,
+            created_at: Utc::now(),
+            cancelled_at: None,
+        };
+        let email = booking_confirmed(&customer(), &event, &booking);
+        for expected in [
+            "Night of Rust",
+            "Hall A",
+            "Wednesday 1 May 2030, 19:00 UTC",
+            "Tickets:  3",
+            &booking.id.to_string(),
+        ] {
+            assert!(
+                email.body.contains(expected),
+                "missing {expected:?}: {}",
+                email.body
+            );
+        }
+    }
+}
