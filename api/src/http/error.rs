@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use rocket::{
     Request, Response, catch,
-    http::{ContentType, Header, Status},
+    http::{ContentType, Header, Method, Status},
     response::Responder,
 };
 use serde_json::{Map, Value, json};
@@ -22,6 +22,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Map<String, Value>,
+    pub headers: Vec<Header<'static>>,
 }
 
 impl ApiError {
@@ -31,6 +32,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -125,6 +127,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
         if self.status == Status::ServiceUnavailable {
             response.header(Header::new("Retry-After", "5"));
         }
+        for header in self.headers {
+            response.header(header);
+        }
         Ok(response.finalize())
     }
 }
@@ -190,6 +195,57 @@ pub fn json_catcher(status: Status, request: &Request<'_>) -> ApiError {
         .and_then(|mut slot| slot.take());
     match stashed {
         Some(error) if error.status == status => error,
+        _ if status == Status::NotFound => {
+            method_not_allowed(request).unwrap_or_else(|| ApiError::for_status(status))
+        }
         _ => ApiError::for_status(status),
     }
+}
+
+/// Rocket answers 404 when a path exists only under other methods; tell the
+/// client which methods the path does have instead.
+fn method_not_allowed(request: &Request<'_>) -> Option<ApiError> {
+    let path: Vec<&str> = request.uri().path().segments().collect();
+    let mut allowed: Vec<Method> = request
+        .rocket()
+        .routes()
+        .filter(|route| {
+            route.method != request.method() && template_matches(route.uri.path(), &path)
+        })
+        .map(|route| route.method)
+        .collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    allowed.sort_by_key(|method| method.as_str());
+    allowed.dedup();
+    let allow = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut error = ApiError::new(
+        Status::MethodNotAllowed,
+        "method_not_allowed",
+        format!("{} is not allowed here; allowed: {allow}", request.method()),
+    );
+    error.headers.push(Header::new("Allow", allow));
+    Some(error)
+}
+
+/// Whether a route path template (`/api/v1/events/<id>`) matches path segments.
+fn template_matches(template: &str, path: &[&str]) -> bool {
+    let template: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    let is_param = |segment: &str| segment.starts_with('<') && segment.ends_with('>');
+    if let Some((last, head)) = template.split_last()
+        && last.ends_with("..>")
+    {
+        return path.len() >= head.len()
+            && head.iter().zip(path).all(|(t, p)| is_param(t) || t == p);
+    }
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(path)
+            .all(|(t, p)| is_param(t) || t == p)
 }

@@ -31,6 +31,38 @@ async fn unknown_routes_get_json_errors() {
     }
 }
 
+#[tokio::test]
+async fn a_known_path_with_the_wrong_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .delete(app.url("/api/v1/events/123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, PATCH");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let response = app
+        .http
+        .put(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(
+        app.http
+            .delete(app.url("/api/v1/unknown"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
 /// The same app through Rocket's in-process client: the builder is what `main`
 /// launches, catchers included.
 #[tokio::test]
