@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod telemetry;
 
 use rocket::{Build, Rocket, catchers, figment::Figment, routes};
 
@@ -34,8 +36,16 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
                 routes::bookings::cancel,
             ],
         )
-        .mount("/", routes![routes::health::health, routes::health::ready])
-        .register("/", catchers![http::error::json_catcher]);
+        .mount(
+            "/",
+            routes![
+                routes::health::health,
+                routes::health::ready,
+                metrics::metrics
+            ],
+        )
+        .register("/", catchers![http::error::json_catcher])
+        .attach(telemetry::Telemetry);
     match app.embedded_worker {
         Some(worker) => rocket.attach(startup::EmbeddedWorker::new(worker)),
         None => rocket,

@@ -1,24 +1,74 @@
-use api::{Settings, startup};
+use std::{net::SocketAddr, process::ExitCode};
 
-#[rocket::main]
-async fn main() {
+use api::{Settings, startup};
+use rocket::figment::Figment;
+use worker::env::{self, ConfigError};
+
+/// `api` serves; `api healthcheck` probes a running api (for container
+/// HEALTHCHECKs, which have no shell or curl to do it).
+fn main() -> ExitCode {
+    let figment = match figment() {
+        Ok(figment) => figment,
+        Err(error) => return config_error(error),
+    };
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("healthcheck") => return healthcheck(&figment),
+        Some(other) => {
+            eprintln!("error: unknown command {other:?} (usage: api [healthcheck])");
+            return ExitCode::from(2);
+        }
+    }
     worker::db::init_tracing();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
+        Err(error) => return config_error(error),
+    };
+    rocket::execute(async move {
+        let app = match startup::build(&settings).await {
+            Ok(app) => app,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match api::rocket(figment, app).launch().await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn config_error(error: ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// Rocket's configuration (`ROCKET_*` as usual) with our defaults underneath.
+fn figment() -> Result<Figment, ConfigError> {
+    let grace: u32 = env::parsed_or("SHUTDOWN_GRACE_SECS", 10)?;
+    Ok(rocket::Config::figment()
+        // Each request is logged once by `telemetry`; Rocket's own lines only on errors.
+        .join(("log_level", "critical"))
+        .merge(("shutdown.grace", grace))
+        .merge(("shutdown.mercy", 2)))
+}
+
+fn healthcheck(figment: &Figment) -> ExitCode {
+    let config = match rocket::Config::try_from(figment) {
+        Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
-            std::process::exit(2);
+            return ExitCode::from(2);
         }
     };
-    let app = match startup::build(&settings).await {
-        Ok(app) => app,
-        Err(error) => {
-            eprintln!("error: {error}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(error) = api::rocket(rocket::Config::figment(), app).launch().await {
-        eprintln!("error: {error}");
-        std::process::exit(1);
+    let addr = SocketAddr::new(config.address, config.port);
+    if worker::health::probe(addr, "/health") {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

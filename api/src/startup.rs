@@ -58,7 +58,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         None
     };
     Ok(App {
-        services: Services { db, queue },
+        services: Services::new(db, queue),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         embedded_worker,
     })

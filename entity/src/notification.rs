@@ -29,6 +29,9 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The `X-Request-Id` of the request that caused it, for following one booking
+    /// from the HTTP call to the sent email in the logs.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

@@ -166,6 +166,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(Notifications::LockedUntil))
                     .col(timestamp_with_time_zone_null(Notifications::SentAt))
                     .col(timestamp_with_time_zone(Notifications::CreatedAt))
+                    .col(string_len_null(Notifications::RequestId, 128))
                     .foreign_key(
                         ForeignKey::create()
                             .name("notifications_user_id_fkey")
@@ -282,4 +283,5 @@ enum Notifications {
     LockedUntil,
     SentAt,
     CreatedAt,
+    RequestId,
 }

@@ -18,8 +18,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    jobs::FieldChange,
+    jobs::{DeliverNotification, FieldChange},
     mailer::Mailer,
+    metrics,
     settings::{DeliveryPolicy, MailSettings},
     templates::{self, Email},
 };
@@ -65,7 +66,10 @@ impl Deliverer {
         let Some(notification) = self.claim(id).await? else {
             return Ok(Outcome::Skipped);
         };
-        match self.send(&notification).await {
+        let started = std::time::Instant::now();
+        let sent = self.send(&notification).await;
+        metrics::SEND_SECONDS.observe(started.elapsed().as_secs_f64());
+        match sent {
             Ok(()) => {
                 self.finish(id, NotificationStatus::Sent, None, None)
                     .await?;
@@ -214,10 +218,10 @@ impl Deliverer {
             .body(email.body)?)
     }
 
-    /// Marks due rows whose job is missing as enqueued and returns their ids, for the
-    /// caller to push. Concurrent sweeps (several workers) each get disjoint ids,
+    /// Marks due rows whose job is missing as enqueued and returns their jobs, for
+    /// the caller to push. Concurrent sweeps (several workers) get disjoint rows,
     /// because the marking update re-checks the condition row by row.
-    pub async fn sweep(&self, limit: u64) -> Result<Vec<Uuid>, DbErr> {
+    pub async fn sweep(&self, limit: u64) -> Result<Vec<DeliverNotification>, DbErr> {
         let now = now();
         let stale = now - self.policy.redeliver_after;
         let needs_job = Condition::any()
@@ -234,7 +238,7 @@ impl Deliverer {
             .all(&self.db)
             .await?;
         if candidates.is_empty() {
-            return Ok(candidates);
+            return Ok(Vec::new());
         }
         let marked = Notification::update_many()
             .col_expr(NotificationColumn::EnqueuedAt, Expr::value(Some(now)))
@@ -242,7 +246,13 @@ impl Deliverer {
             .filter(due)
             .exec_with_returning(&self.db)
             .await?;
-        Ok(marked.into_iter().map(|n| n.id).collect())
+        Ok(marked
+            .into_iter()
+            .map(|n| DeliverNotification {
+                notification_id: n.id,
+                request_id: n.request_id,
+            })
+            .collect())
     }
 }
 

@@ -7,9 +7,12 @@ pub const NOTIFICATIONS_QUEUE: &str = "booking:notifications";
 
 /// "Deliver the outbox row with this id." Carries the id only: the worker reads the
 /// current state of the row, the event and the booking when it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverNotification {
     pub notification_id: Uuid,
+    /// The request that caused it, carried for the logs.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// One changed field of an event, as the api stores it in `notifications.changes`

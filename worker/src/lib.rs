@@ -10,8 +10,10 @@
 pub mod db;
 pub mod delivery;
 pub mod env;
+pub mod health;
 pub mod jobs;
 pub mod mailer;
+pub mod metrics;
 mod poll;
 pub mod queue;
 pub mod runner;

@@ -1,28 +1,87 @@
-use worker::{JobQueue, Worker, WorkerSettings, db};
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-#[tokio::main]
-async fn main() {
+use worker::{
+    JobQueue, Worker, WorkerSettings, db,
+    env::{self, ConfigError},
+    health, metrics,
+};
+
+/// `worker` runs the worker; `worker healthcheck` probes a running one.
+fn main() -> ExitCode {
+    let metrics_addr =
+        match env::parsed_or("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9100))) {
+            Ok(addr) => addr,
+            Err(error) => return config_error(error),
+        };
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("healthcheck") => {
+            return if health::probe(metrics_addr, "/health") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+        Some(other) => {
+            eprintln!("error: unknown command {other:?} (usage: worker [healthcheck])");
+            return ExitCode::from(2);
+        }
+    }
     db::init_tracing();
     let settings = match WorkerSettings::from_env() {
         Ok(settings) => settings,
+        Err(error) => return config_error(error),
+    };
+    let grace = match env::parsed_or("SHUTDOWN_GRACE_SECS", 30u64) {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(error) => return config_error(error),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: {error}");
-            std::process::exit(2);
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = run(settings).await {
-        eprintln!("error: {error}");
-        std::process::exit(1);
+    match runtime.block_on(run(settings, metrics_addr, grace)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
+fn config_error(error: ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+async fn run(
+    settings: WorkerSettings,
+    metrics_addr: SocketAddr,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let listener = metrics::bind(metrics_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
     let db = db::connect_with_retry(&settings.database_url, settings.concurrency as u32 + 2).await;
     let queue = JobQueue::open(&settings.queue, &settings.queue_name, &db).await?;
     let worker = Worker::new(&settings, db, queue)?.spawn();
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = tokio::spawn(metrics::serve(listener, metrics_stopped));
+    tracing::info!(%metrics_addr, "worker running; metrics at /metrics");
+
     shutdown_signal().await;
-    tracing::info!("stopping: finishing jobs in flight");
-    worker.shutdown().await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "stopping: finishing jobs in flight"
+    );
+    if !worker.shutdown_within(grace).await {
+        tracing::warn!("grace period over; jobs still in flight are left to the sweep");
+    }
+    let _ = stop_metrics.send(true);
+    let _ = metrics_server.await;
     Ok(())
 }
 
@@ -30,17 +89,17 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
         }
     }
     #[cfg(not(unix))]

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
+use crate::{jobs::DeliverNotification, metrics, settings::QueueBackend};
 use apalis::prelude::TaskSink;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use sea_orm::{DatabaseConnection, DbBackend, sqlx::SqlitePool};
-use uuid::Uuid;
-
-use crate::{jobs::DeliverNotification, settings::QueueBackend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -81,14 +79,11 @@ impl JobQueue {
         }
     }
 
-    pub async fn push(&self, ids: &[Uuid]) -> Result<(), QueueError> {
-        if ids.is_empty() {
+    pub async fn push(&self, jobs: Vec<DeliverNotification>) -> Result<(), QueueError> {
+        if jobs.is_empty() {
             return Ok(());
         }
-        let jobs: Vec<_> = ids
-            .iter()
-            .map(|&notification_id| DeliverNotification { notification_id })
-            .collect();
+        let count = jobs.len() as u64;
         let push = async {
             match self.clone() {
                 JobQueue::Redis(mut storage) => storage
@@ -103,7 +98,9 @@ impl JobQueue {
         };
         tokio::time::timeout(QUEUE_TIMEOUT, push)
             .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
+        metrics::JOBS_ENQUEUED.inc_by(count);
+        Ok(())
     }
 
     /// Readiness: does the queue answer?

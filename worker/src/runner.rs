@@ -8,10 +8,13 @@ use sea_orm::DatabaseConnection;
 use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
+use tracing::Instrument;
+
 use crate::{
-    delivery::Deliverer,
+    delivery::{Deliverer, Outcome},
     jobs::DeliverNotification,
     mailer::{MailError, Mailer},
+    metrics,
     poll::Tick,
     queue::JobQueue,
     settings::WorkerSettings,
@@ -81,6 +84,13 @@ impl WorkerHandle {
             }
         }
     }
+
+    /// [`Self::shutdown`], giving up after `grace`. A job cut off then stays
+    /// `sending` until its lease ends, when the sweep hands it out again. Returns
+    /// whether everything finished in time.
+    pub async fn shutdown_within(self, grace: std::time::Duration) -> bool {
+        tokio::time::timeout(grace, self.shutdown()).await.is_ok()
+    }
 }
 
 async fn until_stopped(mut stopped: watch::Receiver<bool>) -> Result<(), std::io::Error> {
@@ -144,9 +154,26 @@ async fn deliver_job(
     job: DeliverNotification,
     deliverer: Data<Arc<Deliverer>>,
 ) -> Result<(), BoxDynError> {
-    if let Err(error) = deliverer.deliver(job.notification_id).await {
-        tracing::warn!(notification_id = %job.notification_id, %error, "delivery postponed: database error; the sweep will retry");
-    }
+    let span = tracing::info_span!(
+        "deliver",
+        notification_id = %job.notification_id,
+        request_id = job.request_id.as_deref().unwrap_or("-"),
+    );
+    let outcome = deliverer
+        .deliver(job.notification_id)
+        .instrument(span.clone())
+        .await;
+    let label = match outcome {
+        Ok(Outcome::Sent) => "sent",
+        Ok(Outcome::Skipped) => "skipped",
+        Ok(Outcome::RetryScheduled) => "retry_scheduled",
+        Ok(Outcome::Failed) => "failed",
+        Err(error) => {
+            span.in_scope(|| tracing::warn!(%error, "delivery postponed: database error; the sweep will retry"));
+            "error"
+        }
+    };
+    metrics::JOBS_PROCESSED.with_label_values(&[label]).inc();
     Ok(())
 }
 
@@ -158,13 +185,13 @@ async fn sweep(queue: JobQueue, deliverer: Arc<Deliverer>, stopped: watch::Recei
             _ = until_stopped(stopped.clone()) => return,
         }
         match deliverer.sweep(SWEEP_BATCH).await {
-            Ok(ids) if ids.is_empty() => {}
-            Ok(ids) => {
+            Ok(jobs) if jobs.is_empty() => {}
+            Ok(jobs) => {
                 tracing::info!(
-                    count = ids.len(),
+                    count = jobs.len(),
                     "sweep re-enqueues undelivered notifications"
                 );
-                if let Err(error) = queue.push(&ids).await {
+                if let Err(error) = queue.push(jobs).await {
                     tracing::warn!(%error, "sweep could not enqueue; will try again");
                 }
             }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Error, Services, ValidationErrors, begin_write, now, outbox};
+use crate::metrics;
 
 pub const MAX_QUANTITY: i64 = 10;
 
@@ -46,16 +47,23 @@ pub async fn book(
     let quantity = quantity(request.quantity)?;
     let booked = match services.db.get_database_backend() {
         DbBackend::Postgres => {
-            book_in_one_statement(&services.db, customer_id, event_id, quantity).await?
+            book_in_one_statement(services, customer_id, event_id, quantity).await?
         }
-        _ => book_in_transaction(&services.db, customer_id, event_id, quantity).await?,
+        _ => book_in_transaction(services, customer_id, event_id, quantity).await?,
     };
     match booked {
         Some((booking, notification_id)) => {
-            outbox::enqueue(&services.queue, vec![notification_id]);
+            metrics::BOOKINGS_CONFIRMED.inc();
+            outbox::enqueue(services, vec![notification_id]);
             Ok(booking)
         }
-        None => Err(why_not_booked(&services.db, event_id).await),
+        None => {
+            let why = why_not_booked(&services.db, event_id).await;
+            if matches!(why, Error::SoldOut { .. }) {
+                metrics::BOOKINGS_SOLD_OUT.inc();
+            }
+            Err(why)
+        }
     }
 }
 
@@ -63,7 +71,7 @@ pub async fn book(
 /// row is locked for one statement's duration and no client round trip happens
 /// while it is held. Under a stampede this is what keeps throughput up.
 async fn book_in_one_statement(
-    db: &DatabaseConnection,
+    services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i32,
@@ -81,8 +89,8 @@ async fn book_in_one_statement(
         ), notice AS (
             INSERT INTO notifications
                    (id, kind, user_id, event_id, booking_id, status, attempts,
-                    next_attempt_at, enqueued_at, created_at)
-            SELECT $6, 'booking_confirmed', user_id, event_id, id, 'pending', 0, $5, $5, $5
+                    next_attempt_at, enqueued_at, created_at, request_id)
+            SELECT $6, 'booking_confirmed', user_id, event_id, id, 'pending', 0, $5, $5, $5, $7
               FROM booking
         )
         SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#;
@@ -97,21 +105,25 @@ async fn book_in_one_statement(
             customer_id.into(),
             now().into(),
             notification_id.into(),
+            services.request_id.clone().into(),
         ],
     );
-    let booking = Booking::find().from_raw_sql(statement).one(db).await?;
+    let booking = Booking::find()
+        .from_raw_sql(statement)
+        .one(&services.db)
+        .await?;
     Ok(booking.map(|b| (b, notification_id)))
 }
 
 /// SQLite has no data-modifying CTEs; it serialises writers anyway, so a short
 /// immediate transaction is equivalent.
 async fn book_in_transaction(
-    db: &DatabaseConnection,
+    services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i32,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
-    let txn = begin_write(db).await?;
+    let txn = begin_write(&services.db).await?;
     let taken = Event::update_many()
         .col_expr(
             EventColumn::AvailableTickets,
@@ -136,7 +148,7 @@ async fn book_in_transaction(
     }
     .insert(&txn)
     .await?;
-    let ids = outbox::write(&txn, vec![confirmation(&booking)]).await?;
+    let ids = outbox::write(&txn, services, vec![confirmation(&booking)]).await?;
     txn.commit().await?;
     Ok(ids.first().map(|&id| (booking, id)))
 }
@@ -251,6 +263,7 @@ pub async fn cancel(
         .await?;
     let ids = outbox::write(
         &txn,
+        services,
         vec![outbox::Notice {
             kind: NotificationKind::BookingCancelled,
             ..confirmation(&cancelled)
@@ -258,6 +271,7 @@ pub async fn cancel(
     )
     .await?;
     txn.commit().await?;
-    outbox::enqueue(&services.queue, ids);
+    metrics::BOOKINGS_CANCELLED.inc();
+    outbox::enqueue(services, ids);
     Ok(cancelled)
 }

@@ -287,10 +287,10 @@ pub async fn update(
                 changes: Some(changes.clone()),
             })
             .collect();
-        notification_ids = outbox::write(&txn, notices).await?;
+        notification_ids = outbox::write(&txn, services, notices).await?;
     }
     txn.commit().await?;
-    outbox::enqueue(&services.queue, notification_ids);
+    outbox::enqueue(services, notification_ids);
     Ok(updated)
 }
 

@@ -16,11 +16,30 @@ use sea_orm::{
 };
 use worker::JobQueue;
 
-/// What the domain needs from the outside world.
+/// What the domain needs from the outside world, for one request.
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
     pub queue: JobQueue,
+    /// Recorded on the notifications this request causes.
+    pub request_id: Option<String>,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, queue: JobQueue) -> Self {
+        Self {
+            db,
+            queue,
+            request_id: None,
+        }
+    }
+
+    pub fn for_request(&self, request_id: String) -> Self {
+        Self {
+            request_id: Some(request_id),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@
 use entity::prelude::*;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
-use worker::{FieldChange, JobQueue};
+use worker::{DeliverNotification, FieldChange};
 
-use super::now;
+use super::{Services, now};
 
 pub struct Notice {
     pub kind: NotificationKind,
@@ -18,7 +18,7 @@ pub struct Notice {
 }
 
 impl Notice {
-    pub fn row(self, id: Uuid) -> NotificationActiveModel {
+    pub fn row(self, id: Uuid, request_id: Option<String>) -> NotificationActiveModel {
         let now = now();
         NotificationActiveModel {
             id: Set(id),
@@ -39,20 +39,25 @@ impl Notice {
             locked_until: Set(None),
             sent_at: Set(None),
             created_at: Set(now),
+            request_id: Set(request_id),
         }
     }
 }
 
 /// Inserts the notices (in chunks, to stay under bind-parameter limits) and returns
 /// their ids for [`enqueue`].
-pub async fn write<C: ConnectionTrait>(db: &C, notices: Vec<Notice>) -> Result<Vec<Uuid>, DbErr> {
+pub async fn write<C: ConnectionTrait>(
+    db: &C,
+    services: &Services,
+    notices: Vec<Notice>,
+) -> Result<Vec<Uuid>, DbErr> {
     let mut ids = Vec::with_capacity(notices.len());
     let rows: Vec<_> = notices
         .into_iter()
         .map(|notice| {
             let id = Uuid::now_v7();
             ids.push(id);
-            notice.row(id)
+            notice.row(id, services.request_id.clone())
         })
         .collect();
     for chunk in rows.chunks(500) {
@@ -65,14 +70,22 @@ pub async fn write<C: ConnectionTrait>(db: &C, notices: Vec<Notice>) -> Result<V
 
 /// Pushes the jobs in the background: the change is committed whatever the queue
 /// says, and the response should not wait on Redis.
-pub fn enqueue(queue: &JobQueue, ids: Vec<Uuid>) {
+pub fn enqueue(services: &Services, ids: Vec<Uuid>) {
     if ids.is_empty() {
         return;
     }
-    let queue = queue.clone();
+    let count = ids.len();
+    let jobs = ids
+        .into_iter()
+        .map(|notification_id| DeliverNotification {
+            notification_id,
+            request_id: services.request_id.clone(),
+        })
+        .collect();
+    let queue = services.queue.clone();
     tokio::spawn(async move {
-        if let Err(error) = queue.push(&ids).await {
-            tracing::warn!(%error, count = ids.len(), "could not enqueue notifications; the sweep will retry");
+        if let Err(error) = queue.push(jobs).await {
+            tracing::warn!(%error, count, "could not enqueue notifications; the sweep will retry");
         }
     });
 }

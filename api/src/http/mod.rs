@@ -13,3 +13,22 @@ use uuid::Uuid;
 pub fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
 }
+
+/// Handlers take `Services` as a guard: the shared connections, tagged with this
+/// request's id so the notifications it causes can be traced back to it.
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for crate::domain::Services {
+    type Error = ();
+
+    async fn from_request(request: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
+        use rocket::request::Outcome;
+        let Some(services) = request.rocket().state::<crate::domain::Services>() else {
+            return Outcome::Error((ApiError::internal().stash(request), ()));
+        };
+        let id = match request.guard::<crate::telemetry::RequestId>().await {
+            Outcome::Success(id) => id.0,
+            _ => uuid::Uuid::now_v7().to_string(),
+        };
+        Outcome::Success(services.for_request(id))
+    }
+}

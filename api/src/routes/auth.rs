@@ -12,7 +12,7 @@ use crate::{
 
 #[post("/auth/register", data = "<body>")]
 pub async fn register(
-    services: &State<Services>,
+    services: Services,
     body: JsonBody<Registration>,
 ) -> Result<(Status, Json<UserView>), ApiError> {
     let user = users::register(&services.db, body.0).await?;
@@ -21,7 +21,7 @@ pub async fn register(
 
 #[post("/auth/login", data = "<body>")]
 pub async fn login(
-    services: &State<Services>,
+    services: Services,
     keys: &State<TokenKeys>,
     body: JsonBody<Credentials>,
 ) -> Result<Json<LoginView>, ApiError> {
@@ -35,10 +35,7 @@ pub async fn login(
 }
 
 #[get("/me")]
-pub async fn me(
-    user: Authenticated,
-    services: &State<Services>,
-) -> Result<Json<UserView>, ApiError> {
+pub async fn me(user: Authenticated, services: Services) -> Result<Json<UserView>, ApiError> {
     let user = users::get(&services.db, user.id)
         .await
         // A valid token for an account that no longer exists.

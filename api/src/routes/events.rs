@@ -1,4 +1,4 @@
-use rocket::{State, get, http::Status, patch, post, serde::json::Json};
+use rocket::{get, http::Status, patch, post, serde::json::Json};
 
 use super::{AttendeeView, EventPageView, EventView, Items};
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
 #[post("/events", data = "<body>")]
 pub async fn create(
     organizer: Organizer,
-    services: &State<Services>,
+    services: Services,
     body: JsonBody<NewEventInput>,
 ) -> Result<(Status, Json<EventView>), ApiError> {
     let event = events::create(&services.db, organizer.0, body.0).await?;
@@ -22,7 +22,7 @@ pub async fn create(
 
 #[get("/events?<limit>&<cursor>")]
 pub async fn list(
-    services: &State<Services>,
+    services: Services,
     limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<Json<EventPageView>, ApiError> {
@@ -34,7 +34,7 @@ pub async fn list(
 }
 
 #[get("/events/<id>")]
-pub async fn get(services: &State<Services>, id: &str) -> Result<Json<EventView>, ApiError> {
+pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiError> {
     let event = events::get(&services.db, parse_id(id, "event")?).await?;
     Ok(Json(event.into()))
 }
@@ -42,18 +42,18 @@ pub async fn get(services: &State<Services>, id: &str) -> Result<Json<EventView>
 #[patch("/events/<id>", data = "<body>")]
 pub async fn update(
     organizer: Organizer,
-    services: &State<Services>,
+    services: Services,
     id: &str,
     body: JsonBody<EventPatch>,
 ) -> Result<Json<EventView>, ApiError> {
-    let event = events::update(services, organizer.0, parse_id(id, "event")?, body.0).await?;
+    let event = events::update(&services, organizer.0, parse_id(id, "event")?, body.0).await?;
     Ok(Json(event.into()))
 }
 
 #[get("/events/<id>/bookings")]
 pub async fn attendees(
     organizer: Organizer,
-    services: &State<Services>,
+    services: Services,
     id: &str,
 ) -> Result<Json<Items<AttendeeView>>, ApiError> {
     let rows = events::attendees(&services.db, organizer.0, parse_id(id, "event")?).await?;

@@ -174,7 +174,11 @@ async fn a_job_delivered_many_times_sends_one_email() {
     // The queue hands the same job out again (a retry, a redelivery, a duplicate push).
     let queue = app.queue().await;
     for _ in 0..5 {
-        queue.push(&[id]).await.unwrap();
+        let job = worker::DeliverNotification {
+            notification_id: id,
+            request_id: None,
+        };
+        queue.push(vec![job]).await.unwrap();
     }
     // And several workers race for it directly.
     let deliverer = Arc::new(Deliverer {

@@ -210,3 +210,149 @@ fn misconfiguration_stops_the_api_with_one_line() {
         assert!(!stderr.contains("panicked"));
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_the_business() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 1).await;
+    let id = event["id"].as_str().unwrap();
+    assert_eq!(app.book(&customer, id, 1).await.0, 201);
+    assert_eq!(app.book(&customer, id, 1).await.0, 409);
+    app.smtp.wait_for(1).await;
+    app.settle_notifications().await;
+
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    // Counters are process-wide and tests run in parallel: at least ours.
+    assert!(
+        value(
+            r#"http_requests_total{method="POST",route="/api/v1/events/<id>/bookings",status="201"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            r#"http_requests_total{method="POST",route="/api/v1/events/<id>/bookings",status="409"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            r#"http_request_duration_seconds_count{method="POST",route="/api/v1/events",status="201"}"#
+        ) >= 1.0
+    );
+    assert!(value("bookings_confirmed_total") >= 1.0);
+    assert!(value("bookings_sold_out_total") >= 1.0);
+    assert!(value("jobs_enqueued_total") >= 1.0);
+    // Outbox gauges come from this test's own database.
+    assert_eq!(value(r#"notifications{status="sent"}"#), 1.0);
+    assert_eq!(value(r#"notifications{status="pending"}"#), 0.0);
+    assert_eq!(value(r#"notifications{status="failed"}"#), 0.0);
+}
+
+#[tokio::test]
+async fn the_request_id_is_echoed_and_follows_the_booking_to_its_email() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 5).await;
+    let response = app
+        .http
+        .post(app.url(&format!(
+            "/api/v1/events/{}/bookings",
+            event["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&customer.token)
+        .header("X-Request-Id", "trace-me-42")
+        .json(&serde_json::json!({"quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let notification = &app.notifications().await[0];
+    assert_eq!(notification.request_id.as_deref(), Some("trace-me-42"));
+
+    // Unusable ids are replaced, and every response carries one.
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .header("X-Request-Id", "has spaces in it")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let response = app.http.get(app.url("/nope")).send().await.unwrap();
+    assert!(response.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn the_worker_serves_its_own_metrics_and_health() {
+    let listener = worker::metrics::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(worker::metrics::serve(listener, stopped));
+    worker::metrics::JOBS_PROCESSED
+        .with_label_values(&["sent"])
+        .inc_by(0);
+
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("worker_jobs_processed_total")
+    );
+    let health = http
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        http.get(format!("http://{addr}/other"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(
+        tokio::task::spawn_blocking(move || worker::health::probe(addr, "/health"))
+            .await
+            .unwrap()
+    );
+
+    stop.send(true).unwrap();
+    server.await.unwrap();
+    assert!(
+        !tokio::task::spawn_blocking(move || worker::health::probe(addr, "/health"))
+            .await
+            .unwrap()
+    );
+}

@@ -1,0 +1,92 @@
+//! Business metrics and the `/metrics` endpoint.
+
+use std::sync::LazyLock;
+
+use entity::prelude::*;
+use prometheus::{IntCounter, IntGaugeVec, Opts};
+use rocket::{State, get, http::ContentType};
+use sea_orm::{
+    DatabaseConnection, EntityTrait, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use worker::metrics::register;
+
+use crate::domain::Services;
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    register(IntCounter::new(name, help).expect("valid metric"))
+}
+
+pub static BOOKINGS_CONFIRMED: LazyLock<IntCounter> =
+    LazyLock::new(|| counter("bookings_confirmed_total", "Bookings made"));
+pub static BOOKINGS_SOLD_OUT: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "bookings_sold_out_total",
+        "Booking requests refused as sold out",
+    )
+});
+pub static BOOKINGS_CANCELLED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "bookings_cancelled_total",
+        "Bookings cancelled by their customer",
+    )
+});
+
+/// Read from the database at scrape time, so every api process reports the same
+/// system-wide numbers whichever worker did the sending.
+static NOTIFICATIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "notifications",
+                "Outbox rows by status (pending and sending are the outbox depth)",
+            ),
+            &["status"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+async fn refresh_outbox_gauges(db: &DatabaseConnection) {
+    let counts: Result<Vec<(NotificationStatus, i64)>, _> = Notification::find()
+        .select_only()
+        .column(NotificationColumn::Status)
+        .column_as(Expr::col(NotificationColumn::Id).count(), "count")
+        .group_by(NotificationColumn::Status)
+        .into_tuple()
+        .all(db)
+        .await;
+    match counts {
+        Ok(counts) => {
+            for status in ["pending", "sending", "sent", "failed"] {
+                NOTIFICATIONS.with_label_values(&[status]).set(0);
+            }
+            for (status, count) in counts {
+                let label = serde_json::to_value(status).ok();
+                if let Some(label) = label.as_ref().and_then(|v| v.as_str()) {
+                    NOTIFICATIONS.with_label_values(&[label]).set(count);
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not read outbox counts for /metrics"),
+    }
+}
+
+/// Prometheus text format.
+#[get("/metrics")]
+pub async fn metrics(services: &State<Services>) -> (ContentType, String) {
+    refresh_outbox_gauges(&services.db).await;
+    // Touch the counters so they are exported (as 0) before the first event.
+    for metric in [
+        &*BOOKINGS_CONFIRMED,
+        &*BOOKINGS_SOLD_OUT,
+        &*BOOKINGS_CANCELLED,
+        &*worker::metrics::JOBS_ENQUEUED,
+    ] {
+        metric.inc_by(0);
+    }
+    (
+        ContentType::new("text", "plain").with_params(("version", "0.0.4")),
+        worker::metrics::render(),
+    )
+}
