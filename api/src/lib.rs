@@ -5,6 +5,7 @@ pub mod auth;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;
@@ -44,6 +45,7 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
                 metrics::metrics
             ],
         )
+        .mount("/", openapi::docs())
         .register("/", catchers![http::error::json_catcher])
         .attach(telemetry::Telemetry);
     match app.embedded_worker {

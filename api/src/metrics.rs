@@ -73,6 +73,8 @@ async fn refresh_outbox_gauges(db: &DatabaseConnection) {
 }
 
 /// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(services: &State<Services>) -> (ContentType, String) {
     refresh_outbox_gauges(&services.db).await;

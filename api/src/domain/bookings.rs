@@ -8,6 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Error, Services, ValidationErrors, begin_write, now, outbox};
@@ -15,10 +16,12 @@ use crate::metrics;
 
 pub const MAX_QUANTITY: i64 = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookingRequest {
+    /// 1 to 10 tickets; 1 when absent.
     #[serde(default = "one")]
+    #[schema(default = 1, example = 2)]
     pub quantity: i64,
 }
 

@@ -6,6 +6,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 use worker::FieldChange;
 
@@ -18,20 +19,28 @@ const DESCRIPTION_MAX_CHARS: usize = 5_000;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventInput {
+    #[schema(example = "Night of Rust")]
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
+    #[schema(example = "Hall A")]
     pub venue: String,
+    /// RFC 3339; stored and returned in UTC.
+    #[schema(example = "2030-05-01T19:00:00Z")]
     pub starts_at: String,
+    /// RFC 3339, after `starts_at`.
+    #[schema(example = "2030-05-01T23:00:00Z")]
     pub ends_at: String,
+    /// 1 to 1,000,000.
+    #[schema(example = 100)]
     pub total_tickets: i64,
 }
 
 /// Absent fields stay as they are.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatch {
     pub title: Option<String>,

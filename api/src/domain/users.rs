@@ -4,6 +4,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Error, ValidationErrors, now, validation};
@@ -14,16 +15,22 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 const EMAIL_MAX_CHARS: usize = 254;
 const NAME_MAX_CHARS: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
+    #[schema(example = "ada@example.com")]
     pub email: String,
+    /// 8 to 128 characters.
+    #[schema(example = "correct horse battery")]
     pub password: String,
+    #[schema(example = "Ada Lovelace")]
     pub name: String,
+    /// `organizer` or `customer`.
+    #[schema(example = "customer")]
     pub role: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub email: String,

@@ -12,9 +12,33 @@ use rocket::{
     http::{ContentType, Header, Method, Status},
     response::Responder,
 };
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::domain::{Error as DomainError, ValidationErrors};
+
+/// What every error response looks like.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `method_not_allowed`, `conflict`, `email_taken`, `sold_out`,
+    /// `event_cancelled`, `validation_failed`, `payload_too_large`, `internal`,
+    /// `unavailable`.
+    #[schema(example = "sold_out")]
+    pub code: String,
+    /// For people: what went wrong and what to do about it.
+    #[schema(example = "only 3 tickets left")]
+    pub message: String,
+    /// For `validation_failed`: field → problem. Otherwise context, or empty.
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -98,8 +122,14 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        }
     }
 
     /// Leaves this error for the catcher: guards can only fail with a status, and
@@ -118,7 +148,7 @@ struct StashedError(Mutex<Option<ApiError>>);
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
-        let body = self.body().to_string();
+        let body = serde_json::to_string(&self.body()).unwrap_or_default();
         let mut response = Response::build();
         response
             .status(self.status)

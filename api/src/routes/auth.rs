@@ -10,6 +10,15 @@ use crate::{
     http::{ApiError, JsonBody},
 };
 
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 409, description = "`email_taken`: an account with this email (ignoring case) exists", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+    ))]
 #[post("/auth/register", data = "<body>")]
 pub async fn register(
     services: Services,
@@ -19,6 +28,15 @@ pub async fn register(
     Ok((Status::Created, Json(user.into())))
 }
 
+/// Exchange email and password for a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "A bearer token and the user", body = LoginView),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Missing or mistyped fields", body = crate::http::error::ErrorBody),
+    ))]
 #[post("/auth/login", data = "<body>")]
 pub async fn login(
     services: Services,
@@ -34,6 +52,12 @@ pub async fn login(
     }))
 }
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+    ))]
 #[get("/me")]
 pub async fn me(user: Authenticated, services: Services) -> Result<Json<UserView>, ApiError> {
     let user = users::get(&services.db, user.id)

@@ -10,6 +10,16 @@ use crate::{
     http::{ApiError, JsonBody, parse_id},
 };
 
+/// Create an event (organizers).
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = NewEventInput, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The event, all tickets available", body = EventView),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Not an organizer", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+    ))]
 #[post("/events", data = "<body>")]
 pub async fn create(
     organizer: Organizer,
@@ -20,6 +30,16 @@ pub async fn create(
     Ok((Status::Created, Json(event.into())))
 }
 
+/// Events by start time, a page at a time.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = EventPageView),
+        (status = 422, description = "Bad `limit` or `cursor`", body = crate::http::error::ErrorBody),
+    ))]
 #[get("/events?<limit>&<cursor>")]
 pub async fn list(
     services: Services,
@@ -33,12 +53,33 @@ pub async fn list(
     }))
 }
 
+/// One event.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "No such event (or not a UUID)", body = crate::http::error::ErrorBody),
+    ))]
 #[get("/events/<id>")]
 pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiError> {
     let event = events::get(&services.db, parse_id(id, "event")?).await?;
     Ok(Json(event.into()))
 }
 
+/// Change an event (its organizer). Customers holding bookings are emailed
+/// what changed; a capacity change moves availability by the same amount.
+#[utoipa::path(patch, path = "/api/v1/events/{id}", tag = "events", request_body = EventPatch, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The changed event", body = EventView),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+        (status = 409, description = "`conflict`: total below the tickets sold", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+    ))]
 #[patch("/events/<id>", data = "<body>")]
 pub async fn update(
     organizer: Organizer,
@@ -50,6 +91,15 @@ pub async fn update(
     Ok(Json(event.into()))
 }
 
+/// Who booked (the event's organizer).
+#[utoipa::path(get, path = "/api/v1/events/{id}/bookings", tag = "events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "Bookings with customer name and email", body = Items<AttendeeView>),
+        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+    ))]
 #[get("/events/<id>/bookings")]
 pub async fn attendees(
     organizer: Organizer,

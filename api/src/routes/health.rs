@@ -4,12 +4,19 @@ use serde_json::{Value, json};
 use crate::{domain::Services, http::ApiError};
 
 /// The process is up.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is up")))]
 #[get("/health")]
 pub fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The process can do its job: the database and the queue answer.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Database and queue answer"),
+        (status = 503, description = "`unavailable`: `details` names what failed", body = crate::http::error::ErrorBody),
+    ))]
 #[get("/ready")]
 pub async fn ready(services: &State<Services>) -> Result<Json<Value>, ApiError> {
     let (database, queue) = tokio::join!(services.db.ping(), services.queue.ping());

@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
     pub name: String,
+    #[schema(value_type = RoleName)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
@@ -26,7 +28,7 @@ impl From<UserModel> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginView {
     pub access_token: String,
     pub token_type: &'static str,
@@ -34,7 +36,7 @@ pub struct LoginView {
     pub user: UserView,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     pub id: Uuid,
     pub organizer_id: Uuid,
@@ -45,6 +47,7 @@ pub struct EventView {
     pub ends_at: DateTime<Utc>,
     pub total_tickets: i32,
     pub available_tickets: i32,
+    #[schema(value_type = EventStatusName)]
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -69,18 +72,19 @@ impl From<EventModel> for EventView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventPageView {
     pub items: Vec<EventView>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BookingView {
     pub id: Uuid,
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    #[schema(value_type = BookingStatusName)]
     pub status: BookingStatus,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -100,7 +104,7 @@ impl From<BookingModel> for BookingView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttendeeView {
     #[serde(flatten)]
     pub booking: BookingView,
@@ -108,12 +112,12 @@ pub struct AttendeeView {
     pub customer_email: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Items<T> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T: ToSchema> {
     pub items: Vec<T>,
 }
 
-impl<T> Items<T> {
+impl<T: ToSchema> Items<T> {
     pub fn of<M>(models: impl IntoIterator<Item = M>) -> Self
     where
         T: From<M>,
@@ -122,4 +126,31 @@ impl<T> Items<T> {
             items: models.into_iter().map(T::from).collect(),
         }
     }
+}
+
+// How the entity enums appear on the wire, for the API document (the entity
+// crate stays free of documentation concerns).
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RoleName {
+    Organizer,
+    Customer,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum EventStatusName {
+    Scheduled,
+    Cancelled,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum BookingStatusName {
+    Confirmed,
+    Cancelled,
 }
