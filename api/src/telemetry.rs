@@ -91,8 +91,13 @@ impl Fairing for Telemetry {
     fn info(&self) -> Info {
         Info {
             name: "request id, request log and HTTP metrics",
-            kind: Kind::Request | Kind::Response,
+            kind: Kind::Liftoff | Kind::Request | Kind::Response,
         }
+    }
+
+    async fn on_liftoff(&self, rocket: &rocket::Rocket<rocket::Orbit>) {
+        let config = rocket.config();
+        tracing::info!(address = %config.address, port = config.port, "api listening");
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {

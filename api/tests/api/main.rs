@@ -8,4 +8,5 @@ mod events;
 mod helpers;
 mod notifications;
 mod operations;
+mod shutdown;
 mod smtp;

@@ -37,6 +37,7 @@ pub struct SmtpSink {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Mail>>>,
     refuse: Arc<AtomicBool>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl SmtpSink {
@@ -48,6 +49,7 @@ impl SmtpSink {
             addr: listener.local_addr().expect("smtp sink address"),
             received: Arc::default(),
             refuse: Arc::default(),
+            delay: Arc::default(),
         };
         let accepting = sink.clone();
         tokio::spawn(async move {
@@ -65,6 +67,11 @@ impl SmtpSink {
     /// While set, every message is refused with a permanent error.
     pub fn refuse_mail(&self, refuse: bool) {
         self.refuse.store(refuse, Ordering::SeqCst);
+    }
+
+    /// How long to think before accepting each message.
+    pub fn slow_down(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn messages(&self) -> Vec<Mail> {
@@ -136,6 +143,8 @@ impl SmtpSink {
                     }
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
+                let delay = *self.delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
                 let text = data.replace("=\r\n", "").replace("=E2=86=92", "→");
                 self.received.lock().unwrap().push(Mail {
                     to: std::mem::take(&mut recipients),
