@@ -54,8 +54,11 @@ const DEFAULT_LOG_FILTER: &str = "info,rocket=error,api::routes=error";
 /// JSON lines by default; `LOG_FORMAT=pretty` for humans. `RUST_LOG` filters.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // An empty RUST_LOG (compose passes one through when the host has none) means
+    // the default, not "log nothing".
+    let filter = crate::env::optional("RUST_LOG")
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if std::env::var("LOG_FORMAT").as_deref() == Ok("pretty") {
         builder.try_init()
