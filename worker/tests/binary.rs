@@ -1,0 +1,182 @@
+//! The `worker` binary as an operator runs it: it finds an undelivered
+//! notification, sends it, reports healthy, and exits 0 on SIGTERM.
+
+use std::{
+    net::SocketAddr,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use entity::prelude::*;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use uuid::Uuid;
+
+async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, Uuid, Uuid) {
+    let db = worker::db::connect(url, 2).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let now = Utc::now();
+    let user = UserActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set("ann@example.com".into()),
+        password_hash: Set("-".into()),
+        name: Set("Ann".into()),
+        role: Set(Role::Customer),
+        created_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let event = EventActiveModel {
+        id: Set(Uuid::now_v7()),
+        organizer_id: Set(user.id),
+        title: Set("Night of Rust".into()),
+        description: Set(None),
+        venue: Set("Hall A".into()),
+        starts_at: Set(now + chrono::Duration::days(30)),
+        ends_at: Set(now + chrono::Duration::days(30) + chrono::Duration::hours(3)),
+        total_tickets: Set(10),
+        available_tickets: Set(8),
+        status: Set(EventStatus::Scheduled),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let booking = BookingActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event.id),
+        user_id: Set(user.id),
+        quantity: Set(2),
+        status: Set(BookingStatus::Confirmed),
+        created_at: Set(now),
+        cancelled_at: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    // Never enqueued: only the sweep can find it.
+    let notification = NotificationActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(NotificationKind::BookingConfirmed),
+        user_id: Set(user.id),
+        event_id: Set(event.id),
+        booking_id: Set(Some(booking.id)),
+        changes: Set(None),
+        status: Set(NotificationStatus::Pending),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(now),
+        enqueued_at: Set(None),
+        locked_until: Set(None),
+        sent_at: Set(None),
+        created_at: Set(now),
+        request_id: Set(Some("seeded".into())),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    (db, booking.id, notification.id)
+}
+
+fn healthcheck(metrics: SocketAddr) -> Option<i32> {
+    Command::new(env!("CARGO_BIN_EXE_worker"))
+        .arg("healthcheck")
+        .env("METRICS_ADDR", metrics.to_string())
+        .status()
+        .unwrap()
+        .code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_binary_delivers_reports_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("booking.db").display()
+    );
+    let (db, booking_id, notification_id) = seed_pending_confirmation(&url).await;
+    let mail_dir = dir.path().join("mail");
+    let metrics: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("MAIL_DIR", &mail_dir)
+        .env("METRICS_ADDR", metrics.to_string())
+        .env("NOTIFY_SWEEP_INTERVAL_MS", "100")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        let found = std::fs::read_dir(&mail_dir).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(entry) = found {
+            break std::fs::read_to_string(entry.path()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no email within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        mail.contains("Subject: Booking confirmed: Night of Rust"),
+        "{mail}"
+    );
+    assert!(mail.contains(&booking_id.to_string()), "{mail}");
+    assert_eq!(healthcheck(metrics), Some(0));
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("worker did not exit within 10 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        healthcheck(metrics),
+        Some(1),
+        "nothing answers once it has stopped"
+    );
+
+    let row = Notification::find_by_id(notification_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, NotificationStatus::Sent);
+    assert_eq!(row.attempts, 1);
+}
+
+#[test]
+fn a_bad_setting_stops_the_worker_with_one_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env_clear()
+        .env("WORKER_CONCURRENCY", "many")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: WORKER_CONCURRENCY:"), "{stderr}");
+}
