@@ -30,6 +30,7 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
                 routes::events::list,
                 routes::events::get,
                 routes::events::update,
+                routes::events::cancel,
                 routes::events::attendees,
                 routes::bookings::book,
                 routes::bookings::list_own,

@@ -23,6 +23,7 @@ use crate::{metrics, routes};
         routes::events::list,
         routes::events::get,
         routes::events::update,
+        routes::events::cancel,
         routes::events::attendees,
         routes::bookings::book,
         routes::bookings::list_own,

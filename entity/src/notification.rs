@@ -44,6 +44,8 @@ pub enum NotificationKind {
     BookingCancelled,
     #[sea_orm(string_value = "event_updated")]
     EventUpdated,
+    #[sea_orm(string_value = "event_cancelled")]
+    EventCancelled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

@@ -185,6 +185,7 @@ impl Deliverer {
             (NotificationKind::BookingCancelled, Some(booking)) => {
                 templates::booking_cancelled(&customer, &event, booking)
             }
+            (NotificationKind::EventCancelled, _) => templates::event_cancelled(&customer, &event),
             (NotificationKind::EventUpdated, _) => {
                 let changes: Vec<FieldChange> = match &notification.changes {
                     Some(json) => serde_json::from_value(json.clone())?,

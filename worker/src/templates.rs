@@ -63,6 +63,21 @@ pub fn booking_cancelled(
     }
 }
 
+pub fn event_cancelled(customer: &UserModel, event: &EventModel) -> Email {
+    Email {
+        subject: format!("Event cancelled: {}", event.title),
+        body: format!(
+            "Hello {name},\n\n\
+             we are sorry: {title} ({starts}, {venue}) has been cancelled by its \
+             organizer. Your booking for it is cancelled too.\n",
+            name = customer.name,
+            title = event.title,
+            starts = when(event),
+            venue = event.venue,
+        ),
+    }
+}
+
 pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[FieldChange]) -> Email {
     let lines: String = changes
         .iter()

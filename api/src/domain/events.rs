@@ -1,9 +1,11 @@
+use std::collections::BTreeSet;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -373,6 +375,58 @@ fn diff(
     } else {
         Err(errors)
     }
+}
+
+/// Cancels an event as its organizer: in one transaction every confirmed booking
+/// is cancelled, its tickets returned, and each affected customer gets one
+/// notice. Cancelling a cancelled event changes nothing and emails nobody.
+pub async fn cancel(
+    services: &Services,
+    organizer_id: Uuid,
+    event_id: Uuid,
+) -> Result<EventModel, Error> {
+    let txn = begin_write(&services.db).await?;
+    let event = Event::find_by_id(event_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if event.organizer_id != organizer_id {
+        return Err(Error::Forbidden("only the event's organizer may cancel it"));
+    }
+    if event.status == EventStatus::Cancelled {
+        return Ok(event);
+    }
+    let now = now();
+    let cancelled = Booking::update_many()
+        .col_expr(BookingColumn::Status, Expr::value(BookingStatus::Cancelled))
+        .col_expr(BookingColumn::CancelledAt, Expr::value(Some(now)))
+        .filter(BookingColumn::EventId.eq(event_id))
+        .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
+        .exec_with_returning(&txn)
+        .await?;
+    let returned: i32 = cancelled.iter().map(|b| b.quantity).sum();
+    let mut active: EventActiveModel = event.clone().into();
+    active.status = Set(EventStatus::Cancelled);
+    active.available_tickets = Set(event.available_tickets + returned);
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+
+    let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();
+    let notices = customers
+        .into_iter()
+        .map(|user_id| outbox::Notice {
+            kind: NotificationKind::EventCancelled,
+            user_id,
+            event_id,
+            booking_id: None,
+            changes: None,
+        })
+        .collect();
+    let ids = outbox::write(&txn, services, notices).await?;
+    txn.commit().await?;
+    outbox::enqueue(services, ids);
+    Ok(updated)
 }
 
 /// The owner's view of who is coming.

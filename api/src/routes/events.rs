@@ -91,6 +91,26 @@ pub async fn update(
     Ok(Json(event.into()))
 }
 
+/// Cancel an event (its organizer): all its bookings are cancelled, their tickets
+/// returned, and every affected customer is emailed once. Repeating it is harmless.
+#[utoipa::path(post, path = "/api/v1/events/{id}/cancel", tag = "events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The cancelled event", body = EventView),
+        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+    ))]
+#[post("/events/<id>/cancel")]
+pub async fn cancel(
+    organizer: Organizer,
+    services: Services,
+    id: &str,
+) -> Result<Json<EventView>, ApiError> {
+    let event = events::cancel(&services, organizer.0, parse_id(id, "event")?).await?;
+    Ok(Json(event.into()))
+}
+
 /// Who booked (the event's organizer).
 #[utoipa::path(get, path = "/api/v1/events/{id}/bookings", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),

@@ -310,3 +310,88 @@ async fn the_owner_sees_who_booked() {
     assert_eq!(app.get(&path, Some(&ann.token)).await.0, 403);
     assert_eq!(app.get(&path, None).await.0, 401);
 }
+
+#[tokio::test]
+async fn cancelling_an_event_releases_every_booking_and_tells_each_customer_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.organizer().await;
+    let other = app.organizer().await;
+    let ann = app.customer().await;
+    let bob = app.customer().await;
+    let cat = app.customer().await;
+    let event = app.event(&owner, 10).await;
+    let id = event["id"].as_str().unwrap();
+    app.book(&ann, id, 2).await;
+    app.book(&ann, id, 1).await;
+    app.book(&bob, id, 3).await;
+    let (_, cats) = app.book(&cat, id, 1).await;
+    app.post(
+        &format!("/api/v1/bookings/{}/cancel", cats["id"].as_str().unwrap()),
+        Some(&cat.token),
+        json!({}),
+    )
+    .await;
+    app.smtp.wait_for(5).await;
+    app.settle_notifications().await;
+
+    let path = format!("/api/v1/events/{id}/cancel");
+    assert_eq!(app.post(&path, Some(&other.token), json!({})).await.0, 403);
+    assert_eq!(app.post(&path, Some(&ann.token), json!({})).await.0, 403);
+    assert_eq!(app.post(&path, None, json!({})).await.0, 401);
+    assert_eq!(
+        app.post(
+            "/api/v1/events/00000000-0000-7000-8000-000000000000/cancel",
+            Some(&owner.token),
+            json!({})
+        )
+        .await
+        .0,
+        404
+    );
+
+    let (status, cancelled) = app.post(&path, Some(&owner.token), json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["available_tickets"], 10);
+    let stored = app.assert_ticket_invariant(id).await;
+    assert_eq!(
+        (stored.status, stored.available_tickets),
+        (EventStatus::Cancelled, 10)
+    );
+    let bookings = entity::booking::Entity::find().all(&app.db).await.unwrap();
+    assert!(
+        bookings
+            .iter()
+            .all(|b| b.status == BookingStatus::Cancelled && b.cancelled_at.is_some())
+    );
+
+    app.smtp.wait_for(7).await;
+    app.settle_notifications().await;
+    let notices = |customer: &crate::helpers::TestUser| {
+        app.smtp
+            .to(&customer.email)
+            .into_iter()
+            .filter(|m| m.subject() == "Event cancelled: Night of Rust")
+            .count()
+    };
+    assert_eq!((notices(&ann), notices(&bob), notices(&cat)), (1, 1, 0));
+
+    let (status, body) = app.book(&bob, id, 1).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("event_cancelled"))
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&owner.token),
+            json!({"title": "Back on"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, again) = app.post(&path, Some(&owner.token), json!({})).await;
+    assert_eq!((status, &again["status"]), (200, &json!("cancelled")));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.smtp.messages().len(), 7, "a repeat emails nobody");
+    assert_eq!(app.count::<Booking>().await, 4);
+}
