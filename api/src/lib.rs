@@ -17,7 +17,9 @@ pub use settings::Settings;
 pub use startup::App;
 
 pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
+    let housekeeping = startup::Housekeeping::new(app.services.db.clone(), app.idempotency_ttl);
     let rocket = rocket::custom(figment)
+        .attach(housekeeping)
         .manage(app.services)
         .manage(app.tokens)
         .mount(

@@ -30,6 +30,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub auth: AuthSettings,
     pub db_max_connections: u32,
+    /// How long `Idempotency-Key`s are remembered (at least 24 hours).
+    pub idempotency_ttl: Duration,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
@@ -66,6 +68,13 @@ impl Settings {
                 "must be greater than 0",
             ));
         }
+        let idempotency_ttl: u64 = env::parsed_or("IDEMPOTENCY_TTL_SECS", 86_400)?;
+        if idempotency_ttl < 86_400 {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_TTL_SECS",
+                "must be at least 86400 (keys are kept at least 24 hours)",
+            ));
+        }
         let default_pool = if embedded { 4 } else { 32 };
         Ok(Self {
             worker,
@@ -74,6 +83,7 @@ impl Settings {
                 token_ttl: Duration::from_secs(ttl_secs),
             },
             db_max_connections: env::parsed_or("DATABASE_MAX_CONNECTIONS", default_pool)?,
+            idempotency_ttl: Duration::from_secs(idempotency_ttl),
         })
     }
 

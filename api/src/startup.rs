@@ -21,6 +21,7 @@ pub struct App {
     pub tokens: TokenKeys,
     /// Embedded mode: the worker that runs inside this process.
     pub embedded_worker: Option<Worker>,
+    pub idempotency_ttl: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         services: Services::new(db, queue),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         embedded_worker,
+        idempotency_ttl: settings.idempotency_ttl,
     })
 }
 
@@ -114,5 +116,58 @@ impl Fairing for EmbeddedWorker {
         if let Some(running) = self.running.lock().await.take() {
             running.shutdown().await;
         }
+    }
+}
+
+/// Periodic clean-up that belongs to the api: forgetting idempotency keys past
+/// their time to live. Every api process runs it; concurrent deletes are harmless.
+pub struct Housekeeping {
+    pub db: DatabaseConnection,
+    pub idempotency_ttl: std::time::Duration,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl Housekeeping {
+    pub fn new(db: DatabaseConnection, idempotency_ttl: std::time::Duration) -> Self {
+        Self {
+            db,
+            idempotency_ttl,
+            stop: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for Housekeeping {
+    fn info(&self) -> Info {
+        Info {
+            name: "idempotency key purge",
+            kind: Kind::Liftoff | Kind::Shutdown,
+        }
+    }
+
+    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
+        let (db, ttl, mut stopped) = (self.db.clone(), self.idempotency_ttl, self.stop.subscribe());
+        tokio::spawn(async move {
+            loop {
+                match crate::domain::idempotency::purge(&db, ttl, crate::domain::now()).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "forgot expired idempotency keys"),
+                    Err(error) => {
+                        tracing::warn!(%error, "idempotency key purge failed; will retry")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
+            }
+        });
+    }
+
+    async fn on_shutdown(&self, _: &Rocket<Orbit>) {
+        let _ = self.stop.send(true);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod booking;
 pub mod event;
+pub mod idempotency_key;
 pub mod notification;
 pub mod user;
 
@@ -16,6 +17,10 @@ pub mod prelude {
     pub use super::event::{
         ActiveModel as EventActiveModel, Column as EventColumn, Entity as Event, EventStatus,
         Model as EventModel,
+    };
+    pub use super::idempotency_key::{
+        ActiveModel as IdempotencyKeyActiveModel, Column as IdempotencyKeyColumn,
+        Entity as IdempotencyKey, IdempotencyStatus, Model as IdempotencyKeyModel,
     };
     pub use super::notification::{
         ActiveModel as NotificationActiveModel, Column as NotificationColumn,

@@ -4,14 +4,18 @@
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Error, Services, ValidationErrors, begin_write, now, outbox};
+use super::{
+    Error, Services, ValidationErrors, begin_write,
+    idempotency::{self, IdempotencyKey},
+    now, outbox,
+};
 use crate::metrics;
 
 pub const MAX_QUANTITY: i64 = 10;
@@ -40,19 +44,37 @@ fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
     }
 }
 
+/// With an `Idempotency-Key`: the claimed key, and how the response to a
+/// successful booking reads, so it is recorded together with the booking.
+pub struct Remember<'a> {
+    pub key: &'a IdempotencyKey,
+    pub render: &'a (dyn Fn(&BookingModel) -> String + Sync),
+}
+
 /// Books tickets for a customer, or fails having written nothing.
 pub async fn book(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     request: BookingRequest,
+    remember: Option<Remember<'_>>,
 ) -> Result<BookingModel, Error> {
     let quantity = quantity(request.quantity)?;
+    // Complete before it is written, so that its response can be recorded in the
+    // same statement.
+    let booking = BookingModel {
+        id: Uuid::now_v7(),
+        event_id,
+        user_id: customer_id,
+        quantity,
+        status: BookingStatus::Confirmed,
+        created_at: now(),
+        cancelled_at: None,
+    };
+    let remembered = remember.map(|r| (r.key.as_str().to_owned(), (r.render)(&booking)));
     let booked = match services.db.get_database_backend() {
-        DbBackend::Postgres => {
-            book_in_one_statement(services, customer_id, event_id, quantity).await?
-        }
-        _ => book_in_transaction(services, customer_id, event_id, quantity).await?,
+        DbBackend::Postgres => book_in_one_statement(services, booking, remembered).await?,
+        _ => book_in_transaction(services, booking, remembered).await?,
     };
     match booked {
         Some((booking, notification_id)) => {
@@ -70,14 +92,14 @@ pub async fn book(
     }
 }
 
-/// PostgreSQL: decrement, booking row and outbox row in one statement, so the event
-/// row is locked for one statement's duration and no client round trip happens
-/// while it is held. Under a stampede this is what keeps throughput up.
+/// PostgreSQL: decrement, booking row, outbox row and (with a key) the remembered
+/// response in one statement, so the event row is locked for one statement's
+/// duration and no client round trip happens while it is held. Under a stampede
+/// this is what keeps throughput up.
 async fn book_in_one_statement(
     services: &Services,
-    customer_id: Uuid,
-    event_id: Uuid,
-    quantity: i32,
+    booking: BookingModel,
+    remembered: Option<(String, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
     const SQL: &str = r#"
         WITH taken AS (
@@ -95,63 +117,68 @@ async fn book_in_one_statement(
                     next_attempt_at, enqueued_at, created_at, request_id)
             SELECT $6, 'booking_confirmed', user_id, event_id, id, 'pending', 0, $5, $5, $5, $7
               FROM booking
+        ), remembered AS (
+            UPDATE idempotency_keys
+               SET status = 'completed', response_status = 201, response_body = $9
+              FROM booking
+             WHERE idempotency_keys.user_id = $4 AND idempotency_keys.key = $8
+               AND idempotency_keys.status = 'in_flight'
         )
         SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#;
     let notification_id = Uuid::now_v7();
+    let (key, response) = remembered.unzip();
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         SQL,
         [
-            quantity.into(),
-            event_id.into(),
-            Uuid::now_v7().into(),
-            customer_id.into(),
-            now().into(),
+            booking.quantity.into(),
+            booking.event_id.into(),
+            booking.id.into(),
+            booking.user_id.into(),
+            booking.created_at.into(),
             notification_id.into(),
             services.request_id.clone().into(),
+            key.into(),
+            response.into(),
         ],
     );
-    let booking = Booking::find()
+    let booked = Booking::find()
         .from_raw_sql(statement)
         .one(&services.db)
         .await?;
-    Ok(booking.map(|b| (b, notification_id)))
+    Ok(booked.map(|b| (b, notification_id)))
 }
 
 /// SQLite has no data-modifying CTEs; it serialises writers anyway, so a short
 /// immediate transaction is equivalent.
 async fn book_in_transaction(
     services: &Services,
-    customer_id: Uuid,
-    event_id: Uuid,
-    quantity: i32,
+    booking: BookingModel,
+    remembered: Option<(String, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
     let txn = begin_write(&services.db).await?;
     let taken = Event::update_many()
         .col_expr(
             EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).sub(quantity),
+            Expr::col(EventColumn::AvailableTickets).sub(booking.quantity),
         )
-        .filter(EventColumn::Id.eq(event_id))
+        .filter(EventColumn::Id.eq(booking.event_id))
         .filter(EventColumn::Status.eq(EventStatus::Scheduled))
-        .filter(EventColumn::AvailableTickets.gte(quantity))
+        .filter(EventColumn::AvailableTickets.gte(booking.quantity))
         .exec(&txn)
         .await?;
     if taken.rows_affected == 0 {
         return Ok(None);
     }
-    let booking = BookingActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(event_id),
-        user_id: Set(customer_id),
-        quantity: Set(quantity),
-        status: Set(BookingStatus::Confirmed),
-        created_at: Set(now()),
-        cancelled_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    // `reset_all` marks every field as set: an insert of a complete model.
+    let booking = BookingActiveModel::from(booking)
+        .reset_all()
+        .insert(&txn)
+        .await?;
     let ids = outbox::write(&txn, services, vec![confirmation(&booking)]).await?;
+    if let Some((key, response)) = remembered {
+        idempotency::remember(&txn, booking.user_id, &key, 201, &response).await?;
+    }
     txn.commit().await?;
     Ok(ids.first().map(|&id| (booking, id)))
 }

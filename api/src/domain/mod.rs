@@ -3,6 +3,7 @@
 
 pub mod bookings;
 pub mod events;
+pub mod idempotency;
 pub mod outbox;
 pub mod users;
 mod validation;
@@ -60,6 +61,10 @@ pub enum Error {
     EventCancelled,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("idempotency key reused for a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this idempotency key is still in flight")]
+    StillInFlight,
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
     #[error(transparent)]

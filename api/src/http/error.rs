@@ -122,6 +122,11 @@ impl ApiError {
         }
     }
 
+    /// The JSON body as sent.
+    pub fn body_json(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_default()
+    }
+
     fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
@@ -148,7 +153,7 @@ struct StashedError(Mutex<Option<ApiError>>);
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
-        let body = serde_json::to_string(&self.body()).unwrap_or_default();
+        let body = self.body_json();
         let mut response = Response::build();
         response
             .status(self.status)
@@ -197,6 +202,20 @@ impl From<DomainError> for ApiError {
                 "this event has been cancelled",
             ),
             DomainError::Conflict(message) => Self::new(Status::Conflict, "conflict", message),
+            DomainError::IdempotencyMismatch => Self::new(
+                Status::Conflict,
+                "idempotency_conflict",
+                "this Idempotency-Key was already used with a different request; use a new key",
+            ),
+            DomainError::StillInFlight => {
+                let mut error = Self::new(
+                    Status::Conflict,
+                    "conflict",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                );
+                error.headers.push(Header::new("Retry-After", "1"));
+                error
+            }
             DomainError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 Self::new(

@@ -14,6 +14,25 @@ pub fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
 }
 
+/// The optional `Idempotency-Key` header; present but malformed is a 400.
+pub struct IdempotencyHeader(pub Option<crate::domain::idempotency::IdempotencyKey>);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for IdempotencyHeader {
+    type Error = ();
+
+    async fn from_request(request: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
+        use rocket::request::Outcome;
+        match request.headers().get_one("Idempotency-Key") {
+            None => Outcome::Success(Self(None)),
+            Some(raw) => match crate::domain::idempotency::IdempotencyKey::parse(raw) {
+                Ok(key) => Outcome::Success(Self(Some(key))),
+                Err(why) => Outcome::Error((ApiError::bad_request(why).stash(request), ())),
+            },
+        }
+    }
+}
+
 /// Handlers take `Services` as a guard: the shared connections, tagged with this
 /// request's id so the notifications it causes can be traced back to it.
 #[rocket::async_trait]

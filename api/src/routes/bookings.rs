@@ -1,25 +1,36 @@
-use rocket::{get, http::Status, post, serde::json::Json};
+use entity::prelude::BookingModel;
+use rocket::{
+    get,
+    http::{ContentType, Status},
+    post,
+    serde::json::Json,
+};
 
 use super::{BookingView, Items};
 use crate::{
     auth::{Authenticated, Customer},
     domain::{
         Services,
-        bookings::{self, BookingRequest},
+        bookings::{self, BookingRequest, Remember},
+        idempotency::{self, Claim},
     },
-    http::{ApiError, JsonBody, parse_id},
+    http::{ApiError, IdempotencyHeader, JsonBody, parse_id},
 };
 
-/// Book tickets (customers). All or nothing.
+/// Book tickets (customers). All or nothing. With an `Idempotency-Key`, a
+/// repeat of the same request returns the first response and books nothing.
 #[utoipa::path(post, path = "/api/v1/events/{id}/bookings", tag = "bookings", request_body = BookingRequest, security(("bearer" = [])),
-    params(("id" = String, Path, description = "Event id")),
+    params(
+        ("id" = String, Path, description = "Event id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; remembered for at least 24 hours"),
+    ),
     responses(
         (status = 201, description = "The confirmed booking; a confirmation email follows", body = BookingView),
-        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::error::ErrorBody),
         (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
         (status = 403, description = "Not a customer", body = crate::http::error::ErrorBody),
         (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
-        (status = 409, description = "`sold_out` (nothing was booked) or `event_cancelled`", body = crate::http::error::ErrorBody),
+        (status = 409, description = "`sold_out` (nothing was booked), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = crate::http::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
         (status = 422, description = "`quantity` not 1 to 10", body = crate::http::error::ErrorBody),
     ))]
@@ -28,10 +39,54 @@ pub async fn book(
     customer: Customer,
     services: Services,
     id: &str,
+    idempotency: IdempotencyHeader,
     body: JsonBody<BookingRequest>,
-) -> Result<(Status, Json<BookingView>), ApiError> {
-    let booking = bookings::book(&services, customer.0, parse_id(id, "event")?, body.0).await?;
-    Ok((Status::Created, Json(booking.into())))
+) -> Result<(Status, (ContentType, String)), ApiError> {
+    let event_id = parse_id(id, "event")?;
+    let render = |booking: &BookingModel| {
+        serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()
+    };
+    let Some(key) = idempotency.0 else {
+        let booking = bookings::book(&services, customer.0, event_id, body.0, None).await?;
+        return Ok((Status::Created, (ContentType::JSON, render(&booking))));
+    };
+    // The same key must mean the same request: the same event and quantity.
+    let request = idempotency::fingerprint(&[&event_id.to_string(), &body.0.quantity.to_string()]);
+    if let Claim::Replay { status, body } =
+        idempotency::claim(&services.db, customer.0, &key, &request).await?
+    {
+        return Ok((
+            Status::from_code(status).unwrap_or(Status::Ok),
+            (ContentType::JSON, body),
+        ));
+    }
+    let remember = Remember {
+        key: &key,
+        render: &render,
+    };
+    match bookings::book(&services, customer.0, event_id, body.0, Some(remember)).await {
+        Ok(booking) => Ok((Status::Created, (ContentType::JSON, render(&booking)))),
+        Err(error) => {
+            let error = ApiError::from(error);
+            // A refusal is an answer worth repeating; a failure on our side is not.
+            let recorded = if error.status.code < 500 {
+                idempotency::remember(
+                    &services.db,
+                    customer.0,
+                    key.as_str(),
+                    error.status.code,
+                    &error.body_json(),
+                )
+                .await
+            } else {
+                idempotency::release(&services.db, customer.0, &key).await
+            };
+            if let Err(cause) = recorded {
+                tracing::warn!(%cause, "could not record the outcome of an idempotent request");
+            }
+            Err(error)
+        }
+    }
 }
 
 /// My bookings, newest first (customers).

@@ -333,6 +333,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
             token_ttl: Duration::from_secs(3600),
         },
         db_max_connections: 8,
+        idempotency_ttl: Duration::from_secs(86_400),
     };
     (settings, storage)
 }

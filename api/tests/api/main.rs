@@ -6,6 +6,7 @@ mod bookings;
 mod concurrency;
 mod events;
 mod helpers;
+mod idempotency;
 mod notifications;
 mod operations;
 mod shutdown;
