@@ -18,8 +18,11 @@ pub use startup::App;
 
 pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
     let housekeeping = startup::Housekeeping::new(app.services.db.clone(), app.idempotency_ttl);
-    let rocket = rocket::custom(figment)
+    // The client address is the peer's unless `TRUST_X_FORWARDED_FOR` says
+    // otherwise (see `ClientIp`); Rocket would otherwise believe any `X-Real-IP`.
+    let rocket = rocket::custom(figment.merge(("ip_header", false)))
         .attach(housekeeping)
+        .manage(app.rate_limiter)
         .manage(app.services)
         .manage(app.tokens)
         .mount(

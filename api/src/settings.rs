@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use rand::RngCore;
+
+use crate::http::rate_limit::RateLimits;
 use worker::{
     QueueBackend, WorkerSettings,
     env::{self, ConfigError},
@@ -32,6 +34,7 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// How long `Idempotency-Key`s are remembered (at least 24 hours).
     pub idempotency_ttl: Duration,
+    pub rate_limits: RateLimits,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
@@ -84,6 +87,7 @@ impl Settings {
             },
             db_max_connections: env::parsed_or("DATABASE_MAX_CONNECTIONS", default_pool)?,
             idempotency_ttl: Duration::from_secs(idempotency_ttl),
+            rate_limits: RateLimits::from_env()?,
         })
     }
 

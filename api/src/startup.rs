@@ -13,6 +13,7 @@ use crate::{
     Settings,
     auth::TokenKeys,
     domain::{Services, begin_write},
+    http::rate_limit::RateLimiter,
 };
 
 /// Everything [`crate::rocket`] needs.
@@ -22,6 +23,7 @@ pub struct App {
     /// Embedded mode: the worker that runs inside this process.
     pub embedded_worker: Option<Worker>,
     pub idempotency_ttl: std::time::Duration,
+    pub rate_limiter: RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,13 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     } else {
         None
     };
+    let rate_limiter = RateLimiter::new(
+        settings.rate_limits.clone(),
+        queue.redis_connection(),
+        &settings.worker.queue_name,
+    );
     Ok(App {
+        rate_limiter,
         services: Services::new(db, queue),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         embedded_worker,

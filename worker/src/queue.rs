@@ -103,6 +103,15 @@ impl JobQueue {
         Ok(())
     }
 
+    /// The Redis connection, when the queue is in Redis (for other shared state,
+    /// such as rate limits).
+    pub fn redis_connection(&self) -> Option<redis::aio::ConnectionManager> {
+        match self.clone() {
+            JobQueue::Redis(mut storage) => Some(storage.get_connection().clone()),
+            JobQueue::Sqlite(_) => None,
+        }
+    }
+
     /// Readiness: does the queue answer?
     pub async fn ping(&self) -> Result<(), QueueError> {
         let check = async {

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod json;
+pub mod rate_limit;
 
 pub use error::ApiError;
 pub use json::JsonBody;

@@ -7,8 +7,16 @@ use crate::{
         Services,
         users::{self, Credentials, Registration},
     },
-    http::{ApiError, JsonBody},
+    http::{
+        ApiError, JsonBody,
+        rate_limit::{Bucket, ClientIp, RateLimiter},
+    },
 };
+
+/// Attempts against one account are counted together however the email is cased.
+fn account(email: &str) -> String {
+    email.trim().to_lowercase()
+}
 
 /// Create an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
@@ -18,12 +26,19 @@ use crate::{
         (status = 409, description = "`email_taken`: an account with this email (ignoring case) exists", body = crate::http::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
         (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts from this address or for this email; see `Retry-After`", body = crate::http::error::ErrorBody),
     ))]
 #[post("/auth/register", data = "<body>")]
 pub async fn register(
     services: Services,
+    limiter: &State<RateLimiter>,
+    ip: ClientIp,
     body: JsonBody<Registration>,
 ) -> Result<(Status, Json<UserView>), ApiError> {
+    limiter.check(Bucket::AuthPerIp, &ip.key()).await?;
+    limiter
+        .check(Bucket::AuthPerAccount, &account(&body.0.email))
+        .await?;
     let user = users::register(&services.db, body.0).await?;
     Ok((Status::Created, Json(user.into())))
 }
@@ -36,13 +51,20 @@ pub async fn register(
         (status = 401, description = "Wrong email or password (the same answer for both)", body = crate::http::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
         (status = 422, description = "Missing or mistyped fields", body = crate::http::error::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts from this address or for this email; see `Retry-After`", body = crate::http::error::ErrorBody),
     ))]
 #[post("/auth/login", data = "<body>")]
 pub async fn login(
     services: Services,
     keys: &State<TokenKeys>,
+    limiter: &State<RateLimiter>,
+    ip: ClientIp,
     body: JsonBody<Credentials>,
 ) -> Result<Json<LoginView>, ApiError> {
+    limiter.check(Bucket::AuthPerIp, &ip.key()).await?;
+    limiter
+        .check(Bucket::AuthPerAccount, &account(&body.0.email))
+        .await?;
     let user = users::login(&services.db, body.0).await?;
     Ok(Json(LoginView {
         access_token: keys.issue(user.id, user.role),

@@ -1,6 +1,6 @@
 use entity::prelude::BookingModel;
 use rocket::{
-    get,
+    State, get,
     http::{ContentType, Status},
     post,
     serde::json::Json,
@@ -14,7 +14,10 @@ use crate::{
         bookings::{self, BookingRequest, Remember},
         idempotency::{self, Claim},
     },
-    http::{ApiError, IdempotencyHeader, JsonBody, parse_id},
+    http::{
+        ApiError, IdempotencyHeader, JsonBody, parse_id,
+        rate_limit::{Bucket, RateLimiter},
+    },
 };
 
 /// Book tickets (customers). All or nothing. With an `Idempotency-Key`, a
@@ -33,6 +36,7 @@ use crate::{
         (status = 409, description = "`sold_out` (nothing was booked), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = crate::http::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
         (status = 422, description = "`quantity` not 1 to 10", body = crate::http::error::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many booking attempts; see `Retry-After`", body = crate::http::error::ErrorBody),
     ))]
 #[post("/events/<id>/bookings", data = "<body>")]
 pub async fn book(
@@ -40,8 +44,12 @@ pub async fn book(
     services: Services,
     id: &str,
     idempotency: IdempotencyHeader,
+    limiter: &State<RateLimiter>,
     body: JsonBody<BookingRequest>,
 ) -> Result<(Status, (ContentType, String)), ApiError> {
+    limiter
+        .check(Bucket::Bookings, &customer.0.to_string())
+        .await?;
     let event_id = parse_id(id, "event")?;
     let render = |booking: &BookingModel| {
         serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()

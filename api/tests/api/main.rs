@@ -1,6 +1,7 @@
 //! End-to-end tests over real HTTP, a real database, a real queue and a real SMTP
 //! server. Each test gets its own database and queue; see `helpers`.
 
+mod abuse;
 mod auth;
 mod bookings;
 mod concurrency;

@@ -150,7 +150,11 @@ async fn simultaneous_startups_migrate_once() {
         .try_get::<i64>("", "n")
         .unwrap();
     use migration::MigratorTrait;
-    assert_eq!(applied as usize, migration::Migrator::migrations().len(), "each applied once");
+    assert_eq!(
+        applied as usize,
+        migration::Migrator::migrations().len(),
+        "each applied once"
+    );
     for db in connections {
         db.close().await.ok();
     }
@@ -183,6 +187,12 @@ fn misconfiguration_stops_the_api_with_one_line() {
         (vec![("SMTP_URL", "carrier-pigeon://coop")], "SMTP_URL"),
         (vec![("MAIL_FROM", "not an address")], "MAIL_FROM"),
         (vec![("WORKER_CONCURRENCY", "0")], "WORKER_CONCURRENCY"),
+        (vec![("RATE_LIMITS", "sometimes")], "RATE_LIMITS"),
+        (
+            vec![("RATE_LIMIT_AUTH_PER_IP", "lots")],
+            "RATE_LIMIT_AUTH_PER_IP",
+        ),
+        (vec![("IDEMPOTENCY_TTL_SECS", "60")], "IDEMPOTENCY_TTL_SECS"),
     ];
     for (vars, named) in cases {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_api"));
