@@ -3,6 +3,7 @@
 
 mod abuse;
 mod auth;
+mod authorization;
 mod bookings;
 mod concurrency;
 mod events;

@@ -1,0 +1,136 @@
+//! Who may do what: every mounted route against every kind of caller, from one
+//! table. A route that is mounted but missing here fails the test, so a new
+//! route cannot skip its authorization review.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser};
+
+/// Callers, in the order each row is run. State-changing successes come last in
+/// a row (the organizer cancels the event, the customer cancels the booking), so
+/// earlier callers see the fixture untouched.
+const CALLERS: [&str; 5] = [
+    "anonymous",
+    "other customer",
+    "other organizer",
+    "organizer",
+    "customer",
+];
+
+/// (method, route template, expected status per caller in `CALLERS` order).
+/// `customer` made the booking; `organizer` owns the event.
+const MATRIX: &[(&str, &str, [u16; 5])] = &[
+    ("POST", "/api/v1/auth/register", [201, 201, 201, 201, 201]),
+    ("POST", "/api/v1/auth/login", [200, 200, 200, 200, 200]),
+    ("GET", "/api/v1/me", [401, 200, 200, 200, 200]),
+    ("POST", "/api/v1/events", [401, 403, 201, 201, 403]),
+    ("GET", "/api/v1/events", [200, 200, 200, 200, 200]),
+    ("GET", "/api/v1/events/<id>", [200, 200, 200, 200, 200]),
+    ("PATCH", "/api/v1/events/<id>", [401, 403, 403, 200, 403]),
+    (
+        "POST",
+        "/api/v1/events/<id>/cancel",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/bookings",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/events/<id>/bookings",
+        [401, 201, 403, 403, 201],
+    ),
+    ("GET", "/api/v1/bookings", [401, 200, 403, 403, 200]),
+    ("GET", "/api/v1/bookings/<id>", [401, 404, 404, 200, 200]),
+    (
+        "POST",
+        "/api/v1/bookings/<id>/cancel",
+        [401, 404, 403, 403, 200],
+    ),
+    ("GET", "/health", [200, 200, 200, 200, 200]),
+    ("GET", "/ready", [200, 200, 200, 200, 200]),
+    ("GET", "/metrics", [200, 200, 200, 200, 200]),
+];
+
+fn body_for(path: &str, caller: usize) -> Value {
+    match path {
+        "/api/v1/auth/register" => json!({
+            "email": format!("matrix-{caller}-{}@example.com", uuid::Uuid::now_v7().simple()),
+            "password": "correct horse", "name": "Matrix", "role": "customer",
+        }),
+        "/api/v1/events" | "/api/v1/events/<id>" => json!({
+            "title": "Matrix", "venue": "Hall", "total_tickets": 10,
+            "starts_at": "2031-01-01T19:00:00Z", "ends_at": "2031-01-01T22:00:00Z",
+        }),
+        _ => json!({"quantity": 1}),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let other_organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let other_customer = app.customer().await;
+    let tokens: [Option<&TestUser>; 5] = [
+        None,
+        Some(&other_customer),
+        Some(&other_organizer),
+        Some(&organizer),
+        Some(&customer),
+    ];
+
+    // Coverage: the table names exactly the mounted routes (the docs aside).
+    let built = api::startup::build(&app.settings).await.unwrap();
+    let mounted: BTreeSet<(String, String)> = api::rocket(rocket::Config::figment(), built)
+        .routes()
+        .map(|r| (r.method.as_str().to_owned(), r.uri.path().to_string()))
+        .filter(|(_, path)| path != "/openapi.json" && !path.starts_with("/docs"))
+        .collect();
+    let listed: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(mounted, listed, "every mounted route has a row");
+
+    let mut mismatches = Vec::new();
+    for (method, template, expected) in MATRIX {
+        // A fresh event and booking per row, so rows cannot affect each other.
+        let event = app.event(&organizer, 10).await;
+        let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+        for (caller, token) in tokens.iter().enumerate() {
+            let id = if template.starts_with("/api/v1/bookings/") {
+                &booking["id"]
+            } else {
+                &event["id"]
+            };
+            let path = template.replace("<id>", id.as_str().unwrap());
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = app.http.request(method.clone(), app.url(&path));
+            if method != Method::GET {
+                let mut body = body_for(template, caller);
+                if *template == "/api/v1/auth/login" {
+                    body = json!({"email": customer.email, "password": "correct horse"});
+                }
+                request = request.json(&body);
+            }
+            if let Some(user) = token {
+                request = request.bearer_auth(&user.token);
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            if status != expected[caller] {
+                mismatches.push(format!(
+                    "{method} {template} as {}: got {status}, want {}",
+                    CALLERS[caller], expected[caller]
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}
