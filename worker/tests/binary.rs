@@ -180,3 +180,167 @@ fn a_bad_setting_stops_the_worker_with_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: WORKER_CONCURRENCY:"), "{stderr}");
 }
+
+/// Counts the `.eml` files per recipient.
+fn mails_by_recipient(dir: &std::path::Path) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        if let Some(to) = text.lines().find_map(|l| l.strip_prefix("To: ")) {
+            *counts.entry(to.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn start_worker(url: &str, mail_dir: &std::path::Path) -> std::process::Child {
+    let metrics: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env("MAIL_DIR", mail_dir)
+        .env("METRICS_ADDR", metrics.to_string())
+        .env("WORKER_CONCURRENCY", "8")
+        .env("NOTIFY_SWEEP_INTERVAL_MS", "100")
+        .env("NOTIFY_REDELIVER_AFTER_MS", "500")
+        .env("NOTIFY_LEASE_MS", "1000")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGKILL in the middle of a 500-email event-update fan-out, then a restart:
+/// every customer gets the update. A worker killed between handing a message to
+/// the mail transport and recording it as sent makes a duplicate possible, so
+/// the promise is at-least-once; this measures how many duplicates a kill costs
+/// and holds it to the messages that can be in flight (the worker's concurrency).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
+    const CUSTOMERS: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("booking.db").display()
+    );
+    let (db, _, _) = seed_pending_confirmation(&url).await;
+    // Mark the seeded confirmation done; this test is about the fan-out.
+    Notification::update_many()
+        .col_expr(
+            entity::notification::Column::Status,
+            sea_orm::sea_query::Expr::value(NotificationStatus::Sent),
+        )
+        .exec(&db)
+        .await
+        .unwrap();
+    let event = Event::find().one(&db).await.unwrap().unwrap();
+    let now = Utc::now();
+    let users: Vec<_> = (0..CUSTOMERS)
+        .map(|i| UserActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(format!("fan{i}@example.com")),
+            password_hash: Set("-".into()),
+            name: Set(format!("Fan {i}")),
+            role: Set(Role::Customer),
+            created_at: Set(now),
+        })
+        .collect();
+    let ids: Vec<Uuid> = users.iter().map(|u| *u.id.as_ref()).collect();
+    for chunk in users.chunks(100) {
+        User::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    let changes = serde_json::json!([{"field": "venue", "old": "Hall A", "new": "Hall B"}]);
+    let notices: Vec<_> = ids
+        .iter()
+        .map(|&user_id| NotificationActiveModel {
+            id: Set(Uuid::now_v7()),
+            kind: Set(NotificationKind::EventUpdated),
+            user_id: Set(user_id),
+            event_id: Set(event.id),
+            booking_id: Set(None),
+            changes: Set(Some(changes.clone())),
+            status: Set(NotificationStatus::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(now),
+            enqueued_at: Set(None),
+            locked_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(now),
+            request_id: Set(None),
+        })
+        .collect();
+    for chunk in notices.chunks(100) {
+        Notification::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+
+    let mail_dir = dir.path().join("mail");
+    let mut first = start_worker(&url, &mail_dir);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mails_by_recipient(&mail_dir).values().sum::<usize>() < 100 {
+        assert!(Instant::now() < deadline, "the fan-out did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let sent_at_kill: usize = mails_by_recipient(&mail_dir).values().sum();
+    assert!(
+        sent_at_kill < CUSTOMERS,
+        "killed mid-way ({sent_at_kill} of {CUSTOMERS} sent)"
+    );
+
+    let mut second = start_worker(&url, &mail_dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = Notification::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.status != NotificationStatus::Sent)
+            .count();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} notifications still undelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    second.wait().unwrap();
+
+    let received = mails_by_recipient(&mail_dir);
+    let fans: Vec<_> = received
+        .iter()
+        .filter(|(to, _)| to.contains("fan"))
+        .collect();
+    assert_eq!(fans.len(), CUSTOMERS, "every customer got the update");
+    let duplicates: usize = fans.iter().map(|(_, n)| **n - 1).sum();
+    eprintln!(
+        "SIGKILL after {sent_at_kill} of {CUSTOMERS} emails: {duplicates} duplicate(s) after restart"
+    );
+    assert!(
+        duplicates <= 8,
+        "duplicates are bounded by what was in flight: {duplicates}"
+    );
+}
