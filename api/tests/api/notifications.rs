@@ -310,6 +310,30 @@ async fn refused_mail_is_retried_then_marked_failed() {
         settled[0].last_error
     );
     assert!(app.smtp.messages().is_empty());
+
+    // And it shows: the outbox gauge (this test's database) and the worker's
+    // counter (process-wide, so at least ours).
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"notifications{status="failed"} 1"#),
+        "{metrics}"
+    );
+    let failed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"worker_jobs_processed_total{outcome="failed"} "#))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(failed >= 1.0, "{metrics}");
 }
 
 #[tokio::test]
