@@ -25,7 +25,7 @@ pub const MAX_QUANTITY: i64 = 10;
 pub struct BookingRequest {
     /// 1 to 10 tickets; 1 when absent.
     #[serde(default = "one")]
-    #[schema(default = 1, example = 2)]
+    #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
     pub quantity: i64,
 }
 

@@ -24,20 +24,20 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventInput {
-    #[schema(example = "Night of Rust")]
+    #[schema(example = "Night of Rust", min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
-    #[schema(example = "Hall A")]
+    #[schema(example = "Hall A", min_length = 1, max_length = 200)]
     pub venue: String,
     /// RFC 3339; stored and returned in UTC.
-    #[schema(example = "2030-05-01T19:00:00Z")]
+    #[schema(example = "2030-05-01T19:00:00Z", format = DateTime)]
     pub starts_at: String,
     /// RFC 3339, after `starts_at`.
-    #[schema(example = "2030-05-01T23:00:00Z")]
+    #[schema(example = "2030-05-01T23:00:00Z", format = DateTime)]
     pub ends_at: String,
-    /// 1 to 1,000,000.
-    #[schema(example = 100)]
+    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
     pub total_tickets: i64,
 }
 
@@ -45,11 +45,19 @@ pub struct NewEventInput {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    /// An empty string removes it.
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub venue: Option<String>,
+    #[schema(format = DateTime)]
     pub starts_at: Option<String>,
+    #[schema(format = DateTime)]
     pub ends_at: Option<String>,
+    /// Not below the tickets already sold.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub total_tickets: Option<i64>,
 }
 

@@ -18,15 +18,14 @@ const NAME_MAX_CHARS: usize = 200;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     pub password: String,
-    #[schema(example = "Ada Lovelace")]
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
     pub name: String,
-    /// `organizer` or `customer`.
-    #[schema(example = "customer")]
+    #[schema(value_type = crate::routes::RoleName, example = "customer")]
     pub role: String,
 }
 
