@@ -7,6 +7,7 @@ mod authorization;
 mod bookings;
 mod concurrency;
 mod events;
+mod faults;
 mod helpers;
 mod idempotency;
 mod notifications;
