@@ -4,8 +4,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::prelude::*;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -236,14 +236,13 @@ pub async fn update(
     patch: EventPatch,
 ) -> Result<EventModel, Error> {
     let txn = begin_write(&services.db).await?;
-    let event = Event::find_by_id(event_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound("event"))?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden("only the event's organizer may change it"));
-    }
+    let event = lock_own_event(
+        &txn,
+        event_id,
+        organizer_id,
+        "only the event's organizer may change it",
+    )
+    .await?;
     if event.status == EventStatus::Cancelled {
         return Err(Error::Conflict(
             "the event is cancelled and can no longer be changed".into(),
@@ -296,16 +295,12 @@ pub async fn update(
             .into_tuple()
             .all(&txn)
             .await?;
-        let notices = customers
-            .into_iter()
-            .map(|user_id| outbox::Notice {
-                kind: NotificationKind::EventUpdated,
-                user_id,
-                event_id,
-                booking_id: None,
-                changes: Some(changes.clone()),
-            })
-            .collect();
+        let notices = event_notices(
+            customers,
+            NotificationKind::EventUpdated,
+            event_id,
+            Some(changes),
+        );
         notification_ids = outbox::write(&txn, services, notices).await?;
     }
     txn.commit().await?;
@@ -385,6 +380,44 @@ fn diff(
     }
 }
 
+/// Locks the event row for the rest of the transaction, for its organizer only.
+/// Every change to an event starts here, so the lock order is always the same.
+async fn lock_own_event(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    organizer_id: Uuid,
+    not_yours: &'static str,
+) -> Result<EventModel, Error> {
+    let event = Event::find_by_id(event_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if event.organizer_id != organizer_id {
+        return Err(Error::Forbidden(not_yours));
+    }
+    Ok(event)
+}
+
+/// One notice per customer about the event as a whole.
+fn event_notices(
+    customers: impl IntoIterator<Item = Uuid>,
+    kind: NotificationKind,
+    event_id: Uuid,
+    changes: Option<Vec<FieldChange>>,
+) -> Vec<outbox::Notice> {
+    customers
+        .into_iter()
+        .map(|user_id| outbox::Notice {
+            kind,
+            user_id,
+            event_id,
+            booking_id: None,
+            changes: changes.clone(),
+        })
+        .collect()
+}
+
 /// Cancels an event as its organizer: in one transaction every confirmed booking
 /// is cancelled, its tickets returned, and each affected customer gets one
 /// notice. Cancelling a cancelled event changes nothing and emails nobody.
@@ -394,14 +427,13 @@ pub async fn cancel(
     event_id: Uuid,
 ) -> Result<EventModel, Error> {
     let txn = begin_write(&services.db).await?;
-    let event = Event::find_by_id(event_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound("event"))?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden("only the event's organizer may cancel it"));
-    }
+    let event = lock_own_event(
+        &txn,
+        event_id,
+        organizer_id,
+        "only the event's organizer may cancel it",
+    )
+    .await?;
     if event.status == EventStatus::Cancelled {
         return Ok(event);
     }
@@ -421,16 +453,7 @@ pub async fn cancel(
     let updated = active.update(&txn).await?;
 
     let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();
-    let notices = customers
-        .into_iter()
-        .map(|user_id| outbox::Notice {
-            kind: NotificationKind::EventCancelled,
-            user_id,
-            event_id,
-            booking_id: None,
-            changes: None,
-        })
-        .collect();
+    let notices = event_notices(customers, NotificationKind::EventCancelled, event_id, None);
     let ids = outbox::write(&txn, services, notices).await?;
     txn.commit().await?;
     outbox::enqueue(services, ids);

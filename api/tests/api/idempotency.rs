@@ -229,6 +229,23 @@ async fn twenty_concurrent_repeats_across_two_instances_book_once() {
     shutdown.notify();
 }
 
+/// Makes a stored key look `age` old (through sea-orm, so the timestamp is
+/// written exactly as the app writes it).
+async fn age_key(app: &TestApp, key: &str, age: chrono::Duration) {
+    let stored = IdempotencyKey::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.key == key)
+        .unwrap();
+    let mut aged: IdempotencyKeyActiveModel = stored.into();
+    aged.created_at = sea_orm::Set(chrono::Utc::now() - age);
+    sea_orm::ActiveModelTrait::update(aged, &app.db)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn keys_are_purged_after_their_time_to_live_and_abandoned_claims_are_taken_over() {
     let app = TestApp::spawn().await;
@@ -248,14 +265,8 @@ async fn keys_are_purged_after_their_time_to_live_and_abandoned_claims_are_taken
     .await;
 
     // "old" was made 25 hours ago.
-    let stored = IdempotencyKey::find().all(&app.db).await.unwrap();
-    assert_eq!(stored.len(), 2);
-    let old = stored.iter().find(|k| k.key == "old").unwrap();
-    let mut aged: IdempotencyKeyActiveModel = old.clone().into();
-    aged.created_at = sea_orm::Set(chrono::Utc::now() - chrono::Duration::hours(25));
-    sea_orm::ActiveModelTrait::update(aged, &app.db)
-        .await
-        .unwrap();
+    assert_eq!(IdempotencyKey::find().all(&app.db).await.unwrap().len(), 2);
+    age_key(&app, "old", chrono::Duration::hours(25)).await;
     let purged =
         api::domain::idempotency::purge(&app.db, Duration::from_secs(86_400), chrono::Utc::now())
             .await
@@ -290,18 +301,7 @@ async fn keys_are_purged_after_their_time_to_live_and_abandoned_claims_are_taken
     )
     .await;
     assert_eq!(status, 409, "a fresh in-flight claim is respected");
-    let orphan = IdempotencyKey::find()
-        .all(&app.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|k| k.key == "orphan")
-        .unwrap();
-    let mut aged: IdempotencyKeyActiveModel = orphan.into();
-    aged.created_at = sea_orm::Set(chrono::Utc::now() - chrono::Duration::minutes(2));
-    sea_orm::ActiveModelTrait::update(aged, &app.db)
-        .await
-        .unwrap();
+    age_key(&app, "orphan", chrono::Duration::minutes(2)).await;
     let (status, body) = book_with_key(
         &app,
         &app.address,

@@ -9,6 +9,16 @@ use worker::{
 
 use crate::helpers::{TestApp, production_mode};
 
+/// A worker's delivery logic on its own, as a second worker racing the app's.
+fn deliverer(app: &TestApp) -> Arc<Deliverer> {
+    Arc::new(Deliverer {
+        db: app.db.clone(),
+        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
+        mail: app.settings.worker.mail.clone(),
+        policy: app.settings.worker.delivery.clone(),
+    })
+}
+
 #[tokio::test]
 async fn a_booking_is_confirmed_by_email() {
     let app = TestApp::spawn().await;
@@ -181,12 +191,7 @@ async fn a_job_delivered_many_times_sends_one_email() {
         queue.push(vec![job]).await.unwrap();
     }
     // And several workers race for it directly.
-    let deliverer = Arc::new(Deliverer {
-        db: app.db.clone(),
-        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
-        mail: app.settings.worker.mail.clone(),
-        policy: app.settings.worker.delivery.clone(),
-    });
+    let deliverer = deliverer(&app);
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let deliverer = deliverer.clone();
@@ -214,12 +219,7 @@ async fn concurrent_deliveries_of_a_pending_notification_send_once() {
     let event = app.event(&organizer, 10).await;
     app.book(&customer, event["id"].as_str().unwrap(), 1).await;
     let id = app.notifications().await[0].id;
-    let deliverer = Arc::new(Deliverer {
-        db: app.db.clone(),
-        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
-        mail: app.settings.worker.mail.clone(),
-        policy: app.settings.worker.delivery.clone(),
-    });
+    let deliverer = deliverer(&app);
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let deliverer = deliverer.clone();
