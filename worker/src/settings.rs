@@ -124,6 +124,15 @@ impl WorkerSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let database_url =
             env::optional("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database_url.starts_with(scheme))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must be a sqlite:// or postgres:// URL",
+            ));
+        }
         let queue = match env::optional("REDIS_URL") {
             Some(url) => {
                 redis::Client::open(url.as_str())

@@ -189,6 +189,10 @@ fn misconfiguration_stops_the_api_with_one_line() {
         (vec![("WORKER_CONCURRENCY", "0")], "WORKER_CONCURRENCY"),
         (vec![("RATE_LIMITS", "sometimes")], "RATE_LIMITS"),
         (
+            vec![("DATABASE_URL", "mysql://localhost/x")],
+            "DATABASE_URL",
+        ),
+        (
             vec![("RATE_LIMIT_AUTH_PER_IP", "lots")],
             "RATE_LIMIT_AUTH_PER_IP",
         ),
