@@ -253,14 +253,37 @@ async fn a_lost_job_is_found_by_the_sweep_and_delivered() {
     let customer = app.customer().await;
     let event = app.event(&organizer, 10).await;
 
-    // Every job pushed from now on vanishes, as if the queue had been wiped.
+    // Every job pushed from now on vanishes, as if the queue had been wiped; each
+    // loss is recorded, so the test knows when the push has happened.
     app.db
-        .execute_unprepared("CREATE TRIGGER lose_jobs AFTER INSERT ON Jobs BEGIN DELETE FROM Jobs WHERE id = NEW.id; END")
+        .execute_unprepared("CREATE TABLE lost_jobs (id TEXT)")
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared(
+            "CREATE TRIGGER lose_jobs AFTER INSERT ON Jobs BEGIN \
+             INSERT INTO lost_jobs VALUES (NEW.id); DELETE FROM Jobs WHERE id = NEW.id; END",
+        )
         .await
         .unwrap();
     app.book(&customer, event["id"].as_str().unwrap(), 1).await;
     let first_push = app.notifications().await[0].enqueued_at.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..600 {
+        let lost = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM lost_jobs",
+            ))
+            .await
+            .unwrap()
+            .and_then(|row| row.try_get::<i64>("", "n").ok())
+            .unwrap_or(0);
+        if lost > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         app.smtp.messages().is_empty(),
         "the job was lost, nothing can have been sent"

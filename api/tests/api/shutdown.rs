@@ -93,24 +93,37 @@ impl Drop for ApiProcess {
 async fn sigterm_finishes_requests_in_flight_then_exits_zero() {
     let smtp = SmtpSink::start().await;
     let mut api = ApiProcess::start(&smtp).await;
-    let http = reqwest::Client::new();
-    // Registrations hash passwords: slow enough to still be running at SIGTERM.
-    let requests: Vec<_> = (0..12)
-        .map(|i| {
-            let request = http
-                .post(format!("{}/api/v1/auth/register", api.base))
-                .json(&json!({
-                    "email": format!("user{i}@example.com"),
-                    "password": "correct horse",
-                    "name": "Someone",
-                    "role": "customer",
-                }));
-            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Requests provably in flight at the signal: their bodies are half sent.
+    let mut rest_of_bodies = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..3 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(1);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        let request = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/register", api.base))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(body));
+        requests.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status().as_u16())
+        }));
+        tx.send(Ok(format!(r#"{{"email": "user{i}@example.com", "#)))
+            .await
+            .unwrap();
+        rest_of_bodies.push(tx);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     api.terminate();
     let signalled = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for tx in rest_of_bodies {
+        tx.send(Ok(
+            r#""password": "correct horse", "name": "Someone", "role": "customer"}"#.to_owned(),
+        ))
+        .await
+        .unwrap();
+    }
     for request in requests {
         assert_eq!(
             request.await.unwrap().expect("in-flight request answered"),
@@ -124,6 +137,8 @@ async fn sigterm_finishes_requests_in_flight_then_exits_zero() {
         "{:?}",
         signalled.elapsed()
     );
+    // And it stopped accepting: nothing answers any more.
+    assert!(reqwest::get(format!("{}/health", api.base)).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -177,8 +192,8 @@ async fn sigterm_lets_the_embedded_worker_finish_sending() {
         json!({"quantity": 1}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await; // the send is under way now
-    assert!(smtp.messages().is_empty());
+    smtp.wait_for_a_send_to_begin().await;
+    assert!(smtp.messages().is_empty(), "still being sent");
     api.terminate();
     assert_eq!(api.exit_code().await, Some(0));
     let mails = smtp.messages();

@@ -38,6 +38,8 @@ pub struct SmtpSink {
     received: Arc<Mutex<Vec<Mail>>>,
     refuse: Arc<AtomicBool>,
     delay: Arc<Mutex<Duration>>,
+    /// Messages whose DATA has begun (accepted or not yet).
+    started: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -50,6 +52,7 @@ impl SmtpSink {
             received: Arc::default(),
             refuse: Arc::default(),
             delay: Arc::default(),
+            started: Arc::default(),
         };
         let accepting = sink.clone();
         tokio::spawn(async move {
@@ -72,6 +75,17 @@ impl SmtpSink {
     /// How long to think before accepting each message.
     pub fn slow_down(&self, delay: Duration) {
         *self.delay.lock().unwrap() = delay;
+    }
+
+    /// Waits (bounded) until a client has begun sending a message.
+    pub async fn wait_for_a_send_to_begin(&self) {
+        for _ in 0..600 {
+            if self.started.load(Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no email was begun within 30 s");
     }
 
     pub fn messages(&self) -> Vec<Mail> {
@@ -130,6 +144,7 @@ impl SmtpSink {
                 recipients.push(address);
                 b"250 OK\r\n"
             } else if command == "DATA" {
+                self.started.fetch_add(1, Ordering::SeqCst);
                 let _ = write.write_all(b"354 go ahead\r\n").await;
                 let mut data = String::new();
                 loop {
