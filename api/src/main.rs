@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    worker::db::init_tracing();
+    worker::logging::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return config_error(error),

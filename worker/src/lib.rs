@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod env;
 pub mod health;
 pub mod jobs;
+pub mod logging;
 pub mod mailer;
 pub mod metrics;
 mod poll;

@@ -3,7 +3,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 use worker::{
     JobQueue, Worker, WorkerSettings, db,
     env::{self, ConfigError},
-    health, metrics,
+    health, logging, metrics,
 };
 
 /// `worker` runs the worker; `worker healthcheck` probes a running one.
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    db::init_tracing();
+    logging::init();
     let settings = match WorkerSettings::from_env() {
         Ok(settings) => settings,
         Err(error) => return config_error(error),
