@@ -24,9 +24,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends clang lld \
  && rm -rf /var/lib/apt/lists/*
 ARG TARGETPLATFORM
-# The target's C runtime, for the C in ring and the bundled SQLite.
+# The target's C runtime (headers, libgcc), for the C in ring and the bundled
+# SQLite: xx's meta-package, which resolves to the right packages per target.
 # hadolint ignore=DL3008
-RUN xx-apt-get install -y --no-install-recommends gcc libc6-dev \
+RUN xx-apt-get install -y --no-install-recommends xx-c-essentials \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
