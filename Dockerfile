@@ -20,14 +20,16 @@ FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS build
 # hadolint ignore=DL3067
 COPY --from=xx / /
 # hadolint ignore=DL3008
+# clang + lld cross-compile and link; `file` is what xx-verify checks binaries with.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends clang lld \
+ && apt-get install -y --no-install-recommends clang lld file \
  && rm -rf /var/lib/apt/lists/*
 ARG TARGETPLATFORM
 # The target's C runtime (headers, libgcc), for the C in ring and the bundled
 # SQLite: xx's meta-package, which resolves to the right packages per target.
 # hadolint ignore=DL3008
-RUN xx-apt-get install -y --no-install-recommends xx-c-essentials \
+RUN xx-apt-get update \
+ && xx-apt-get install -y --no-install-recommends xx-c-essentials \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
