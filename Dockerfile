@@ -19,8 +19,8 @@ FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS build
 # xx is a set of scripts meant to be copied in whole (its documented use).
 # hadolint ignore=DL3067
 COPY --from=xx / /
-# hadolint ignore=DL3008
 # clang + lld cross-compile and link; `file` is what xx-verify checks binaries with.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends clang lld file \
  && rm -rf /var/lib/apt/lists/*
