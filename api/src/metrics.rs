@@ -6,7 +6,7 @@ use entity::prelude::*;
 use prometheus::{IntCounter, IntGaugeVec, Opts};
 use rocket::{State, get, http::ContentType};
 use sea_orm::{
-    DatabaseConnection, EntityTrait, QuerySelect,
+    ActiveEnum, DatabaseConnection, EntityTrait, Iterable, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use worker::metrics::register;
@@ -57,15 +57,16 @@ async fn refresh_outbox_gauges(db: &DatabaseConnection) {
         .all(db)
         .await;
     match counts {
+        // Every status gets a series, 0 when no row has it.
         Ok(counts) => {
-            for status in ["pending", "sending", "sent", "failed"] {
-                NOTIFICATIONS.with_label_values(&[status]).set(0);
-            }
-            for (status, count) in counts {
-                let label = serde_json::to_value(status).ok();
-                if let Some(label) = label.as_ref().and_then(|v| v.as_str()) {
-                    NOTIFICATIONS.with_label_values(&[label]).set(count);
-                }
+            for status in NotificationStatus::iter() {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(0, |(_, n)| *n);
+                NOTIFICATIONS
+                    .with_label_values(&[status.to_value().as_str()])
+                    .set(count);
             }
         }
         Err(error) => tracing::warn!(%error, "could not read outbox counts for /metrics"),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::http::rate_limit::RateLimits;
+use crate::{domain::idempotency, http::rate_limit::RateLimits};
 use worker::{
     QueueBackend, WorkerSettings,
     env::{self, ConfigError},
@@ -71,11 +71,12 @@ impl Settings {
                 "must be greater than 0",
             ));
         }
-        let idempotency_ttl: u64 = env::parsed_or("IDEMPOTENCY_TTL_SECS", 86_400)?;
-        if idempotency_ttl < 86_400 {
+        let min_ttl = idempotency::MIN_TTL.as_secs();
+        let idempotency_ttl: u64 = env::parsed_or("IDEMPOTENCY_TTL_SECS", min_ttl)?;
+        if idempotency_ttl < min_ttl {
             return Err(ConfigError::new(
                 "IDEMPOTENCY_TTL_SECS",
-                "must be at least 86400 (keys are kept at least 24 hours)",
+                format!("must be at least {min_ttl} (keys are kept at least 24 hours)"),
             ));
         }
         let default_pool = if embedded { 4 } else { 32 };

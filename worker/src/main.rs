@@ -62,7 +62,7 @@ async fn run(
     metrics_addr: SocketAddr,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let listener = metrics::bind(metrics_addr)
+    let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
     let db = db::connect_with_retry(&settings.database_url, settings.concurrency as u32 + 2).await;

@@ -2,7 +2,7 @@
 //! so in embedded mode the api's `/metrics` shows the worker's too; a standalone
 //! worker serves them itself (see [`serve`]).
 
-use std::{net::SocketAddr, sync::LazyLock};
+use std::sync::LazyLock;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, TextEncoder,
@@ -99,8 +99,4 @@ pub async fn serve(listener: TcpListener, mut stopped: watch::Receiver<bool>) {
             let _ = stream.write_all(response.as_bytes()).await;
         });
     }
-}
-
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

@@ -124,10 +124,7 @@ impl WorkerSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let database_url =
             env::optional("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|scheme| database_url.starts_with(scheme))
-        {
+        if !crate::db::is_sqlite(&database_url) && !crate::db::is_postgres(&database_url) {
             return Err(ConfigError::new(
                 "DATABASE_URL",
                 "must be a sqlite:// or postgres:// URL",

@@ -52,12 +52,6 @@ impl FromStr for Limit {
     }
 }
 
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.max, self.window.as_secs())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub enabled: bool,
@@ -174,6 +168,14 @@ impl RateLimiter {
 
     pub fn trusts_forwarded_for(&self) -> bool {
         self.limits.trust_forwarded_for
+    }
+
+    /// A login or registration: counted against the client's address and against
+    /// the account, however its email is cased or padded.
+    pub async fn check_auth(&self, client: &ClientIp, email: &str) -> Result<(), ApiError> {
+        self.check(Bucket::AuthPerIp, &client.key()).await?;
+        self.check(Bucket::AuthPerAccount, &email.trim().to_lowercase())
+            .await
     }
 
     /// Counts one request of `subject` in `bucket`; over the limit is an error.
@@ -299,14 +301,7 @@ mod tests {
             },
             ..RateLimits::off()
         };
-        let limiter = RateLimiter::new(
-            RateLimits {
-                enabled: true,
-                ..limits
-            },
-            None,
-            "test",
-        );
+        let limiter = RateLimiter::new(limits, None, "test");
         assert!(limiter.check(Bucket::AuthPerIp, "1.2.3.4").await.is_ok());
         assert!(limiter.check(Bucket::AuthPerIp, "1.2.3.4").await.is_ok());
         let refused = limiter

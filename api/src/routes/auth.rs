@@ -9,14 +9,9 @@ use crate::{
     },
     http::{
         ApiError, JsonBody,
-        rate_limit::{Bucket, ClientIp, RateLimiter},
+        rate_limit::{ClientIp, RateLimiter},
     },
 };
-
-/// Attempts against one account are counted together however the email is cased.
-fn account(email: &str) -> String {
-    email.trim().to_lowercase()
-}
 
 /// Create an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
@@ -35,10 +30,7 @@ pub async fn register(
     ip: ClientIp,
     body: JsonBody<Registration>,
 ) -> Result<(Status, Json<UserView>), ApiError> {
-    limiter.check(Bucket::AuthPerIp, &ip.key()).await?;
-    limiter
-        .check(Bucket::AuthPerAccount, &account(&body.0.email))
-        .await?;
+    limiter.check_auth(&ip, &body.0.email).await?;
     let user = users::register(&services.db, body.0).await?;
     Ok((Status::Created, Json(user.into())))
 }
@@ -61,10 +53,7 @@ pub async fn login(
     ip: ClientIp,
     body: JsonBody<Credentials>,
 ) -> Result<Json<LoginView>, ApiError> {
-    limiter.check(Bucket::AuthPerIp, &ip.key()).await?;
-    limiter
-        .check(Bucket::AuthPerAccount, &account(&body.0.email))
-        .await?;
+    limiter.check_auth(&ip, &body.0.email).await?;
     let user = users::login(&services.db, body.0).await?;
     Ok(Json(LoginView {
         access_token: keys.issue(user.id, user.role),

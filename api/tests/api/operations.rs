@@ -319,9 +319,7 @@ async fn the_request_id_is_echoed_and_follows_the_booking_to_its_email() {
 
 #[tokio::test]
 async fn the_worker_serves_its_own_metrics_and_health() {
-    let listener = worker::metrics::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(worker::metrics::serve(listener, stopped));
