@@ -34,6 +34,11 @@ impl RequestId {
     }
 }
 
+/// This request's id, for log lines written outside the request fairing.
+pub fn request_id<'r>(request: &'r Request<'_>) -> &'r str {
+    &timing(request).id.0
+}
+
 struct Timing {
     id: RequestId,
     started: Instant,

@@ -50,6 +50,22 @@ enum SendError {
     Db(#[from] DbErr),
 }
 
+impl SendError {
+    /// Whether trying again could help. A missing row, an address the mailer
+    /// cannot use or an SMTP 5xx will fail the same way every time; a network
+    /// error, a 4xx or a busy database may not.
+    fn is_permanent(&self) -> bool {
+        match self {
+            SendError::Mail(crate::mailer::MailError::Smtp(error)) => error.is_permanent(),
+            SendError::Mail(_) | SendError::Db(_) => false,
+            SendError::Build(_)
+            | SendError::Address(..)
+            | SendError::Missing(_)
+            | SendError::Changes(_) => true,
+        }
+    }
+}
+
 pub struct Deliverer {
     pub db: DatabaseConnection,
     pub mailer: Mailer,
@@ -76,8 +92,10 @@ impl Deliverer {
                 tracing::info!(notification_id = %id, kind = ?notification.kind, "notification sent");
                 Ok(Outcome::Sent)
             }
-            Err(error) if notification.attempts >= self.policy.max_attempts => {
-                tracing::error!(notification_id = %id, attempts = notification.attempts, %error, "notification failed for good");
+            Err(error)
+                if error.is_permanent() || notification.attempts >= self.policy.max_attempts =>
+            {
+                tracing::error!(notification_id = %id, attempts = notification.attempts, permanent = error.is_permanent(), %error, "notification failed for good");
                 self.finish(
                     id,
                     NotificationStatus::Failed,
@@ -222,12 +240,23 @@ impl Deliverer {
     /// Marks due rows whose job is missing as enqueued and returns their jobs, for
     /// the caller to push. Concurrent sweeps (several workers) get disjoint rows,
     /// because the marking update re-checks the condition row by row.
-    pub async fn sweep(&self, limit: u64) -> Result<Vec<DeliverNotification>, DbErr> {
+    ///
+    /// A row never pushed (or whose retry is due) always needs a job. A row pushed
+    /// `redeliver_after` ago and still not delivered may have lost its job (Redis
+    /// restarted empty) or may simply be waiting behind a backlog; the caller says
+    /// which is plausible with `queue_drained`, so a long queue is not flooded
+    /// with duplicates of the jobs it already holds.
+    pub async fn sweep(
+        &self,
+        limit: u64,
+        queue_drained: bool,
+    ) -> Result<Vec<DeliverNotification>, DbErr> {
         let now = now();
         let stale = now - self.policy.redeliver_after;
-        let needs_job = Condition::any()
-            .add(NotificationColumn::EnqueuedAt.is_null())
-            .add(NotificationColumn::EnqueuedAt.lt(stale));
+        let mut needs_job = Condition::any().add(NotificationColumn::EnqueuedAt.is_null());
+        if queue_drained {
+            needs_job = needs_job.add(NotificationColumn::EnqueuedAt.lt(stale));
+        }
         let due = Condition::all().add(claimable(now)).add(needs_job);
         let candidates: Vec<Uuid> = Notification::find()
             .select_only()

@@ -1,6 +1,6 @@
 //! The job queue as both sides see it: the api pushes, the worker consumes.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use crate::{jobs::DeliverNotification, metrics, settings::QueueBackend};
 use apalis::prelude::TaskSink;
@@ -43,6 +43,48 @@ impl std::fmt::Debug for JobQueue {
 /// Bounds every queue round trip: a hung Redis must not hang a request.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Due jobs moved per round trip by [`JobQueue::promote_due`]; well below the
+/// ~8,000 values Lua's `unpack` accepts.
+const PROMOTE_CHUNK: usize = 1_000;
+
+/// See [`JobQueue::retire_worker`]. In-flight sets hold at most a fetch buffer.
+static RETIRE_WORKER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local unrun = redis.call('SMEMBERS', KEYS[1])
+        if #unrun > 0 then
+            redis.call('RPUSH', KEYS[2], unpack(unrun))
+            redis.call('DEL', KEYS[5])
+            redis.call('LPUSH', KEYS[5], 1)
+        end
+        redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[3], ARGV[1])
+        redis.call('DEL', KEYS[4])
+        ",
+    )
+});
+
+/// apalis-redis 1.0 puts every pushed job in its `scheduled` sorted set (score:
+/// run-at, in seconds) and moves all due ones to the `active` list inside its
+/// fetch script with one `unpack`, which fails beyond ~8,000 values; a backlog
+/// that large (a worker down for a few seconds under load) then stalls every
+/// fetch for good. This moves them in bounded chunks, the same way, before the
+/// fetch looks.
+static PROMOTE_DUE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, ARGV[2])
+        if #due > 0 then
+            redis.call('RPUSH', KEYS[2], unpack(due))
+            redis.call('ZREM', KEYS[1], unpack(due))
+            redis.call('DEL', KEYS[3])
+            redis.call('LPUSH', KEYS[3], 1)
+        end
+        return #due
+        ",
+    )
+});
+
 impl JobQueue {
     /// Connects (retrying until the queue answers, so a process started before
     /// Redis comes up rather than crash-looping) and, for SQLite, creates the job
@@ -58,8 +100,11 @@ impl JobQueue {
                 let conn = connect_with_retry(&client).await;
                 let config = apalis_redis::Config::default()
                     .queue(queue_name)
-                    // Results are not read by anyone; keeping them would grow Redis forever.
+                    // Results are not read by anyone, and the outbox row's conditional
+                    // claim is the lock: apalis' own leases and acknowledgements
+                    // would only add per-job state (see `forget`).
                     .persist_results(false)
+                    .lock_tasks(false)
                     .emit_events(false);
                 Ok(JobQueue::Redis(RedisStorage::new(conn).with_config(config)))
             }
@@ -100,6 +145,128 @@ impl JobQueue {
             .await
             .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
         metrics::JOBS_ENQUEUED.inc_by(count);
+        Ok(())
+    }
+
+    /// Moves every due job from the scheduled set to the active list, in chunks
+    /// (see [`PROMOTE_DUE`]). Returns how many moved. A no-op on SQLite.
+    pub async fn promote_due(&self) -> Result<usize, QueueError> {
+        let JobQueue::Redis(mut storage) = self.clone() else {
+            return Ok(0);
+        };
+        let config = storage.get_config().clone();
+        let mut conn = storage.get_connection().clone();
+        let mut moved = 0;
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let mut invocation = PROMOTE_DUE.prepare_invoke();
+            invocation
+                .key(config.scheduled_jobs_set())
+                .key(config.active_jobs_list())
+                .key(config.signal_list())
+                .arg(now)
+                .arg(PROMOTE_CHUNK);
+            let round = invocation.invoke_async::<usize>(&mut conn);
+            let count = tokio::time::timeout(QUEUE_TIMEOUT, round)
+                .await
+                .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
+            moved += count;
+            if count < PROMOTE_CHUNK {
+                return Ok(moved);
+            }
+        }
+    }
+
+    /// How many jobs wait to be fetched (due or not).
+    pub async fn backlog(&self) -> Result<u64, QueueError> {
+        let count = async {
+            match self.clone() {
+                JobQueue::Redis(mut storage) => {
+                    let config = storage.get_config().clone();
+                    let (active, scheduled): (u64, u64) = redis::pipe()
+                        .llen(config.active_jobs_list())
+                        .zcard(config.scheduled_jobs_set())
+                        .query_async(storage.get_connection())
+                        .await?;
+                    Ok(active + scheduled)
+                }
+                // Handled jobs are deleted (see `forget`): what is left waits or runs.
+                JobQueue::Sqlite(storage) => {
+                    let (count,): (i64,) = sea_orm::sqlx::query_as("SELECT COUNT(*) FROM Jobs")
+                        .fetch_one(storage.pool())
+                        .await
+                        .map_err(apalis_sqlite::Error::from)?;
+                    Ok(count.max(0) as u64)
+                }
+            }
+        };
+        tokio::time::timeout(QUEUE_TIMEOUT, count)
+            .await
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+    }
+
+    /// Removes what the queue keeps of a job once it has been handled. Results are
+    /// not wanted (the outbox row is the record), so jobs are never acknowledged
+    /// to apalis, which would otherwise keep each job's payload, metadata and
+    /// membership of its worker's in-flight set forever.
+    pub async fn forget(&self, worker: &str, task_id: &str) -> Result<(), QueueError> {
+        let forget = async {
+            match self.clone() {
+                JobQueue::Redis(mut storage) => {
+                    let config = storage.get_config().clone();
+                    let mut conn = storage.get_connection().clone();
+                    redis::pipe()
+                        .srem(format!("{}:{worker}", config.inflight_jobs_set()), task_id)
+                        .ignore()
+                        .hdel(config.job_data_hash(), task_id)
+                        .ignore()
+                        .del(format!("{}:{task_id}", config.job_meta_hash()))
+                        .ignore()
+                        .query_async::<()>(&mut conn)
+                        .await?;
+                }
+                JobQueue::Sqlite(storage) => {
+                    sea_orm::sqlx::query("DELETE FROM Jobs WHERE id = ?")
+                        .bind(task_id)
+                        .execute(storage.pool())
+                        .await
+                        .map_err(apalis_sqlite::Error::from)?;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(QUEUE_TIMEOUT, forget)
+            .await
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+    }
+
+    /// A consumer that stopped (shutdown, or restarted after a Redis error) hands
+    /// back the jobs it had fetched but not run, and leaves no registration
+    /// behind: every restart would otherwise add keys that nothing removes.
+    pub async fn retire_worker(&self, worker: &str) -> Result<(), QueueError> {
+        let JobQueue::Redis(mut storage) = self.clone() else {
+            return Ok(());
+        };
+        let config = storage.get_config().clone();
+        let mut conn = storage.get_connection().clone();
+        let mut invocation = RETIRE_WORKER.prepare_invoke();
+        invocation
+            .key(format!("{}:{worker}", config.inflight_jobs_set()))
+            .key(config.active_jobs_list())
+            .key(config.workers_set())
+            .key(format!(
+                "{}:workers:metadata:{worker}",
+                AsRef::<str>::as_ref(&config.queue)
+            ))
+            .key(config.signal_list())
+            .arg(worker);
+        let retire = invocation.invoke_async::<()>(&mut conn);
+        tokio::time::timeout(QUEUE_TIMEOUT, retire)
+            .await
+            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
         Ok(())
     }
 

@@ -66,10 +66,11 @@ impl Worker {
             self.concurrency,
             stopped.clone(),
         ));
+        let promoter = tokio::spawn(promote(self.queue.clone(), stopped.clone()));
         let sweeper = tokio::spawn(sweep(self.queue, self.deliverer, stopped));
         WorkerHandle {
             stop,
-            tasks: vec![consumer, sweeper],
+            tasks: vec![consumer, promoter, sweeper],
         }
     }
 }
@@ -109,28 +110,37 @@ async fn consume(
 ) {
     let mut delay = Duration::from_millis(200);
     loop {
+        // A backlog of due jobs too large for apalis' own fetch is moved first.
+        if let Err(error) = queue.promote_due().await {
+            tracing::debug!(%error, "could not promote due jobs before starting to consume");
+        }
         let name = format!("notifier-{}", Uuid::now_v7());
         let stop = until_stopped(stopped.clone());
         let result = match queue.clone() {
             JobQueue::Redis(storage) => {
-                WorkerBuilder::new(name)
+                WorkerBuilder::new(name.as_str())
                     .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
                     .data(deliverer.clone())
+                    .data(queue.clone())
                     .concurrency(concurrency)
                     .build(deliver_job)
                     .run_until(stop)
                     .await
             }
             JobQueue::Sqlite(storage) => {
-                WorkerBuilder::new(name)
+                WorkerBuilder::new(name.as_str())
                     .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
                     .data(deliverer.clone())
+                    .data(queue.clone())
                     .concurrency(concurrency)
                     .build(deliver_job)
                     .run_until(stop)
                     .await
             }
         };
+        if let Err(error) = queue.retire_worker(&name).await {
+            tracing::debug!(%error, worker = %name, "could not retire the stopped consumer");
+        }
         if *stopped.borrow() {
             return;
         }
@@ -153,6 +163,9 @@ async fn consume(
 async fn deliver_job(
     job: DeliverNotification,
     deliverer: Data<Arc<Deliverer>>,
+    queue: Data<JobQueue>,
+    worker: WorkerContext,
+    task_id: TaskId,
 ) -> Result<(), BoxDynError> {
     let span = tracing::info_span!(
         "deliver",
@@ -174,7 +187,31 @@ async fn deliver_job(
         }
     };
     metrics::JOBS_PROCESSED.with_label_values(&[label]).inc();
+    if let Err(error) = queue.forget(worker.name(), &task_id.to_string()).await {
+        span.in_scope(
+            || tracing::debug!(%error, "could not remove the finished job from the queue"),
+        );
+    }
     Ok(())
+}
+
+/// Keeps apalis' fetch working on a large backlog (see [`JobQueue::promote_due`]).
+async fn promote(queue: JobQueue, stopped: watch::Receiver<bool>) {
+    if matches!(queue, JobQueue::Sqlite(_)) {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(JOB_POLL_INTERVAL) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        match queue.promote_due().await {
+            Ok(0) => {}
+            Ok(count) => tracing::debug!(count, "due jobs promoted"),
+            // The consumer reports an unreachable Redis; this would only repeat it.
+            Err(error) => tracing::debug!(%error, "could not promote due jobs"),
+        }
+    }
 }
 
 async fn sweep(queue: JobQueue, deliverer: Arc<Deliverer>, stopped: watch::Receiver<bool>) {
@@ -184,7 +221,13 @@ async fn sweep(queue: JobQueue, deliverer: Arc<Deliverer>, stopped: watch::Recei
             _ = tokio::time::sleep(interval) => {}
             _ = until_stopped(stopped.clone()) => return,
         }
-        match deliverer.sweep(SWEEP_BATCH).await {
+        // Jobs waiting in a long queue are not lost; only a (nearly) empty queue
+        // suggests that rows pushed long ago lost theirs.
+        let queue_drained = queue
+            .backlog()
+            .await
+            .is_ok_and(|waiting| waiting < SWEEP_BATCH);
+        match deliverer.sweep(SWEEP_BATCH, queue_drained).await {
             Ok(jobs) if jobs.is_empty() => {}
             Ok(jobs) => {
                 tracing::info!(

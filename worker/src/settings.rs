@@ -7,8 +7,26 @@ use crate::{
     jobs::NOTIFICATIONS_QUEUE,
 };
 
+/// A connection URL as it may be logged: any password replaced. Every settings
+/// type that holds a URL prints it through this.
+pub struct Redacted<'a>(pub &'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                write!(f, "{:?}", url.as_str())
+            }
+            Err(_) => f.write_str("\"<unparsable url>\""),
+        }
+    }
+}
+
 /// Where jobs travel between the api and the workers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum QueueBackend {
     /// `REDIS_URL` set: any number of api and worker processes share it.
     Redis { url: String },
@@ -17,13 +35,35 @@ pub enum QueueBackend {
     Sqlite,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for QueueBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueBackend::Redis { url } => f
+                .debug_struct("Redis")
+                .field("url", &Redacted(url))
+                .finish(),
+            QueueBackend::Sqlite => f.write_str("Sqlite"),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct MailSettings {
     /// `smtp://host:port`, `smtps://…` or `smtp://…?tls=required`; `None` writes
     /// `.eml` files into `dir` instead.
     pub smtp_url: Option<String>,
     pub dir: PathBuf,
     pub from: Mailbox,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &self.smtp_url.as_deref().map(Redacted))
+            .field("dir", &self.dir)
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 /// How hard the worker tries before it gives a notification up as failed.
@@ -43,7 +83,7 @@ pub struct DeliveryPolicy {
     pub redeliver_after: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSettings {
     pub database_url: String,
     pub queue: QueueBackend,
@@ -52,6 +92,19 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     pub mail: MailSettings,
     pub delivery: DeliveryPolicy,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("database_url", &Redacted(&self.database_url))
+            .field("queue", &self.queue)
+            .field("queue_name", &self.queue_name)
+            .field("concurrency", &self.concurrency)
+            .field("mail", &self.mail)
+            .field("delivery", &self.delivery)
+            .finish()
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://booking.db?mode=rwc";
@@ -162,6 +215,31 @@ impl WorkerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_password_reaches_debug_output() {
+        let settings = WorkerSettings {
+            database_url: "postgres://booking:db-s3cret@db:5432/booking".into(),
+            queue: QueueBackend::Redis {
+                url: "redis://:redis-s3cret@redis:6379".into(),
+            },
+            queue_name: NOTIFICATIONS_QUEUE.into(),
+            concurrency: 1,
+            mail: MailSettings {
+                smtp_url: Some("smtps://mailer:smtp-s3cret@mail:465".into()),
+                dir: "mail".into(),
+                from: "Tickets <no-reply@localhost>".parse().unwrap(),
+            },
+            delivery: DeliveryPolicy::default(),
+        };
+        let printed = format!("{settings:?} {settings:#?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("postgres://booking:***@db:5432/booking"),
+            "{printed}"
+        );
+        assert!(printed.contains("mailer:***@mail"), "{printed}");
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_the_cap() {

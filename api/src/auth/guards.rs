@@ -32,7 +32,12 @@ impl<'r> FromRequest<'r> for Authenticated {
         let fail =
             |message: &str| Outcome::Error((ApiError::unauthorized(message).stash(request), ()));
         let Some(keys) = request.rocket().state::<TokenKeys>() else {
-            return Outcome::Error((ApiError::internal().stash(request), ()));
+            return Outcome::Error((
+                ApiError::internal()
+                    .caused_by("the token keys are not managed state")
+                    .stash(request),
+                (),
+            ));
         };
         let Some(header) = request.headers().get_one("Authorization") else {
             return fail("missing Authorization header (expected `Bearer <token>`)");

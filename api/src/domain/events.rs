@@ -92,14 +92,14 @@ fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
 }
 
 fn description(errors: &mut ValidationErrors, raw: Option<String>) -> Option<String> {
-    let text = raw.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty())?;
-    if text.chars().count() > DESCRIPTION_MAX_CHARS {
-        errors.add(
-            "description",
-            format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
-        );
-    }
-    Some(text)
+    validation::checked_text(
+        errors,
+        "description",
+        &raw?,
+        validation::Lines::Multi,
+        DESCRIPTION_MAX_CHARS,
+    )
+    .filter(|d| !d.is_empty())
 }
 
 fn check_order(errors: &mut ValidationErrors, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) {

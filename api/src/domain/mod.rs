@@ -67,6 +67,9 @@ pub enum Error {
     StillInFlight,
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
+    /// Too much of a bounded resource is in use (password hashing); try later.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -77,6 +80,17 @@ impl From<DbErr> for Error {
             Error::Unavailable(error)
         } else {
             Error::Internal(error.into())
+        }
+    }
+}
+
+impl From<crate::auth::password::PasswordError> for Error {
+    fn from(error: crate::auth::password::PasswordError) -> Self {
+        match error {
+            crate::auth::password::PasswordError::Busy => {
+                Error::Busy("too many sign-ins at once; try again in a few seconds")
+            }
+            other => Error::Internal(other.into()),
         }
     }
 }

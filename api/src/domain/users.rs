@@ -49,6 +49,9 @@ impl Email {
         if email.chars().count() > EMAIL_MAX_CHARS {
             return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
         }
+        if email.chars().any(|c| c.is_ascii_control()) {
+            return Err("must not contain control characters".into());
+        }
         if !worker::mailer::is_valid_address(email) {
             return Err("is not a valid email address".into());
         }
@@ -120,9 +123,7 @@ pub async fn register(db: &DatabaseConnection, input: Registration) -> Result<Us
     if find_by_email(db, &user.email).await?.is_some() {
         return Err(Error::EmailTaken);
     }
-    let password_hash = password::hash(user.password.0)
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
+    let password_hash = password::hash(user.password.0).await?;
     let inserted = UserActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(user.email.0),
@@ -153,8 +154,7 @@ pub async fn login(db: &DatabaseConnection, input: Credentials) -> Result<UserMo
         input.password,
         user.as_ref().map(|u| u.password_hash.clone()),
     )
-    .await
-    .map_err(|e| Error::Internal(e.into()))?;
+    .await?;
     match user {
         Some(user) if matches => Ok(user),
         _ => Err(Error::InvalidCredentials),

@@ -47,6 +47,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Map<String, Value>,
     pub headers: Vec<Header<'static>>,
+    /// What really went wrong, for the log line (never for the client).
+    cause: Option<String>,
 }
 
 impl ApiError {
@@ -57,7 +59,14 @@ impl ApiError {
             message: message.into(),
             details: Map::new(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// Records the cause, logged with the request id when the error is sent.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -152,7 +161,15 @@ impl ApiError {
 struct StashedError(Mutex<Option<ApiError>>);
 
 impl<'r> Responder<'r, 'static> for ApiError {
-    fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
+        if let Some(cause) = &self.cause {
+            let request_id = crate::telemetry::request_id(request);
+            if self.status.code >= 500 && self.status != Status::ServiceUnavailable {
+                tracing::error!(request_id, %cause, code = self.code, "request failed");
+            } else {
+                tracing::warn!(request_id, %cause, code = self.code, "request refused");
+            }
+        }
         let body = self.body_json();
         let mut response = Response::build();
         response
@@ -216,18 +233,16 @@ impl From<DomainError> for ApiError {
                 error.headers.push(Header::new("Retry-After", "1"));
                 error
             }
-            DomainError::Unavailable(cause) => {
-                tracing::warn!(%cause, "database unavailable");
-                Self::new(
-                    Status::ServiceUnavailable,
-                    "unavailable",
-                    "the database is unavailable; try again shortly",
-                )
+            DomainError::Unavailable(cause) => Self::new(
+                Status::ServiceUnavailable,
+                "unavailable",
+                "the database is unavailable; try again shortly",
+            )
+            .caused_by(cause),
+            DomainError::Busy(message) => {
+                Self::new(Status::ServiceUnavailable, "unavailable", message)
             }
-            DomainError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                Self::internal()
-            }
+            DomainError::Internal(cause) => Self::internal().caused_by(format!("{cause:#}")),
         }
     }
 }

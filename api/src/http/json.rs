@@ -7,11 +7,17 @@ use rocket::{
     http::Status,
 };
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
 
 use super::ApiError;
 
 /// Request bodies are small; anything larger is refused with 413.
 pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
+
+/// How much of an oversized body is read and thrown away so that the client, still
+/// sending, reads the 413 instead of a reset (nginx's "lingering close"). Past
+/// this the connection is simply closed.
+pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct JsonBody<T>(pub T);
 
@@ -21,21 +27,26 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
 
     async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         let fail = |error: ApiError| data::Outcome::Error((error.stash(request), ()));
-        let bytes = match data.open(BODY_LIMIT_BYTES.bytes()).into_bytes().await {
-            Ok(bytes) if bytes.is_complete() => bytes.into_inner(),
-            Ok(_) => {
-                return fail(ApiError::new(
-                    Status::PayloadTooLarge,
-                    "payload_too_large",
-                    format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
-                ));
-            }
-            Err(error) => {
-                return fail(ApiError::bad_request(format!(
-                    "could not read body: {error}"
-                )));
-            }
-        };
+        let mut stream = data.open(DRAIN_LIMIT_BYTES.bytes());
+        let mut bytes = Vec::new();
+        if let Err(error) = (&mut stream)
+            .take(BODY_LIMIT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .await
+        {
+            return fail(ApiError::bad_request(format!(
+                "could not read body: {error}"
+            )));
+        }
+        if bytes.len() as u64 > BODY_LIMIT_BYTES {
+            // Best effort: a client that stops sending just gets the close.
+            let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+            return fail(ApiError::new(
+                Status::PayloadTooLarge,
+                "payload_too_large",
+                format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
+            ));
+        }
         // An empty body means "no fields", so endpoints whose fields all have
         // defaults can be called without one.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -43,7 +43,12 @@ impl<'r> rocket::request::FromRequest<'r> for crate::domain::Services {
     async fn from_request(request: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
         use rocket::request::Outcome;
         let Some(services) = request.rocket().state::<crate::domain::Services>() else {
-            return Outcome::Error((ApiError::internal().stash(request), ()));
+            return Outcome::Error((
+                ApiError::internal()
+                    .caused_by("Services is not managed state")
+                    .stash(request),
+                (),
+            ));
         };
         let id = match request.guard::<crate::telemetry::RequestId>().await {
             Outcome::Success(id) => id.0,

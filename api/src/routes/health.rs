@@ -20,12 +20,15 @@ pub fn health() -> Json<Value> {
 #[get("/ready")]
 pub async fn ready(services: &State<Services>) -> Result<Json<Value>, ApiError> {
     let (database, queue) = tokio::join!(services.db.ping(), services.queue.ping());
+    // Callers learn what is down; the why (addresses, driver messages) is logged.
     let mut failed = serde_json::Map::new();
     if let Err(error) = database {
-        failed.insert("database".into(), error.to_string().into());
+        tracing::warn!(%error, "readiness: the database does not answer");
+        failed.insert("database".into(), "not answering".into());
     }
     if let Err(error) = queue {
-        failed.insert("queue".into(), error.to_string().into());
+        tracing::warn!(%error, "readiness: the queue does not answer");
+        failed.insert("queue".into(), "not answering".into());
     }
     if failed.is_empty() {
         return Ok(Json(

@@ -248,6 +248,20 @@ impl TestApp {
         );
     }
 
+    /// Production mode: stops the worker process's stand-in (waiting for it).
+    pub async fn stop_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown().await;
+        }
+    }
+
+    /// Production mode: starts a worker again, with these delivery settings.
+    pub async fn start_worker(&mut self, tweak: impl FnOnce(&mut Settings)) {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        self.worker = Some(spawn_worker(&settings).await);
+    }
+
     /// A handle on this app's queue, as the api sees it.
     pub async fn queue(&self) -> JobQueue {
         JobQueue::open(

@@ -4,6 +4,7 @@
 mod abuse;
 mod auth;
 mod authorization;
+mod bad_input;
 mod bookings;
 mod concurrency;
 mod events;

@@ -1,6 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
 use entity::prelude::*;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use worker::{
     delivery::{Deliverer, Outcome},
@@ -359,6 +360,49 @@ async fn refused_mail_is_retried_then_marked_failed() {
     assert!(failed >= 1.0, "{metrics}");
 }
 
+/// A send that can never succeed is not retried: a permanent SMTP rejection, or a
+/// customer whose address the mailer cannot use.
+#[tokio::test]
+async fn permanent_failures_are_marked_failed_at_once() {
+    let app = TestApp::spawn().await;
+    app.smtp.reject_mail(true);
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let id = event["id"].as_str().unwrap();
+    app.book(&customer, id, 1).await;
+    let settled = app.settle_notifications().await;
+    assert_eq!(settled[0].status, NotificationStatus::Failed);
+    assert_eq!(settled[0].attempts, 1, "{:?}", settled[0]);
+    assert!(
+        settled[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("rejected")),
+        "{:?}",
+        settled[0].last_error
+    );
+
+    // An address that went bad behind the api's back.
+    app.smtp.reject_mail(false);
+    let other = app.customer().await;
+    User::update_many()
+        .col_expr(
+            UserColumn::Email,
+            sea_orm::sea_query::Expr::value("not an address"),
+        )
+        .filter(UserColumn::Id.eq(other.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.book(&other, id, 1).await;
+    let settled = app.settle_notifications().await;
+    let theirs = settled.iter().find(|n| n.user_id == other.id).unwrap();
+    assert_eq!(theirs.status, NotificationStatus::Failed);
+    assert_eq!(theirs.attempts, 1, "{theirs:?}");
+    assert!(app.smtp.messages().is_empty());
+}
+
 #[tokio::test]
 async fn a_notification_refused_once_is_delivered_on_retry() {
     let app =
@@ -487,4 +531,106 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A worker down under load leaves a backlog far beyond what one apalis fetch
+/// can move (about 8,000 jobs): all of it is delivered once the worker is back,
+/// each email once, and Redis keeps nothing of the finished jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
+    if !production_mode() {
+        return; // The stall and the growth are Redis's; CI runs this with REDIS_URL set.
+    }
+    let count: usize = std::env::var("BACKLOG_NOTIFICATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let mut app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let event_id: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
+
+    app.stop_worker().await;
+    let queue = app.queue().await;
+    let now = chrono::Utc::now();
+    let ids: Vec<uuid::Uuid> = (0..count).map(|_| uuid::Uuid::now_v7()).collect();
+    for chunk in ids.chunks(1_000) {
+        Notification::insert_many(chunk.iter().map(|&id| NotificationActiveModel {
+            id: Set(id),
+            kind: Set(NotificationKind::EventUpdated),
+            user_id: Set(customer.id),
+            event_id: Set(event_id),
+            booking_id: Set(None),
+            changes: Set(None),
+            status: Set(NotificationStatus::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(now),
+            enqueued_at: Set(Some(now)),
+            locked_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(now),
+            request_id: Set(None),
+        }))
+        .exec(&app.db)
+        .await
+        .unwrap();
+        let jobs = chunk
+            .iter()
+            .map(|&notification_id| worker::DeliverNotification {
+                notification_id,
+                request_id: None,
+            })
+            .collect();
+        queue.push(jobs).await.unwrap();
+    }
+
+    app.start_worker(|s| s.worker.concurrency = 32).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let sent = Notification::find()
+            .filter(NotificationColumn::Status.eq(NotificationStatus::Sent))
+            .count(&app.db)
+            .await
+            .unwrap();
+        if sent as usize == count {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {sent} of {count} sent after 600 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Jobs the sweep pushed again meanwhile find their rows sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.smtp.messages().len(), count, "each email exactly once");
+
+    let settings = &app.settings.worker;
+    let worker::QueueBackend::Redis { url } = &settings.queue else {
+        unreachable!("production mode uses Redis");
+    };
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", settings.queue_name))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        keys.len() <= 8,
+        "Redis keeps {} keys for a drained queue: {:?}",
+        keys.len(),
+        &keys[..keys.len().min(20)]
+    );
+    let payloads: usize = redis::cmd("HLEN")
+        .arg(format!("{}:data", settings.queue_name))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(payloads, 0, "finished jobs' payloads are gone");
 }

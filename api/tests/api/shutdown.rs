@@ -1,5 +1,6 @@
-//! SIGTERM on the real `api` binary (embedded mode): it stops accepting, finishes
-//! what is in flight, including an email being sent, and exits 0.
+//! The real `api` binary (embedded mode). SIGTERM: it stops accepting, finishes
+//! what is in flight, including an email being sent, and exits 0. Its log: a
+//! failed request can be found by its request id.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -18,6 +19,10 @@ struct ApiProcess {
 
 impl ApiProcess {
     async fn start(smtp: &SmtpSink) -> Self {
+        Self::start_with(smtp, &[]).await
+    }
+
+    async fn start_with(smtp: &SmtpSink, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -37,8 +42,9 @@ impl ApiProcess {
             .env("SMTP_URL", smtp.url())
             .env("ROCKET_PORT", port.to_string())
             .env("SHUTDOWN_GRACE_SECS", "3")
-            .env("RUST_LOG", "off")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::fs::File::create(dir.path().join("api.log")).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -58,6 +64,25 @@ impl ApiProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("api did not come up");
+    }
+
+    /// Resident memory, in MiB.
+    fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib / 1024
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("api.log")).unwrap_or_default()
+    }
+
+    fn database_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("booking.db")
     }
 
     fn terminate(&self) {
@@ -203,4 +228,126 @@ async fn sigterm_lets_the_embedded_worker_finish_sending() {
         "the email in flight was finished before exit"
     );
     assert_eq!(mails[0].subject(), "Booking confirmed: Last Gig");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_internal_error_is_logged_with_its_request_id_and_told_nothing() {
+    let smtp = SmtpSink::start().await;
+    let api = ApiProcess::start(&smtp).await;
+    let http = reqwest::Client::new();
+    let email = "someone@example.com";
+    http.post(format!("{}/api/v1/auth/register", api.base))
+        .json(&json!({"email": email, "password": "correct horse", "name": "Someone", "role": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", api.base))
+        .json(&json!({"email": email, "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Sabotage behind the api's back: its next read of bookings fails.
+    let db = sea_orm::Database::connect(format!("sqlite://{}", api.database_path().display()))
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "ALTER TABLE bookings RENAME TO gone")
+        .await
+        .unwrap();
+
+    let response = http
+        .get(format!("{}/api/v1/bookings", api.base))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .header("X-Request-Id", "trace-me-500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "internal server error", "{body}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = api.log();
+        let line = log.lines().find(|line| {
+            line.contains("\"request_id\":\"trace-me-500\"") && line.contains("\"ERROR\"")
+        });
+        if let Some(line) = line {
+            assert!(line.contains("bookings"), "the cause is in the log: {line}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no error line with the request id:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A login flood costs time, not memory: hashing runs one per core in reused
+/// buffers, and a crowd beyond the queue is told to come back (503), never 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_flood_keeps_memory_bounded_and_turns_the_excess_away() {
+    let smtp = SmtpSink::start().await;
+    let api = ApiProcess::start_with(&smtp, &[("RATE_LIMITS", "off")]).await;
+    let http = reqwest::Client::new();
+    let credentials = json!({"email": "flood@example.com", "password": "correct horse"});
+    http.post(format!("{}/api/v1/auth/register", api.base))
+        .json(&json!({"email": "flood@example.com", "password": "correct horse", "name": "Flood", "role": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    let login = || {
+        let request = http
+            .post(format!("{}/api/v1/auth/login", api.base))
+            .json(&credentials);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    };
+
+    // 1,000 logins, 32 at a time: all served.
+    for _ in 0..1_000 / 32 + 1 {
+        let answers = futures::future::join_all((0..32).map(|_| login())).await;
+        assert!(
+            answers.iter().all(|(status, ..)| *status == 200),
+            "{answers:?}"
+        );
+    }
+    let rss = api.rss_mib();
+    eprintln!("api RSS after 1,000 logins: {rss} MiB");
+    // Hashing memory is fixed at cores × 19 MiB; before the bound it was 1.4 GB.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    assert!(rss < 100 + cores * 19, "RSS after 1,000 logins: {rss} MiB");
+
+    // Far more at once than cores plus queue: the excess is told to retry.
+    let answers = futures::future::join_all((0..400).map(|_| login())).await;
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, ..)| *status == 503)
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(status, ..)| [200, 503].contains(status)),
+        "{answers:?}"
+    );
+    assert!(!busy.is_empty(), "nobody was turned away");
+    assert!(
+        busy.iter()
+            .all(|(_, retry_after, body)| *retry_after && body["error"]["code"] == "unavailable"),
+        "{busy:?}"
+    );
+    assert!(
+        api.rss_mib() < 100 + cores * 19 + 50,
+        "RSS after the burst: {} MiB",
+        api.rss_mib()
+    );
 }

@@ -37,6 +37,7 @@ pub struct SmtpSink {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Mail>>>,
     refuse: Arc<AtomicBool>,
+    reject: Arc<AtomicBool>,
     delay: Arc<Mutex<Duration>>,
     /// Messages whose DATA has begun (accepted or not yet).
     started: Arc<std::sync::atomic::AtomicUsize>,
@@ -51,6 +52,7 @@ impl SmtpSink {
             addr: listener.local_addr().expect("smtp sink address"),
             received: Arc::default(),
             refuse: Arc::default(),
+            reject: Arc::default(),
             delay: Arc::default(),
             started: Arc::default(),
         };
@@ -67,9 +69,14 @@ impl SmtpSink {
         format!("smtp://{}", self.addr)
     }
 
-    /// While set, every message is refused with a permanent error.
+    /// While set, every message is refused with a transient error (try later).
     pub fn refuse_mail(&self, refuse: bool) {
         self.refuse.store(refuse, Ordering::SeqCst);
+    }
+
+    /// While set, every message is rejected with a permanent error (never retry).
+    pub fn reject_mail(&self, reject: bool) {
+        self.reject.store(reject, Ordering::SeqCst);
     }
 
     /// How long to think before accepting each message.
@@ -130,8 +137,10 @@ impl SmtpSink {
                 b"250-sink\r\n250 8BITMIME\r\n"
             } else if command.starts_with("MAIL FROM") {
                 recipients.clear();
-                if self.refuse.load(Ordering::SeqCst) {
-                    b"550 5.7.1 mail refused by test\r\n"
+                if self.reject.load(Ordering::SeqCst) {
+                    b"550 5.7.1 mail rejected by test\r\n"
+                } else if self.refuse.load(Ordering::SeqCst) {
+                    b"451 4.3.0 mail refused by test, try later\r\n"
                 } else {
                     b"250 OK\r\n"
                 }
