@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # Images for the api, the worker and the migration runner, for amd64 and arm64:
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 --target api -t booking-api .

@@ -1,20 +1,14 @@
 //! Connecting to everything the api needs, before Rocket starts.
 
-use migration::{Migrator, MigratorTrait};
 use rocket::{
     Orbit, Rocket,
     fairing::{Fairing, Info, Kind},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Mutex;
 use worker::{JobQueue, Worker, WorkerHandle, db, queue::QueueError};
 
-use crate::{
-    Settings,
-    auth::TokenKeys,
-    domain::{Services, begin_write},
-    http::rate_limit::RateLimiter,
-};
+use crate::{Settings, auth::TokenKeys, domain::Services, http::rate_limit::RateLimiter};
 
 /// Everything [`crate::rocket`] needs.
 pub struct App {
@@ -74,20 +68,9 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     })
 }
 
-/// Applies pending migrations, exactly once however many api processes start at
-/// the same moment: all of it runs in one transaction that first takes a lock (the
-/// SQLite write lock, or a PostgreSQL advisory lock); the others wait for it and
-/// then find nothing left to do. Both databases roll DDL back with the
-/// transaction, so a failed migration leaves no half-made schema.
+/// Applies pending migrations under a lock (see [`migration::up_exactly_once`]).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    const MIGRATION_LOCK: i64 = 0x626f6f6b696e67; // "booking"
-    let txn = begin_write(db).await?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-            .await?;
-    }
-    Migrator::up(&txn, None).await?;
-    txn.commit().await
+    migration::up_exactly_once(db).await
 }
 
 /// Runs the worker inside the api process (embedded mode) for as long as Rocket runs.

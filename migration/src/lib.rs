@@ -14,3 +14,29 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+use sea_orm_migration::sea_orm::{
+    DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// Applies pending migrations, exactly once however many processes start at the
+/// same moment: all of it runs in one transaction that first takes a lock (the
+/// SQLite write lock, or a PostgreSQL advisory lock); the others wait for it and
+/// then find nothing left to do. Both databases roll DDL back with the
+/// transaction, so a failed migration leaves no half-made schema.
+pub async fn up_exactly_once(db: &DatabaseConnection) -> Result<(), DbErr> {
+    const MIGRATION_LOCK: i64 = 0x626f6f6b696e67; // "booking"
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        })
+        .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
