@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod domain;
+#[cfg(feature = "embedded-worker")]
+pub mod embedded;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -54,8 +56,10 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
         .mount("/", openapi::docs())
         .register("/", catchers![http::error::json_catcher])
         .attach(telemetry::Telemetry);
-    match app.embedded_worker {
-        Some(worker) => rocket.attach(startup::EmbeddedWorker::new(worker)),
+    #[cfg(feature = "embedded-worker")]
+    let rocket = match app.embedded_worker {
+        Some(worker) => rocket.attach(embedded::EmbeddedWorker::new(worker)),
         None => rocket,
-    }
+    };
+    rocket
 }

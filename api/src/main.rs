@@ -1,8 +1,8 @@
 use std::{net::SocketAddr, process::ExitCode};
 
 use api::{Settings, startup};
+use platform::env::{self, ConfigError};
 use rocket::figment::Figment;
-use worker::env::{self, ConfigError};
 
 /// `api` serves; `api healthcheck` probes a running api (for container
 /// HEALTHCHECKs, which have no shell or curl to do it).
@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    worker::logging::init();
+    // Rocket's own lines arrive through the `log` bridge (so its `log_level`
+    // does not apply) and would warn about every failed guard, an ordinary 401:
+    // only its errors. Each request is logged once by `telemetry` instead.
+    platform::logging::init("info,rocket=error,api::routes=error");
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return config_error(error),
@@ -69,7 +72,7 @@ fn healthcheck(figment: &Figment) -> ExitCode {
         }
     };
     let addr = SocketAddr::new(config.address, config.port);
-    if worker::health::probe(addr, "/health") {
+    if platform::health::probe(addr, "/health") {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

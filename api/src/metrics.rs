@@ -3,13 +3,13 @@
 use std::sync::LazyLock;
 
 use entity::prelude::*;
+use platform::metrics::register;
 use prometheus::{IntCounter, IntGaugeVec, Opts};
 use rocket::{State, get, http::ContentType};
 use sea_orm::{
     ActiveEnum, DatabaseConnection, EntityTrait, Iterable, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
-use worker::metrics::register;
 
 use crate::domain::Services;
 
@@ -84,12 +84,12 @@ pub async fn metrics(services: &State<Services>) -> (ContentType, String) {
         &*BOOKINGS_CONFIRMED,
         &*BOOKINGS_SOLD_OUT,
         &*BOOKINGS_CANCELLED,
-        &*worker::metrics::JOBS_ENQUEUED,
+        &*platform::metrics::JOBS_ENQUEUED,
     ] {
         metric.inc_by(0);
     }
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        worker::metrics::render(),
+        platform::metrics::render(),
     )
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::{domain::idempotency, http::rate_limit::RateLimits};
-use worker::{
-    QueueBackend, WorkerSettings,
+use platform::{
+    StorageSettings,
     env::{self, ConfigError},
 };
 
@@ -27,9 +27,10 @@ impl std::fmt::Debug for AuthSettings {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Database, queue and mail settings; in embedded mode the api runs the worker
-    /// in-process with them.
-    pub worker: WorkerSettings,
+    pub storage: StorageSettings,
+    /// Embedded mode: the worker the api runs in-process.
+    #[cfg(feature = "embedded-worker")]
+    pub worker: worker::WorkerSettings,
     pub auth: AuthSettings,
     pub db_max_connections: u32,
     /// How long `Idempotency-Key`s are remembered (at least 24 hours).
@@ -41,8 +42,15 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let worker = WorkerSettings::from_env()?;
-        let embedded = matches!(worker.queue, QueueBackend::Sqlite);
+        let storage = StorageSettings::from_env()?;
+        let embedded = storage.embedded();
+        #[cfg(not(feature = "embedded-worker"))]
+        if embedded {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "required: this api was built without the embedded worker (cargo feature `embedded-worker`)",
+            ));
+        }
         let secret = match env::optional("AUTH_SECRET") {
             Some(secret) if secret.len() >= MIN_SECRET_LEN => secret.into_bytes(),
             Some(_) => {
@@ -81,7 +89,9 @@ impl Settings {
         }
         let default_pool = if embedded { 4 } else { 32 };
         Ok(Self {
-            worker,
+            storage,
+            #[cfg(feature = "embedded-worker")]
+            worker: worker::WorkerSettings::from_env()?,
             auth: AuthSettings {
                 secret,
                 token_ttl: Duration::from_secs(ttl_secs),
@@ -93,7 +103,7 @@ impl Settings {
     }
 
     pub fn embedded(&self) -> bool {
-        matches!(self.worker.queue, QueueBackend::Sqlite)
+        self.storage.embedded()
     }
 }
 

@@ -1,12 +1,13 @@
 //! Connecting to everything the api needs, before Rocket starts.
 
+use platform::{JobQueue, db, queue::QueueError};
 use rocket::{
     Orbit, Rocket,
     fairing::{Fairing, Info, Kind},
 };
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::Mutex;
-use worker::{JobQueue, Worker, WorkerHandle, db, queue::QueueError};
+#[cfg(feature = "embedded-worker")]
+use worker::Worker;
 
 use crate::{Settings, auth::TokenKeys, domain::Services, http::rate_limit::RateLimiter};
 
@@ -15,6 +16,7 @@ pub struct App {
     pub services: Services,
     pub tokens: TokenKeys,
     /// Embedded mode: the worker that runs inside this process.
+    #[cfg(feature = "embedded-worker")]
     pub embedded_worker: Option<Worker>,
     pub idempotency_ttl: std::time::Duration,
     pub rate_limiter: RateLimiter,
@@ -26,12 +28,13 @@ pub enum StartupError {
     Database(#[from] DbErr),
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    #[cfg(feature = "embedded-worker")]
     #[error("mailer: {0}")]
     Mail(#[from] worker::mailer::MailError),
 }
 
 pub async fn build(settings: &Settings) -> Result<App, StartupError> {
-    let url = &settings.worker.database_url;
+    let url = &settings.storage.database_url;
     let db = if db::is_sqlite(url) {
         // A local file either opens or the path is wrong; waiting will not help.
         db::connect(url, settings.db_max_connections).await?
@@ -39,7 +42,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         db::connect_with_retry(url, settings.db_max_connections).await
     };
     migrate(&db).await?;
-    let queue = JobQueue::open(&settings.worker.queue, &settings.worker.queue_name, &db).await?;
+    let queue = JobQueue::open(&settings.storage.queue, &settings.storage.queue_name, &db).await?;
+    #[cfg(feature = "embedded-worker")]
     let embedded_worker = if settings.embedded() {
         let mail = match &settings.worker.mail.smtp_url {
             Some(_) => "SMTP_URL".to_owned(),
@@ -57,12 +61,13 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     let rate_limiter = RateLimiter::new(
         settings.rate_limits.clone(),
         queue.redis_connection(),
-        &settings.worker.queue_name,
+        &settings.storage.queue_name,
     );
     Ok(App {
         rate_limiter,
         services: Services::new(db, queue),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
+        #[cfg(feature = "embedded-worker")]
         embedded_worker,
         idempotency_ttl: settings.idempotency_ttl,
     })
@@ -71,43 +76,6 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
 /// Applies pending migrations under a lock (see [`migration::up_exactly_once`]).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migration::up_exactly_once(db).await
-}
-
-/// Runs the worker inside the api process (embedded mode) for as long as Rocket runs.
-pub struct EmbeddedWorker {
-    worker: Mutex<Option<Worker>>,
-    running: Mutex<Option<WorkerHandle>>,
-}
-
-impl EmbeddedWorker {
-    pub fn new(worker: Worker) -> Self {
-        Self {
-            worker: Mutex::new(Some(worker)),
-            running: Mutex::new(None),
-        }
-    }
-}
-
-#[rocket::async_trait]
-impl Fairing for EmbeddedWorker {
-    fn info(&self) -> Info {
-        Info {
-            name: "embedded notification worker",
-            kind: Kind::Liftoff | Kind::Shutdown,
-        }
-    }
-
-    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
-        if let Some(worker) = self.worker.lock().await.take() {
-            *self.running.lock().await = Some(worker.spawn());
-        }
-    }
-
-    async fn on_shutdown(&self, _: &Rocket<Orbit>) {
-        if let Some(running) = self.running.lock().await.take() {
-            running.shutdown().await;
-        }
-    }
 }
 
 /// Periodic clean-up that belongs to the api: forgetting idempotency keys past

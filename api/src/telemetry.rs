@@ -3,6 +3,7 @@
 
 use std::{sync::LazyLock, time::Instant};
 
+use platform::metrics::register;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rocket::{
     Data, Request, Response,
@@ -11,7 +12,6 @@ use rocket::{
     request::{FromRequest, Outcome},
 };
 use uuid::Uuid;
-use worker::metrics::register;
 
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 

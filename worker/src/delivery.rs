@@ -17,8 +17,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use platform::{DeliverNotification, FieldChange};
+
 use crate::{
-    jobs::{DeliverNotification, FieldChange},
     mailer::Mailer,
     metrics,
     settings::{DeliveryPolicy, MailSettings},

@@ -1,10 +1,11 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use worker::{
-    JobQueue, Worker, WorkerSettings, db,
+use platform::{
+    JobQueue, StorageSettings, db,
     env::{self, ConfigError},
     health, logging, metrics,
 };
+use worker::{Worker, WorkerSettings};
 
 /// `worker` runs the worker; `worker healthcheck` probes a running one.
 fn main() -> ExitCode {
@@ -27,8 +28,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    logging::init();
-    let settings = match WorkerSettings::from_env() {
+    logging::init("info");
+    let (storage, settings) = match StorageSettings::from_env()
+        .and_then(|storage| Ok((storage, WorkerSettings::from_env()?)))
+    {
         Ok(settings) => settings,
         Err(error) => return config_error(error),
     };
@@ -43,7 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings, metrics_addr, grace)) {
+    match runtime.block_on(run(storage, settings, metrics_addr, grace)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -58,6 +61,7 @@ fn config_error(error: ConfigError) -> ExitCode {
 }
 
 async fn run(
+    storage: StorageSettings,
     settings: WorkerSettings,
     metrics_addr: SocketAddr,
     grace: Duration,
@@ -65,8 +69,8 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
-    let db = db::connect_with_retry(&settings.database_url, settings.concurrency as u32 + 2).await;
-    let queue = JobQueue::open(&settings.queue, &settings.queue_name, &db).await?;
+    let db = db::connect_with_retry(&storage.database_url, settings.concurrency as u32 + 2).await;
+    let queue = JobQueue::open(&storage.queue, &storage.queue_name, &db).await?;
     let worker = Worker::new(&settings, db, queue)?.spawn();
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_server = tokio::spawn(metrics::serve(listener, metrics_stopped));

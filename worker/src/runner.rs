@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use tracing::Instrument;
 
+use platform::{DeliverNotification, JobQueue};
+
 use crate::{
     delivery::{Deliverer, Outcome},
-    jobs::DeliverNotification,
     mailer::{MailError, Mailer},
     metrics,
     poll::Tick,
-    queue::JobQueue,
     settings::WorkerSettings,
 };
 

@@ -2,50 +2,10 @@ use std::{path::PathBuf, time::Duration};
 
 use lettre::message::Mailbox;
 
-use crate::{
+use platform::{
+    Redacted,
     env::{self, ConfigError},
-    jobs::NOTIFICATIONS_QUEUE,
 };
-
-/// A connection URL as it may be logged: any password replaced. Every settings
-/// type that holds a URL prints it through this.
-pub struct Redacted<'a>(pub &'a str);
-
-impl std::fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match url::Url::parse(self.0) {
-            Ok(mut url) => {
-                if url.password().is_some() {
-                    let _ = url.set_password(Some("***"));
-                }
-                write!(f, "{:?}", url.as_str())
-            }
-            Err(_) => f.write_str("\"<unparsable url>\""),
-        }
-    }
-}
-
-/// Where jobs travel between the api and the workers.
-#[derive(Clone)]
-pub enum QueueBackend {
-    /// `REDIS_URL` set: any number of api and worker processes share it.
-    Redis { url: String },
-    /// Embedded mode: jobs live in the SQLite database itself (apalis-sqlite) and the
-    /// api runs the worker in-process.
-    Sqlite,
-}
-
-impl std::fmt::Debug for QueueBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueueBackend::Redis { url } => f
-                .debug_struct("Redis")
-                .field("url", &Redacted(url))
-                .finish(),
-            QueueBackend::Sqlite => f.write_str("Sqlite"),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct MailSettings {
@@ -83,31 +43,14 @@ pub struct DeliveryPolicy {
     pub redeliver_after: Duration,
 }
 
-#[derive(Clone)]
+/// What a worker does with the jobs it takes (where they come from is
+/// `platform::StorageSettings`).
+#[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    pub database_url: String,
-    pub queue: QueueBackend,
-    /// Redis key prefix / apalis queue name. Tests give every test its own.
-    pub queue_name: String,
     pub concurrency: usize,
     pub mail: MailSettings,
     pub delivery: DeliveryPolicy,
 }
-
-impl std::fmt::Debug for WorkerSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerSettings")
-            .field("database_url", &Redacted(&self.database_url))
-            .field("queue", &self.queue)
-            .field("queue_name", &self.queue_name)
-            .field("concurrency", &self.concurrency)
-            .field("mail", &self.mail)
-            .field("delivery", &self.delivery)
-            .finish()
-    }
-}
-
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://booking.db?mode=rwc";
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
@@ -175,36 +118,11 @@ impl MailSettings {
 
 impl WorkerSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let database_url =
-            env::optional("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !crate::db::is_sqlite(&database_url) && !crate::db::is_postgres(&database_url) {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "must be a sqlite:// or postgres:// URL",
-            ));
-        }
-        let queue = match env::optional("REDIS_URL") {
-            Some(url) => {
-                redis::Client::open(url.as_str())
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
-                QueueBackend::Redis { url }
-            }
-            None if crate::db::is_sqlite(&database_url) => QueueBackend::Sqlite,
-            None => {
-                return Err(ConfigError::new(
-                    "REDIS_URL",
-                    "required when DATABASE_URL is not SQLite (the embedded queue lives in SQLite)",
-                ));
-            }
-        };
         let concurrency = env::parsed_or("WORKER_CONCURRENCY", 16usize)?;
         if concurrency == 0 {
             return Err(ConfigError::new("WORKER_CONCURRENCY", "must be at least 1"));
         }
         Ok(Self {
-            database_url,
-            queue,
-            queue_name: NOTIFICATIONS_QUEUE.to_owned(),
             concurrency,
             mail: MailSettings::from_env()?,
             delivery: DeliveryPolicy::from_env()?,
@@ -217,27 +135,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_password_reaches_debug_output() {
-        let settings = WorkerSettings {
-            database_url: "postgres://booking:db-s3cret@db:5432/booking".into(),
-            queue: QueueBackend::Redis {
-                url: "redis://:redis-s3cret@redis:6379".into(),
-            },
-            queue_name: NOTIFICATIONS_QUEUE.into(),
-            concurrency: 1,
-            mail: MailSettings {
-                smtp_url: Some("smtps://mailer:smtp-s3cret@mail:465".into()),
-                dir: "mail".into(),
-                from: "Tickets <no-reply@localhost>".parse().unwrap(),
-            },
-            delivery: DeliveryPolicy::default(),
+    fn no_smtp_password_reaches_debug_output() {
+        let mail = MailSettings {
+            smtp_url: Some("smtps://mailer:smtp-s3cret@mail:465".into()),
+            dir: "mail".into(),
+            from: "Tickets <no-reply@localhost>".parse().unwrap(),
         };
-        let printed = format!("{settings:?} {settings:#?}");
+        let printed = format!("{mail:?} {mail:#?}");
         assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(
-            printed.contains("postgres://booking:***@db:5432/booking"),
-            "{printed}"
-        );
         assert!(printed.contains("mailer:***@mail"), "{printed}");
     }
 

@@ -2,7 +2,7 @@
 
 use entity::prelude::*;
 
-use crate::jobs::FieldChange;
+use platform::FieldChange;
 
 pub struct Email {
     pub subject: String,

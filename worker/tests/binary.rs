@@ -14,7 +14,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, Uuid, Uuid) {
-    let db = worker::db::connect(url, 2).await.unwrap();
+    let db = platform::db::connect(url, 2).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let now = Utc::now();
     let user = UserActiveModel {

@@ -3,6 +3,7 @@ use std::collections::BTreeSet;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::prelude::*;
+use platform::FieldChange;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
@@ -10,7 +11,6 @@ use sea_orm::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use worker::FieldChange;
 
 use super::{Error, Services, ValidationErrors, begin_write, now, outbox, validation};
 

@@ -11,11 +11,11 @@ mod validation;
 pub use validation::ValidationErrors;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use platform::JobQueue;
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
-use worker::JobQueue;
 
 /// What the domain needs from the outside world, for one request.
 #[derive(Clone)]

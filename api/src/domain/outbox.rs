@@ -3,9 +3,9 @@
 //! (Redis down), the worker's sweep finds the rows and pushes them again.
 
 use entity::prelude::*;
+use platform::{DeliverNotification, FieldChange};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
-use worker::{DeliverNotification, FieldChange};
 
 use super::{Services, now};
 

@@ -52,7 +52,7 @@ impl Email {
         if email.chars().any(|c| c.is_ascii_control()) {
             return Err("must not contain control characters".into());
         }
-        if !worker::mailer::is_valid_address(email) {
+        if !platform::email::is_valid_address(email) {
             return Err("is not a valid email address".into());
         }
         Ok(Self(email.to_owned()))

@@ -11,12 +11,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use platform::env::{self, ConfigError};
 use rocket::{
     Request,
     http::{Header, Status},
     request::{FromRequest, Outcome},
 };
-use worker::env::{self, ConfigError};
 
 use super::ApiError;
 

@@ -107,7 +107,7 @@ async fn the_api_answers_503_while_postgres_is_down_and_recovers_by_itself() {
     };
     postgres.start();
     let url = postgres.url();
-    let app = Arc::new(TestApp::spawn_with(|s| s.worker.database_url = url).await);
+    let app = Arc::new(TestApp::spawn_with(|s| s.storage.database_url = url).await);
     let organizer = app.organizer().await;
     let customer = app.customer().await;
     let event = app.event(&organizer, 1_000_000).await;

@@ -12,11 +12,12 @@ use api::{
     startup,
 };
 use entity::prelude::*;
+use platform::{JobQueue, QueueBackend, StorageSettings};
 use rocket::{fairing::AdHoc, figment::Figment};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use worker::{DeliveryPolicy, JobQueue, MailSettings, QueueBackend, WorkerHandle, WorkerSettings};
+use worker::{DeliveryPolicy, MailSettings, WorkerHandle, WorkerSettings};
 
 use crate::smtp::SmtpSink;
 
@@ -265,8 +266,8 @@ impl TestApp {
     /// A handle on this app's queue, as the api sees it.
     pub async fn queue(&self) -> JobQueue {
         JobQueue::open(
-            &self.settings.worker.queue,
-            &self.settings.worker.queue_name,
+            &self.settings.storage.queue,
+            &self.settings.storage.queue_name,
             &self.db,
         )
         .await
@@ -330,15 +331,17 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         (
             url,
             QueueBackend::Sqlite,
-            worker::NOTIFICATIONS_QUEUE.to_owned(),
+            platform::NOTIFICATIONS_QUEUE.to_owned(),
             Storage::Sqlite(dir),
         )
     };
     let settings = Settings {
-        worker: WorkerSettings {
+        storage: StorageSettings {
             database_url,
             queue,
             queue_name,
+        },
+        worker: WorkerSettings {
             concurrency: 4,
             mail,
             delivery: policy(),
@@ -356,10 +359,10 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
 }
 
 pub async fn spawn_worker(settings: &Settings) -> WorkerHandle {
-    let db = worker::db::connect(&settings.worker.database_url, 6)
+    let db = platform::db::connect(&settings.storage.database_url, 6)
         .await
         .expect("worker db");
-    let queue = JobQueue::open(&settings.worker.queue, &settings.worker.queue_name, &db)
+    let queue = JobQueue::open(&settings.storage.queue, &settings.storage.queue_name, &db)
         .await
         .expect("worker queue");
     worker::Worker::new(&settings.worker, db, queue)

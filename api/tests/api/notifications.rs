@@ -185,7 +185,7 @@ async fn a_job_delivered_many_times_sends_one_email() {
     // The queue hands the same job out again (a retry, a redelivery, a duplicate push).
     let queue = app.queue().await;
     for _ in 0..5 {
-        let job = worker::DeliverNotification {
+        let job = platform::DeliverNotification {
             notification_id: id,
             request_id: None,
         };
@@ -434,7 +434,7 @@ async fn confirmations_survive_redis_being_down_and_restarted_empty() {
     }
     let redis = PrivateRedis::start();
     let app = TestApp::spawn_with(|s| {
-        s.worker.queue = worker::QueueBackend::Redis { url: redis.url() };
+        s.storage.queue = platform::QueueBackend::Redis { url: redis.url() };
     })
     .await;
     let organizer = app.organizer().await;
@@ -578,7 +578,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         .unwrap();
         let jobs = chunk
             .iter()
-            .map(|&notification_id| worker::DeliverNotification {
+            .map(|&notification_id| platform::DeliverNotification {
                 notification_id,
                 request_id: None,
             })
@@ -607,8 +607,8 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(app.smtp.messages().len(), count, "each email exactly once");
 
-    let settings = &app.settings.worker;
-    let worker::QueueBackend::Redis { url } = &settings.queue else {
+    let settings = &app.settings.storage;
+    let platform::QueueBackend::Redis { url } = &settings.queue else {
         unreachable!("production mode uses Redis");
     };
     let mut redis = redis::Client::open(url.as_str())

@@ -112,17 +112,21 @@ async fn simultaneous_startups_migrate_once() {
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap();
-        let mut url = url::Url::parse(&settings.worker.database_url).unwrap();
+        let mut url = url::Url::parse(&settings.storage.database_url).unwrap();
         url.set_path(&name);
-        settings.worker.database_url = url.to_string();
+        settings.storage.database_url = url.to_string();
         Some(name)
     } else {
-        let dir =
-            std::path::Path::new(settings.worker.database_url.trim_start_matches("sqlite://"))
-                .parent()
-                .unwrap()
-                .to_owned();
-        settings.worker.database_url =
+        let dir = std::path::Path::new(
+            settings
+                .storage
+                .database_url
+                .trim_start_matches("sqlite://"),
+        )
+        .parent()
+        .unwrap()
+        .to_owned();
+        settings.storage.database_url =
             format!("sqlite://{}?mode=rwc", dir.join("second.db").display());
         None
     };
@@ -322,7 +326,7 @@ async fn the_worker_serves_its_own_metrics_and_health() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(worker::metrics::serve(listener, stopped));
+    let server = tokio::spawn(platform::metrics::serve(listener, stopped));
     worker::metrics::JOBS_PROCESSED
         .with_label_values(&["sent"])
         .inc_by(0);
@@ -356,7 +360,7 @@ async fn the_worker_serves_its_own_metrics_and_health() {
         404
     );
     assert!(
-        tokio::task::spawn_blocking(move || worker::health::probe(addr, "/health"))
+        tokio::task::spawn_blocking(move || platform::health::probe(addr, "/health"))
             .await
             .unwrap()
     );
@@ -364,7 +368,7 @@ async fn the_worker_serves_its_own_metrics_and_health() {
     stop.send(true).unwrap();
     server.await.unwrap();
     assert!(
-        !tokio::task::spawn_blocking(move || worker::health::probe(addr, "/health"))
+        !tokio::task::spawn_blocking(move || platform::health::probe(addr, "/health"))
             .await
             .unwrap()
     );

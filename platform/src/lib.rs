@@ -1,0 +1,22 @@
+//! What the api and the worker share, and nothing that belongs to either: the job
+//! contract and its queue, database connections, settings from the environment,
+//! logging, the metrics registry and the small health listener.
+//!
+//! Delivery model: the `notifications` table (the outbox) is the source of truth.
+//! A queued job only carries a notification id and says "look at this row now";
+//! the worker claims the row before sending, so a job delivered twice sends once,
+//! and a periodic sweep re-enqueues rows whose job was lost.
+
+pub mod db;
+pub mod email;
+pub mod env;
+pub mod health;
+pub mod jobs;
+pub mod logging;
+pub mod metrics;
+pub mod queue;
+pub mod settings;
+
+pub use jobs::{DeliverNotification, FieldChange, NOTIFICATIONS_QUEUE};
+pub use queue::JobQueue;
+pub use settings::{QueueBackend, Redacted, StorageSettings};

@@ -1,0 +1,71 @@
+//! Prometheus metrics. Everything registers in the process-wide default registry,
+//! so in embedded mode the api's `/metrics` shows the worker's too; a standalone
+//! worker serves them itself (see [`serve`]).
+
+use std::sync::LazyLock;
+
+use prometheus::{Encoder, IntCounter, TextEncoder, core::Collector};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+    sync::watch,
+};
+
+/// Registers a metric once in the default registry. Metric definitions are
+/// constants of this program, so a failure here is a bug, found by any test.
+pub fn register<C: Collector + Clone + 'static>(collector: C) -> C {
+    prometheus::register(Box::new(collector.clone())).expect("metric names are unique");
+    collector
+}
+
+pub static JOBS_ENQUEUED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("jobs_enqueued_total", "Delivery jobs pushed to the queue")
+            .expect("valid metric"),
+    )
+});
+
+/// The default registry in Prometheus' text format.
+pub fn render() -> String {
+    let mut buffer = Vec::new();
+    // Encoding well-formed metrics into a Vec cannot fail.
+    let _ = TextEncoder::new().encode(&prometheus::gather(), &mut buffer);
+    String::from_utf8(buffer).unwrap_or_default()
+}
+
+/// A minimal HTTP endpoint for the standalone worker: `GET /metrics` and
+/// `GET /health`; anything else is 404. Stops when `stopped` turns true.
+pub async fn serve(listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let (mut stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        tokio::spawn(async move {
+            let mut request = [0u8; 1024];
+            let Ok(read) = stream.read(&mut request).await else {
+                return;
+            };
+            let first_line = String::from_utf8_lossy(&request[..read]);
+            let path = first_line.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = match path {
+                "/metrics" => ("200 OK", render()),
+                "/health" => ("200 OK", "{\"status\":\"ok\"}".to_owned()),
+                _ => ("404 Not Found", "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource\",\"details\":{}}}".to_owned()),
+            };
+            let content_type = if path == "/metrics" {
+                "text/plain; version=0.0.4"
+            } else {
+                "application/json"
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}
