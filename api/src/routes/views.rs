@@ -133,7 +133,6 @@ impl<T: ToSchema> Items<T> {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum RoleName {
     Organizer,
     Customer,
@@ -141,7 +140,6 @@ pub enum RoleName {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum EventStatusName {
     Scheduled,
     Cancelled,
@@ -149,7 +147,6 @@ pub enum EventStatusName {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum BookingStatusName {
     Confirmed,
     Cancelled,

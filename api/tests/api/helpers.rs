@@ -35,7 +35,10 @@ pub struct TestApp {
 
 /// What a test's data lives in; removed when the test ends.
 enum Storage {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(
+        #[expect(dead_code, reason = "held only so the directory lives as long as the test")]
+        tempfile::TempDir,
+    ),
     Postgres {
         admin_url: String,
         name: String,
