@@ -36,7 +36,10 @@ pub struct TestApp {
 /// What a test's data lives in; removed when the test ends.
 enum Storage {
     Sqlite(
-        #[expect(dead_code, reason = "held only so the directory lives as long as the test")]
+        #[expect(
+            dead_code,
+            reason = "held only so the directory lives as long as the test"
+        )]
         tempfile::TempDir,
     ),
     Postgres {
