@@ -18,6 +18,59 @@ use utoipa::ToSchema;
 
 use crate::domain::{Error as DomainError, ValidationErrors};
 
+/// Every error code the api answers with: the one list, sent as the snake_case
+/// strings clients match on and listed as an enum in the API document. Each code
+/// has one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    EmailTaken,
+    SoldOut,
+    EventCancelled,
+    IdempotencyConflict,
+    PayloadTooLarge,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> Status {
+        match self {
+            ErrorCode::BadRequest => Status::BadRequest,
+            ErrorCode::Unauthorized => Status::Unauthorized,
+            ErrorCode::Forbidden => Status::Forbidden,
+            ErrorCode::NotFound => Status::NotFound,
+            ErrorCode::MethodNotAllowed => Status::MethodNotAllowed,
+            ErrorCode::Conflict
+            | ErrorCode::EmailTaken
+            | ErrorCode::SoldOut
+            | ErrorCode::EventCancelled
+            | ErrorCode::IdempotencyConflict => Status::Conflict,
+            ErrorCode::PayloadTooLarge => Status::PayloadTooLarge,
+            ErrorCode::ValidationFailed => Status::UnprocessableEntity,
+            ErrorCode::RateLimited => Status::TooManyRequests,
+            ErrorCode::Internal => Status::InternalServerError,
+            ErrorCode::Unavailable => Status::ServiceUnavailable,
+        }
+    }
+}
+
+/// The code as sent (its serde name), for log lines.
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quoted = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(quoted.trim_matches('"'))
+    }
+}
+
 /// What every error response looks like.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -26,12 +79,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `email_taken`, `sold_out`,
-    /// `event_cancelled`, `validation_failed`, `payload_too_large`, `internal`,
-    /// `unavailable`.
-    #[schema(example = "sold_out")]
-    pub code: String,
+    /// Stable and machine-readable.
+    pub code: ErrorCode,
     /// For people: what went wrong and what to do about it.
     #[schema(example = "only 3 tickets left")]
     pub message: String,
@@ -43,7 +92,7 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: Status,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Map<String, Value>,
     pub headers: Vec<Header<'static>>,
@@ -52,9 +101,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: Status, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             details: Map::new(),
@@ -70,19 +119,19 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(Status::NotFound, "not_found", format!("{what} not found"))
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(Status::Unauthorized, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(Status::Forbidden, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(Status::BadRequest, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
@@ -94,19 +143,14 @@ impl ApiError {
         Self {
             details,
             ..Self::new(
-                Status::UnprocessableEntity,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 "some fields are invalid; see details",
             )
         }
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            Status::InternalServerError,
-            "internal",
-            "internal server error",
-        )
+        Self::new(ErrorCode::Internal, "internal server error")
     }
 
     /// The generic error for a status when nothing more specific is known.
@@ -115,18 +159,19 @@ impl ApiError {
             400 => Self::bad_request("the request could not be understood"),
             401 => Self::unauthorized("authentication required"),
             403 => Self::forbidden("not allowed"),
-            404 => Self::new(status, "not_found", "no such resource"),
-            405 => Self::new(status, "method_not_allowed", "method not allowed"),
-            413 => Self::new(status, "payload_too_large", "request body too large"),
+            404 => Self::new(ErrorCode::NotFound, "no such resource"),
+            405 => Self::new(ErrorCode::MethodNotAllowed, "method not allowed"),
+            413 => Self::new(ErrorCode::PayloadTooLarge, "request body too large"),
             422 => Self::new(
-                status,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 "the request is well-formed but its contents are invalid",
             ),
-            503 => Self::new(status, "unavailable", "service temporarily unavailable"),
-            code if code < 500 => {
-                Self::new(status, "bad_request", status.reason_lossy().to_string())
-            }
+            503 => Self::new(ErrorCode::Unavailable, "service temporarily unavailable"),
+            // Any other client error keeps its own status under the generic code.
+            code if code < 500 => Self {
+                status,
+                ..Self::new(ErrorCode::BadRequest, status.reason_lossy().to_string())
+            },
             _ => Self::internal(),
         }
     }
@@ -139,7 +184,7 @@ impl ApiError {
     fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message.clone(),
                 details: self.details.clone(),
             },
@@ -165,9 +210,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
         if let Some(cause) = &self.cause {
             let request_id = crate::telemetry::request_id(request);
             if self.status.code >= 500 && self.status != Status::ServiceUnavailable {
-                tracing::error!(request_id, %cause, code = self.code, "request failed");
+                tracing::error!(request_id, %cause, code = %self.code, "request failed");
             } else {
-                tracing::warn!(request_id, %cause, code = self.code, "request refused");
+                tracing::warn!(request_id, %cause, code = %self.code, "request refused");
             }
         }
         let body = self.body_json();
@@ -194,14 +239,12 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(why) => Self::forbidden(why),
             DomainError::InvalidCredentials => Self::unauthorized("wrong email or password"),
             DomainError::EmailTaken => Self::new(
-                Status::Conflict,
-                "email_taken",
+                ErrorCode::EmailTaken,
                 "an account with this email already exists",
             ),
             DomainError::SoldOut { available } => {
                 let mut error = Self::new(
-                    Status::Conflict,
-                    "sold_out",
+                    ErrorCode::SoldOut,
                     match available {
                         0 => "sold out".to_string(),
                         1 => "only 1 ticket left".to_string(),
@@ -213,35 +256,28 @@ impl From<DomainError> for ApiError {
                     .insert("available_tickets".into(), available.into());
                 error
             }
-            DomainError::EventCancelled => Self::new(
-                Status::Conflict,
-                "event_cancelled",
-                "this event has been cancelled",
-            ),
-            DomainError::Conflict(message) => Self::new(Status::Conflict, "conflict", message),
+            DomainError::EventCancelled => {
+                Self::new(ErrorCode::EventCancelled, "this event has been cancelled")
+            }
+            DomainError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
             DomainError::IdempotencyMismatch => Self::new(
-                Status::Conflict,
-                "idempotency_conflict",
+                ErrorCode::IdempotencyConflict,
                 "this Idempotency-Key was already used with a different request; use a new key",
             ),
             DomainError::StillInFlight => {
                 let mut error = Self::new(
-                    Status::Conflict,
-                    "conflict",
+                    ErrorCode::Conflict,
                     "a request with this Idempotency-Key is still being processed; retry shortly",
                 );
                 error.headers.push(Header::new("Retry-After", "1"));
                 error
             }
             DomainError::Unavailable(cause) => Self::new(
-                Status::ServiceUnavailable,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the database is unavailable; try again shortly",
             )
             .caused_by(cause),
-            DomainError::Busy(message) => {
-                Self::new(Status::ServiceUnavailable, "unavailable", message)
-            }
+            DomainError::Busy(message) => Self::new(ErrorCode::Unavailable, message),
             DomainError::Internal(cause) => Self::internal().caused_by(format!("{cause:#}")),
         }
     }
@@ -289,8 +325,7 @@ fn method_not_allowed(request: &Request<'_>) -> Option<ApiError> {
         .collect::<Vec<_>>()
         .join(", ");
     let mut error = ApiError::new(
-        Status::MethodNotAllowed,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{} is not allowed here; allowed: {allow}", request.method()),
     );
     error.headers.push(Header::new("Allow", allow));

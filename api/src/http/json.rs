@@ -4,12 +4,11 @@
 use rocket::{
     Request,
     data::{self, Data, FromData, ToByteUnit},
-    http::Status,
 };
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncReadExt;
 
-use super::ApiError;
+use super::{ApiError, error::ErrorCode};
 
 /// Request bodies are small; anything larger is refused with 413.
 pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
@@ -42,8 +41,7 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
             // Best effort: a client that stops sending just gets the close.
             let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
             return fail(ApiError::new(
-                Status::PayloadTooLarge,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
             ));
         }
@@ -63,8 +61,7 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
         match serde_json::from_value(value) {
             Ok(value) => data::Outcome::Success(JsonBody(value)),
             Err(error) => fail(ApiError::new(
-                Status::UnprocessableEntity,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 format!("invalid request body: {error}"),
             )),
         }

@@ -14,11 +14,11 @@ use std::{
 use platform::env::{self, ConfigError};
 use rocket::{
     Request,
-    http::{Header, Status},
+    http::Header,
     request::{FromRequest, Outcome},
 };
 
-use super::ApiError;
+use super::{ApiError, error::ErrorCode};
 
 /// `max` requests per `window`, written `MAX/SECONDS` (e.g. `10/60`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,8 +229,7 @@ impl RateLimiter {
             return Ok(());
         }
         let mut error = ApiError::new(
-            Status::TooManyRequests,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("too many requests; try again in {retry_after} s"),
         );
         error
@@ -310,7 +309,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             (refused.status, refused.code),
-            (Status::TooManyRequests, "rate_limited")
+            (
+                rocket::http::Status::TooManyRequests,
+                ErrorCode::RateLimited
+            )
         );
         assert!(refused.headers.iter().any(|h| h.name() == "Retry-After"));
         assert!(limiter.check(Bucket::AuthPerIp, "5.6.7.8").await.is_ok());

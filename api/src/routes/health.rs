@@ -1,4 +1,4 @@
-use rocket::{State, get, http::Status, serde::json::Json};
+use rocket::{State, get, serde::json::Json};
 use serde_json::{Value, json};
 
 use crate::{domain::Services, http::ApiError};
@@ -37,8 +37,7 @@ pub async fn ready(services: &State<Services>) -> Result<Json<Value>, ApiError> 
     }
     let names: Vec<&str> = failed.keys().map(String::as_str).collect();
     let mut error = ApiError::new(
-        Status::ServiceUnavailable,
-        "unavailable",
+        crate::http::error::ErrorCode::Unavailable,
         format!("not ready: {} not answering", names.join(" and ")),
     );
     error.details = failed;

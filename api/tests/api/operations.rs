@@ -413,6 +413,33 @@ async fn the_api_document_lists_every_mounted_route() {
     assert_eq!(mounted, documented);
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
+    // The error codes are one enum, and the document lists it.
+    let codes: std::collections::BTreeSet<&str> =
+        document["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .expect("ErrorCode is an enum in the document")
+            .iter()
+            .filter_map(|code| code.as_str())
+            .collect();
+    for code in [
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "method_not_allowed",
+        "conflict",
+        "email_taken",
+        "sold_out",
+        "event_cancelled",
+        "idempotency_conflict",
+        "payload_too_large",
+        "validation_failed",
+        "rate_limited",
+        "internal",
+        "unavailable",
+    ] {
+        assert!(codes.contains(code), "{code} missing from {codes:?}");
+    }
 }
 
 #[tokio::test]
