@@ -33,6 +33,8 @@ use crate::{metrics, routes};
         routes::health::ready,
         metrics::metrics,
     ),
+    // Shared error responses (`http::docs`) refer to it by name.
+    components(schemas(crate::http::error::ErrorBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts and tokens"),

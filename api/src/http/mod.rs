@@ -1,6 +1,7 @@
 //! HTTP plumbing that knows Rocket: the JSON error type, catchers, the JSON body
 //! guard and path-id parsing.
 
+pub mod docs;
 pub mod error;
 pub mod json;
 pub mod rate_limit;

@@ -1,6 +1,7 @@
 use rocket::{State, get, http::Status, post, serde::json::Json};
 
 use super::{LoginView, UserView};
+use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, TokenKeys},
     domain::{
@@ -17,11 +18,8 @@ use crate::{
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
     responses(
         (status = 201, description = "The new user", body = UserView),
-        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
-        (status = 409, description = "`email_taken`: an account with this email (ignoring case) exists", body = crate::http::error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
-        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
-        (status = 429, description = "`rate_limited`: too many attempts from this address or for this email; see `Retry-After`", body = crate::http::error::ErrorBody),
+        docs::JsonBody, docs::AuthRateLimited,
+        (status = 409, description = "`email_taken`: an account with this email (ignoring case) exists", body = ErrorBody),
     ))]
 #[post("/auth/register", data = "<body>")]
 pub async fn register(
@@ -39,11 +37,8 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
     responses(
         (status = 200, description = "A bearer token and the user", body = LoginView),
-        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
-        (status = 401, description = "Wrong email or password (the same answer for both)", body = crate::http::error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
-        (status = 422, description = "Missing or mistyped fields", body = crate::http::error::ErrorBody),
-        (status = 429, description = "`rate_limited`: too many attempts from this address or for this email; see `Retry-After`", body = crate::http::error::ErrorBody),
+        docs::JsonBody, docs::AuthRateLimited,
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
     ))]
 #[post("/auth/login", data = "<body>")]
 pub async fn login(
@@ -67,7 +62,7 @@ pub async fn login(
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
+        docs::SignedIn,
     ))]
 #[get("/me")]
 pub async fn me(user: Authenticated, services: Services) -> Result<Json<UserView>, ApiError> {

@@ -7,6 +7,7 @@ use rocket::{
 };
 
 use super::{BookingView, Items};
+use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, Customer},
     domain::{
@@ -29,14 +30,10 @@ use crate::{
     ),
     responses(
         (status = 201, description = "The confirmed booking; a confirmation email follows", body = BookingView),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::error::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not a customer", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
-        (status = 409, description = "`sold_out` (nothing was booked), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = crate::http::error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
-        (status = 422, description = "`quantity` not 1 to 10", body = crate::http::error::ErrorBody),
-        (status = 429, description = "`rate_limited`: too many booking attempts; see `Retry-After`", body = crate::http::error::ErrorBody),
+        docs::AsCustomer, docs::UnknownEvent, docs::JsonBody,
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = ErrorBody),
+        (status = 409, description = "`sold_out` (nothing was booked), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many booking attempts; see `Retry-After`", body = ErrorBody),
     ))]
 #[post("/events/<id>/bookings", data = "<body>")]
 pub async fn book(
@@ -101,8 +98,7 @@ pub async fn book(
 #[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])),
     responses(
         (status = 200, description = "Own bookings", body = Items<BookingView>),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not a customer", body = crate::http::error::ErrorBody),
+        docs::AsCustomer,
     ))]
 #[get("/bookings")]
 pub async fn list_own(
@@ -119,8 +115,8 @@ pub async fn list_own(
     params(("id" = String, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The booking", body = BookingView),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such booking, or not yours to see", body = crate::http::error::ErrorBody),
+        docs::SignedIn,
+        (status = 404, description = "No such booking, or not yours to see", body = ErrorBody),
     ))]
 #[get("/bookings/<id>")]
 pub async fn get(
@@ -137,9 +133,8 @@ pub async fn get(
     params(("id" = String, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The cancelled booking", body = BookingView),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not a customer", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such booking of yours", body = crate::http::error::ErrorBody),
+        docs::AsCustomer,
+        (status = 404, description = "No such booking of yours", body = ErrorBody),
     ))]
 #[post("/bookings/<id>/cancel")]
 pub async fn cancel(

@@ -1,6 +1,7 @@
 use rocket::{get, http::Status, patch, post, serde::json::Json};
 
 use super::{AttendeeView, EventPageView, EventView, Items};
+use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::Organizer,
     domain::{
@@ -14,11 +15,7 @@ use crate::{
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = NewEventInput, security(("bearer" = [])),
     responses(
         (status = 201, description = "The event, all tickets available", body = EventView),
-        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not an organizer", body = crate::http::error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
-        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+        docs::AsOrganizer, docs::JsonBody,
     ))]
 #[post("/events", data = "<body>")]
 pub async fn create(
@@ -38,7 +35,7 @@ pub async fn create(
     ),
     responses(
         (status = 200, description = "A page of events", body = EventPageView),
-        (status = 422, description = "Bad `limit` or `cursor`", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Bad `limit` or `cursor`", body = ErrorBody),
     ))]
 #[get("/events?<limit>&<cursor>")]
 pub async fn list(
@@ -58,7 +55,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = EventView),
-        (status = 404, description = "No such event (or not a UUID)", body = crate::http::error::ErrorBody),
+        docs::UnknownEvent,
     ))]
 #[get("/events/<id>")]
 pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiError> {
@@ -72,13 +69,8 @@ pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiErr
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The changed event", body = EventView),
-        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
-        (status = 409, description = "`conflict`: total below the tickets sold", body = crate::http::error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = crate::http::error::ErrorBody),
-        (status = 422, description = "`validation_failed`: see `details`", body = crate::http::error::ErrorBody),
+        docs::AsEventOwner, docs::JsonBody,
+        (status = 409, description = "`conflict`: total below the tickets sold", body = ErrorBody),
     ))]
 #[patch("/events/<id>", data = "<body>")]
 pub async fn update(
@@ -97,9 +89,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The cancelled event", body = EventView),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+        docs::AsEventOwner,
     ))]
 #[post("/events/<id>/cancel")]
 pub async fn cancel(
@@ -116,9 +106,7 @@ pub async fn cancel(
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "Bookings with customer name and email", body = Items<AttendeeView>),
-        (status = 401, description = "Missing, malformed, expired or forged token", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Not this event's organizer", body = crate::http::error::ErrorBody),
-        (status = 404, description = "No such event", body = crate::http::error::ErrorBody),
+        docs::AsEventOwner,
     ))]
 #[get("/events/<id>/bookings")]
 pub async fn attendees(
