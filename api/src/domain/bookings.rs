@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     Error, Services, ValidationErrors, begin_write,
-    idempotency::{self, IdempotencyKey},
+    idempotency::{self, Remember},
     now, outbox,
 };
 use crate::metrics;
@@ -44,22 +44,15 @@ fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
     }
 }
 
-/// With an `Idempotency-Key`: the claimed key, and how the response to a
-/// successful booking reads, so it is recorded together with the booking.
-pub struct Remember<'a> {
-    pub key: &'a IdempotencyKey,
-    pub render: &'a (dyn Fn(&BookingModel) -> String + Sync),
-}
-
 /// Books tickets for a customer, or fails having written nothing.
 pub async fn book(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
-    request: BookingRequest,
-    remember: Option<Remember<'_>>,
+    quantity: i64,
+    remember: Option<Remember<BookingModel>>,
 ) -> Result<BookingModel, Error> {
-    let quantity = quantity(request.quantity)?;
+    let quantity = self::quantity(quantity)?;
     // Complete before it is written, so that its response can be recorded in the
     // same statement.
     let booking = BookingModel {
@@ -71,7 +64,7 @@ pub async fn book(
         created_at: now(),
         cancelled_at: None,
     };
-    let remembered = remember.map(|r| (r.key.as_str().to_owned(), (r.render)(&booking)));
+    let remembered = remember.map(|r| r.response(&booking));
     let booked = match services.db.get_database_backend() {
         DbBackend::Postgres => book_in_one_statement(services, booking, remembered).await?,
         _ => book_in_transaction(services, booking, remembered).await?,
@@ -99,7 +92,7 @@ pub async fn book(
 async fn book_in_one_statement(
     services: &Services,
     booking: BookingModel,
-    remembered: Option<(String, String)>,
+    remembered: Option<(String, u16, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
     const SQL: &str = r#"
         WITH taken AS (
@@ -119,14 +112,17 @@ async fn book_in_one_statement(
               FROM booking
         ), remembered AS (
             UPDATE idempotency_keys
-               SET status = 'completed', response_status = 201, response_body = $9
+               SET status = 'completed', response_status = $10, response_body = $9
               FROM booking
              WHERE idempotency_keys.user_id = $4 AND idempotency_keys.key = $8
                AND idempotency_keys.status = 'in_flight'
         )
         SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#;
     let notification_id = Uuid::now_v7();
-    let (key, response) = remembered.unzip();
+    let (key, status, response) = match remembered {
+        Some((key, status, response)) => (Some(key), Some(i32::from(status)), Some(response)),
+        None => (None, None, None),
+    };
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         SQL,
@@ -140,6 +136,7 @@ async fn book_in_one_statement(
             services.request_id.clone().into(),
             key.into(),
             response.into(),
+            status.into(),
         ],
     );
     let booked = Booking::find()
@@ -154,7 +151,7 @@ async fn book_in_one_statement(
 async fn book_in_transaction(
     services: &Services,
     booking: BookingModel,
-    remembered: Option<(String, String)>,
+    remembered: Option<(String, u16, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
     let txn = begin_write(&services.db).await?;
     let taken = Event::update_many()
@@ -176,8 +173,8 @@ async fn book_in_transaction(
         .insert(&txn)
         .await?;
     let ids = outbox::write(&txn, services, vec![confirmation(&booking)]).await?;
-    if let Some((key, response)) = remembered {
-        idempotency::remember(&txn, booking.user_id, &key, 201, &response).await?;
+    if let Some((key, status, response)) = remembered {
+        idempotency::save_response(&txn, booking.user_id, &key, status, &response).await?;
     }
     txn.commit().await?;
     Ok(ids.first().map(|&id| (booking, id)))

@@ -2,13 +2,15 @@
 //! of doing the work again. The database decides, so it holds across any number of
 //! api processes:
 //!
-//! 1. [`claim`] inserts an `in_flight` row for (user, key); of concurrent requests
-//!    exactly one inserts it. The others replay a finished response, or are told
-//!    to retry (still in flight), or are refused (same key, different request).
-//! 2. A successful booking records its response in the same statement (or
-//!    transaction) that books, so a booking without its remembered response
-//!    cannot exist. Refusals (4xx) are recorded with [`remember`]; on a server
-//!    error the claim is [`release`]d so the client can retry.
+//! 1. [`try_processing`] inserts an `in_flight` row for (user, key); of
+//!    concurrent requests exactly one inserts it and goes on. The others replay a
+//!    finished response, or are told to retry (still in flight), or are refused
+//!    (same key, different request).
+//! 2. The work completes the claim itself: a booking records its response (see
+//!    [`Remember`]) in the same statement or transaction that books, so a booking
+//!    without its remembered response cannot exist. Refusals (4xx) are saved with
+//!    [`save_response`]; on a server error the claim is [`release`]d so the
+//!    client can retry. `http::idempotency::respond_once` runs these steps.
 //! 3. A claim still `in_flight` after [`ABANDONED_AFTER`] belonged to a process
 //!    that died before booking anything (success would have completed it), so a
 //!    retry may take it over.
@@ -65,19 +67,35 @@ pub fn fingerprint(parts: &[&str]) -> String {
         .collect()
 }
 
-pub enum Claim {
-    /// Ours: go ahead and do the work.
-    Claimed,
+/// What to do with a request that carries a key.
+pub enum NextAction {
+    /// Ours: do the work.
+    StartProcessing,
     /// Done before: answer with this.
-    Replay { status: u16, body: String },
+    ReturnSavedResponse { status: u16, body: String },
 }
 
-pub async fn claim(
+/// Handed to work done under a claimed key: how its successful response reads,
+/// so the work can record it in its own statement, together with what it writes.
+pub struct Remember<T> {
+    pub key: IdempotencyKey,
+    pub status: u16,
+    pub render: std::sync::Arc<dyn Fn(&T) -> String + Send + Sync>,
+}
+
+impl<T> Remember<T> {
+    /// The key, the status and the body to store for `value`.
+    pub fn response(&self, value: &T) -> (String, u16, String) {
+        (self.key.0.clone(), self.status, (self.render)(value))
+    }
+}
+
+pub async fn try_processing(
     db: &DatabaseConnection,
     user_id: Uuid,
     key: &IdempotencyKey,
     request_hash: &str,
-) -> Result<Claim, Error> {
+) -> Result<NextAction, Error> {
     let inserted = StoredKeys::insert(StoredKey {
         user_id: Set(user_id),
         key: Set(key.0.clone()),
@@ -95,7 +113,7 @@ pub async fn claim(
     .exec_without_returning(db)
     .await?;
     if inserted == 1 {
-        return Ok(Claim::Claimed);
+        return Ok(NextAction::StartProcessing);
     }
     let existing = StoredKeys::find_by_id((user_id, key.0.clone()))
         .one(db)
@@ -110,12 +128,14 @@ pub async fn claim(
         existing.response_status,
         existing.response_body,
     ) {
-        (IdempotencyStatus::Completed, Some(status), Some(body)) => Ok(Claim::Replay {
-            status: u16::try_from(status).unwrap_or(500),
-            body,
-        }),
+        (IdempotencyStatus::Completed, Some(status), Some(body)) => {
+            Ok(NextAction::ReturnSavedResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            })
+        }
         _ if take_over_abandoned(db, user_id, key, existing.created_at).await? => {
-            Ok(Claim::Claimed)
+            Ok(NextAction::StartProcessing)
         }
         _ => Err(Error::StillInFlight),
     }
@@ -142,8 +162,8 @@ async fn take_over_abandoned(
     Ok(taken.rows_affected == 1)
 }
 
-/// Records a final response for a claim.
-pub async fn remember<C: ConnectionTrait>(
+/// Records the final response for a claim.
+pub async fn save_response<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     key: &str,

@@ -1,12 +1,14 @@
 //! HTTP plumbing that knows Rocket: the JSON error type, catchers, the JSON body
-//! guard and path-id parsing.
+//! guard, `Idempotency-Key` handling and path-id parsing.
 
 pub mod docs;
 pub mod error;
+pub mod idempotency;
 pub mod json;
 pub mod rate_limit;
 
 pub use error::ApiError;
+pub use idempotency::IdempotencyHeader;
 pub use json::JsonBody;
 
 use uuid::Uuid;
@@ -14,25 +16,6 @@ use uuid::Uuid;
 /// Path ids: anything that is not a UUID names nothing, so it is a 404, not a 422.
 pub fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
-}
-
-/// The optional `Idempotency-Key` header; present but malformed is a 400.
-pub struct IdempotencyHeader(pub Option<crate::domain::idempotency::IdempotencyKey>);
-
-#[rocket::async_trait]
-impl<'r> rocket::request::FromRequest<'r> for IdempotencyHeader {
-    type Error = ();
-
-    async fn from_request(request: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
-        use rocket::request::Outcome;
-        match request.headers().get_one("Idempotency-Key") {
-            None => Outcome::Success(Self(None)),
-            Some(raw) => match crate::domain::idempotency::IdempotencyKey::parse(raw) {
-                Ok(key) => Outcome::Success(Self(Some(key))),
-                Err(why) => Outcome::Error((ApiError::bad_request(why).stash(request), ())),
-            },
-        }
-    }
 }
 
 /// Handlers take `Services` as a guard: the shared connections, tagged with this

@@ -1,10 +1,5 @@
 use entity::prelude::BookingModel;
-use rocket::{
-    State, get,
-    http::{ContentType, Status},
-    post,
-    serde::json::Json,
-};
+use rocket::{State, get, http::Status, post, serde::json::Json};
 
 use super::{BookingView, Items};
 use crate::http::{docs, error::ErrorBody};
@@ -12,11 +7,12 @@ use crate::{
     auth::{Authenticated, Customer},
     domain::{
         Services,
-        bookings::{self, BookingRequest, Remember},
-        idempotency::{self, Claim},
+        bookings::{self, BookingRequest},
     },
     http::{
-        ApiError, IdempotencyHeader, JsonBody, parse_id,
+        ApiError, IdempotencyHeader, JsonBody,
+        idempotency::{JsonResponse, respond_once},
+        parse_id,
         rate_limit::{Bucket, RateLimiter},
     },
 };
@@ -43,55 +39,26 @@ pub async fn book(
     idempotency: IdempotencyHeader,
     limiter: &State<RateLimiter>,
     body: JsonBody<BookingRequest>,
-) -> Result<(Status, (ContentType, String)), ApiError> {
+) -> Result<JsonResponse, ApiError> {
     limiter
         .check(Bucket::Bookings, &customer.0.to_string())
         .await?;
     let event_id = parse_id(id, "event")?;
-    let render = |booking: &BookingModel| {
-        serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()
-    };
-    let Some(key) = idempotency.0 else {
-        let booking = bookings::book(&services, customer.0, event_id, body.0, None).await?;
-        return Ok((Status::Created, (ContentType::JSON, render(&booking))));
-    };
+    let quantity = body.0.quantity;
     // The same key must mean the same request: the same event and quantity.
-    let request = idempotency::fingerprint(&[&event_id.to_string(), &body.0.quantity.to_string()]);
-    if let Claim::Replay { status, body } =
-        idempotency::claim(&services.db, customer.0, &key, &request).await?
-    {
-        return Ok((
-            Status::from_code(status).unwrap_or(Status::Ok),
-            (ContentType::JSON, body),
-        ));
-    }
-    let remember = Remember {
-        key: &key,
-        render: &render,
-    };
-    match bookings::book(&services, customer.0, event_id, body.0, Some(remember)).await {
-        Ok(booking) => Ok((Status::Created, (ContentType::JSON, render(&booking)))),
-        Err(error) => {
-            let error = ApiError::from(error);
-            // A refusal is an answer worth repeating; a failure on our side is not.
-            let recorded = if error.status.code < 500 {
-                idempotency::remember(
-                    &services.db,
-                    customer.0,
-                    key.as_str(),
-                    error.status.code,
-                    &error.body_json(),
-                )
-                .await
-            } else {
-                idempotency::release(&services.db, customer.0, &key).await
-            };
-            if let Err(cause) = recorded {
-                tracing::warn!(%cause, "could not record the outcome of an idempotent request");
-            }
-            Err(error)
-        }
-    }
+    let request = [event_id.to_string(), quantity.to_string()];
+    respond_once(
+        &services,
+        customer.0,
+        idempotency.0,
+        &[&request[0], &request[1]],
+        Status::Created,
+        |booking: &BookingModel| {
+            serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()
+        },
+        |remember| bookings::book(&services, customer.0, event_id, quantity, remember),
+    )
+    .await
 }
 
 /// My bookings, newest first (customers).
