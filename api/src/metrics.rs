@@ -32,6 +32,23 @@ pub static BOOKINGS_CANCELLED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// The domain's observer: business events become these counters.
+pub struct BusinessMetrics;
+
+impl crate::domain::Observer for BusinessMetrics {
+    fn booked(&self) {
+        BOOKINGS_CONFIRMED.inc();
+    }
+
+    fn refused_sold_out(&self) {
+        BOOKINGS_SOLD_OUT.inc();
+    }
+
+    fn booking_cancelled(&self) {
+        BOOKINGS_CANCELLED.inc();
+    }
+}
+
 /// Read from the database at scrape time, so every api process reports the same
 /// system-wide numbers whichever worker did the sending.
 static NOTIFICATIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {

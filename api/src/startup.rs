@@ -65,7 +65,11 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     );
     Ok(App {
         rate_limiter,
-        services: Services::new(db, queue),
+        services: Services::new(
+            db,
+            queue,
+            std::sync::Arc::new(crate::metrics::BusinessMetrics),
+        ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         #[cfg(feature = "embedded-worker")]
         embedded_worker,

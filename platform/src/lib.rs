@@ -17,6 +17,6 @@ pub mod metrics;
 pub mod queue;
 pub mod settings;
 
-pub use jobs::{DeliverNotification, FieldChange, NOTIFICATIONS_QUEUE};
+pub use jobs::{DeliverNotification, EventChange, NOTIFICATIONS_QUEUE};
 pub use queue::JobQueue;
 pub use settings::{QueueBackend, Redacted, StorageSettings};

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use platform::{DeliverNotification, FieldChange};
+use platform::{DeliverNotification, EventChange};
 
 use crate::{
     mailer::Mailer,
@@ -206,7 +206,7 @@ impl Deliverer {
             }
             (NotificationKind::EventCancelled, _) => templates::event_cancelled(&customer, &event),
             (NotificationKind::EventUpdated, _) => {
-                let changes: Vec<FieldChange> = match &notification.changes {
+                let changes: Vec<EventChange> = match &notification.changes {
                     Some(json) => serde_json::from_value(json.clone())?,
                     None => Vec::new(),
                 };

@@ -2,18 +2,34 @@
 
 use entity::prelude::*;
 
-use platform::FieldChange;
+use chrono::{DateTime, Utc};
+use platform::EventChange;
 
 pub struct Email {
     pub subject: String,
     pub body: String,
 }
 
+/// A time as a person reads it.
+fn readable(at: DateTime<Utc>) -> String {
+    at.format("%A %-d %B %Y, %H:%M UTC").to_string()
+}
+
 fn when(event: &EventModel) -> String {
-    event
-        .starts_at
-        .format("%A %-d %B %Y, %H:%M UTC")
-        .to_string()
+    readable(event.starts_at)
+}
+
+/// One change as a line of the email: a label, then old → new.
+fn describe(change: &EventChange) -> String {
+    let or_none = |text: &Option<String>| text.clone().unwrap_or_else(|| "(none)".into());
+    let (label, old, new) = match change {
+        EventChange::Title { old, new } => ("Title", old.clone(), new.clone()),
+        EventChange::Venue { old, new } => ("Venue", old.clone(), new.clone()),
+        EventChange::Description { old, new } => ("Description", or_none(old), or_none(new)),
+        EventChange::StartsAt { old, new } => ("Starts", readable(*old), readable(*new)),
+        EventChange::EndsAt { old, new } => ("Ends", readable(*old), readable(*new)),
+    };
+    format!("  {label}: {old} → {new}\n")
 }
 
 pub fn booking_confirmed(
@@ -78,11 +94,8 @@ pub fn event_cancelled(customer: &UserModel, event: &EventModel) -> Email {
     }
 }
 
-pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[FieldChange]) -> Email {
-    let lines: String = changes
-        .iter()
-        .map(|c| format!("  {}: {} → {}\n", c.field, c.old, c.new))
-        .collect();
+pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventChange]) -> Email {
+    let lines: String = changes.iter().map(describe).collect();
     Email {
         subject: format!("Event changed: {}", event.title),
         body: format!(
@@ -139,24 +152,33 @@ mod tests {
 
     #[test]
     fn an_update_lists_each_change_old_to_new() {
+        let event = event();
         let changes = [
-            FieldChange {
-                field: "venue".into(),
+            EventChange::Venue {
                 old: "Hall A".into(),
                 new: "Hall B".into(),
             },
-            FieldChange {
-                field: "title".into(),
+            EventChange::Title {
                 old: "Old".into(),
                 new: "Night of Rust".into(),
             },
+            EventChange::StartsAt {
+                old: event.starts_at,
+                new: event.starts_at + chrono::Duration::hours(1),
+            },
+            EventChange::Description {
+                old: None,
+                new: Some("Talks".into()),
+            },
         ];
-        let email = event_updated(&customer(), &event(), &changes);
+        let email = event_updated(&customer(), &event, &changes);
         assert_eq!(email.subject, "Event changed: Night of Rust");
         assert!(
-            email
-                .body
-                .contains("  venue: Hall A → Hall B\n  title: Old → Night of Rust\n"),
+            email.body.contains(
+                "  Venue: Hall A → Hall B\n  Title: Old → Night of Rust\n  \
+                 Starts: Wednesday 1 May 2030, 19:00 UTC → Wednesday 1 May 2030, 20:00 UTC\n  \
+                 Description: (none) → Talks\n"
+            ),
             "{}",
             email.body
         );

@@ -16,7 +16,6 @@ use super::{
     idempotency::{self, Remember},
     now, outbox,
 };
-use crate::metrics;
 
 pub const MAX_QUANTITY: i64 = 10;
 
@@ -71,14 +70,14 @@ pub async fn book(
     };
     match booked {
         Some((booking, notification_id)) => {
-            metrics::BOOKINGS_CONFIRMED.inc();
+            services.observer.booked();
             outbox::enqueue(services, vec![notification_id]);
             Ok(booking)
         }
         None => {
             let why = why_not_booked(&services.db, event_id).await;
             if matches!(why, Error::SoldOut { .. }) {
-                metrics::BOOKINGS_SOLD_OUT.inc();
+                services.observer.refused_sold_out();
             }
             Err(why)
         }
@@ -298,7 +297,7 @@ pub async fn cancel(
     )
     .await?;
     txn.commit().await?;
-    metrics::BOOKINGS_CANCELLED.inc();
+    services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
     Ok(cancelled)
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::prelude::*;
-use platform::FieldChange;
+use platform::EventChange;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
@@ -262,20 +262,13 @@ pub async fn update(
     }
     let mut active: EventActiveModel = event.clone().into();
     for change in &changes {
-        match change.field.as_str() {
-            "title" => active.title = Set(change.new.clone()),
-            "venue" => active.venue = Set(change.new.clone()),
-            "description" => {
-                active.description = Set(Some(change.new.clone()).filter(|d| !d.is_empty()))
-            }
-            _ => {}
+        match change.clone() {
+            EventChange::Title { new, .. } => active.title = Set(new),
+            EventChange::Venue { new, .. } => active.venue = Set(new),
+            EventChange::Description { new, .. } => active.description = Set(new),
+            EventChange::StartsAt { new, .. } => active.starts_at = Set(new),
+            EventChange::EndsAt { new, .. } => active.ends_at = Set(new),
         }
-    }
-    if let Some(starts_at) = changed_time(&changes, "starts_at") {
-        active.starts_at = Set(starts_at);
-    }
-    if let Some(ends_at) = changed_time(&changes, "ends_at") {
-        active.ends_at = Set(ends_at);
     }
     if let Some(total) = new_total {
         active.total_tickets = Set(total);
@@ -308,50 +301,37 @@ pub async fn update(
     Ok(updated)
 }
 
-fn changed_time(changes: &[FieldChange], field: &str) -> Option<DateTime<Utc>> {
-    let change = changes.iter().find(|c| c.field == field)?;
-    DateTime::parse_from_rfc3339(&change.new)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// Validates a patch against the current event and lists what really changes
-/// (old → new, as a person would read it). `total_tickets` is returned apart:
-/// customers are not told about capacity changes.
+/// Validates a patch against the current event and lists what really changes,
+/// old and new. `total_tickets` is returned apart: customers are not told about
+/// capacity changes.
 fn diff(
     event: &EventModel,
     patch: EventPatch,
-) -> Result<(Vec<FieldChange>, Option<i32>), ValidationErrors> {
+) -> Result<(Vec<EventChange>, Option<i32>), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let mut changes = Vec::new();
-    let mut record = |field: &str, old: String, new: String| {
-        if old != new {
-            changes.push(FieldChange {
-                field: field.into(),
-                old,
-                new,
-            });
-        }
-    };
-    if let Some(title) = patch
+    if let Some(new) = patch
         .title
         .and_then(|t| validation::text(&mut errors, "title", &t, TITLE_MAX_CHARS))
+        .filter(|new| *new != event.title)
     {
-        record("title", event.title.clone(), title);
+        let old = event.title.clone();
+        changes.push(EventChange::Title { old, new });
     }
-    if let Some(venue) = patch
+    if let Some(new) = patch
         .venue
         .and_then(|v| validation::text(&mut errors, "venue", &v, VENUE_MAX_CHARS))
+        .filter(|new| *new != event.venue)
     {
-        record("venue", event.venue.clone(), venue);
+        let old = event.venue.clone();
+        changes.push(EventChange::Venue { old, new });
     }
     if patch.description.is_some() {
-        let new = description(&mut errors, patch.description).unwrap_or_default();
-        record(
-            "description",
-            event.description.clone().unwrap_or_default(),
-            new,
-        );
+        let new = description(&mut errors, patch.description);
+        if new != event.description {
+            let old = event.description.clone();
+            changes.push(EventChange::Description { old, new });
+        }
     }
     let starts_at = match patch.starts_at {
         Some(raw) => timestamp(&mut errors, "starts_at", &raw),
@@ -363,12 +343,17 @@ fn diff(
     };
     if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
         check_order(&mut errors, starts_at, ends_at);
-        record(
-            "starts_at",
-            event.starts_at.to_rfc3339(),
-            starts_at.to_rfc3339(),
-        );
-        record("ends_at", event.ends_at.to_rfc3339(), ends_at.to_rfc3339());
+        if starts_at != event.starts_at {
+            let old = event.starts_at;
+            changes.push(EventChange::StartsAt {
+                old,
+                new: starts_at,
+            });
+        }
+        if ends_at != event.ends_at {
+            let old = event.ends_at;
+            changes.push(EventChange::EndsAt { old, new: ends_at });
+        }
     }
     let total = patch
         .total_tickets
@@ -404,7 +389,7 @@ fn event_notices(
     customers: impl IntoIterator<Item = Uuid>,
     kind: NotificationKind,
     event_id: Uuid,
-    changes: Option<Vec<FieldChange>>,
+    changes: Option<Vec<EventChange>>,
 ) -> Vec<outbox::Notice> {
     customers
         .into_iter()

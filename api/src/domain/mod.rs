@@ -10,6 +10,8 @@ mod validation;
 
 pub use validation::ValidationErrors;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use platform::JobQueue;
 use sea_orm::{
@@ -17,20 +19,30 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+/// Told what happens in the business as it happens; the api counts it in its
+/// metrics. The domain only reports.
+pub trait Observer: Send + Sync {
+    fn booked(&self) {}
+    fn refused_sold_out(&self) {}
+    fn booking_cancelled(&self) {}
+}
+
 /// What the domain needs from the outside world, for one request.
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
     pub queue: JobQueue,
+    pub observer: Arc<dyn Observer>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, queue: JobQueue) -> Self {
+    pub fn new(db: DatabaseConnection, queue: JobQueue, observer: Arc<dyn Observer>) -> Self {
         Self {
             db,
             queue,
+            observer,
             request_id: None,
         }
     }

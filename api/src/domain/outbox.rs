@@ -3,7 +3,7 @@
 //! (Redis down), the worker's sweep finds the rows and pushes them again.
 
 use entity::prelude::*;
-use platform::{DeliverNotification, FieldChange};
+use platform::{DeliverNotification, EventChange};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ pub struct Notice {
     pub user_id: Uuid,
     pub event_id: Uuid,
     pub booking_id: Option<Uuid>,
-    pub changes: Option<Vec<FieldChange>>,
+    pub changes: Option<Vec<EventChange>>,
 }
 
 impl Notice {

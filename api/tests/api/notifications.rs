@@ -132,9 +132,9 @@ async fn an_event_change_emails_each_booked_customer_once_saying_what_changed() 
             .all(|m| !m.subject().starts_with("Event changed"))
     );
     let text = &updates[0].text;
-    assert!(text.contains("venue: Hall A → Grand Hall"), "{text}");
+    assert!(text.contains("Venue: Hall A → Grand Hall"), "{text}");
     assert!(
-        text.contains("starts_at: 2030-05-01T19:00:00+00:00 → 2030-05-01T20:00:00+00:00"),
+        text.contains("Starts: Wednesday 1 May 2030, 19:00 UTC → Wednesday 1 May 2030, 20:00 UTC"),
         "{text}"
     );
     assert!(!text.contains("total_tickets"), "{text}");
