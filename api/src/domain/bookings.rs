@@ -7,8 +7,6 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
-use serde::Deserialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
@@ -18,19 +16,6 @@ use super::{
 };
 
 pub const MAX_QUANTITY: i64 = 10;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BookingRequest {
-    /// 1 to 10 tickets; 1 when absent.
-    #[serde(default = "one")]
-    #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
-    pub quantity: i64,
-}
-
-fn one() -> i64 {
-    1
-}
 
 fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
     if (1..=MAX_QUANTITY).contains(&raw) {

@@ -1,15 +1,13 @@
 use std::collections::BTreeSet;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use platform::EventChange;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
-use serde::Deserialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Error, Services, ValidationErrors, begin_write, now, outbox, validation};
@@ -21,62 +19,98 @@ const DESCRIPTION_MAX_CHARS: usize = 5_000;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEventInput {
-    #[schema(example = "Night of Rust", min_length = 1, max_length = 200)]
-    pub title: String,
-    #[serde(default)]
-    #[schema(max_length = 5000)]
-    pub description: Option<String>,
-    #[schema(example = "Hall A", min_length = 1, max_length = 200)]
-    pub venue: String,
-    /// RFC 3339; stored and returned in UTC.
-    #[schema(example = "2030-05-01T19:00:00Z", format = DateTime)]
-    pub starts_at: String,
-    /// RFC 3339, after `starts_at`.
-    #[schema(example = "2030-05-01T23:00:00Z", format = DateTime)]
-    pub ends_at: String,
-    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
-    pub total_tickets: i64,
+/// A new event, every field checked.
+pub struct NewEvent {
+    title: String,
+    description: Option<String>,
+    venue: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    total_tickets: i32,
 }
 
-/// Absent fields stay as they are.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventPatch {
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: Option<String>,
-    /// An empty string removes it.
-    #[schema(max_length = 5000)]
-    pub description: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
-    pub venue: Option<String>,
-    #[schema(format = DateTime)]
-    pub starts_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub ends_at: Option<String>,
-    /// Not below the tickets already sold.
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    pub total_tickets: Option<i64>,
+impl NewEvent {
+    /// Checks every field, adding to `errors` (which may already hold the
+    /// caller's, such as unreadable times, given here as `None`), so a client
+    /// learns every problem at once.
+    pub fn parse(
+        mut errors: ValidationErrors,
+        title: &str,
+        description: Option<String>,
+        venue: &str,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+        total_tickets: i64,
+    ) -> Result<Self, ValidationErrors> {
+        let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
+        let venue = validation::text(&mut errors, "venue", venue, VENUE_MAX_CHARS);
+        let description = self::description(&mut errors, description);
+        let total_tickets = ticket_count(&mut errors, total_tickets);
+        if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
+            check_order(&mut errors, starts_at, ends_at);
+        }
+        match (title, venue, starts_at, ends_at, total_tickets) {
+            (Some(title), Some(venue), Some(starts_at), Some(ends_at), Some(total_tickets))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    title,
+                    description,
+                    venue,
+                    starts_at,
+                    ends_at,
+                    total_tickets,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What an organizer asks to change, each given field checked on its own; how
+/// it fits the event as it stands is checked by [`update`].
+#[derive(Debug, Default)]
+pub struct EventChanges {
+    title: Option<String>,
+    /// `Some(None)`: remove the description.
+    description: Option<Option<String>>,
+    venue: Option<String>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    total_tickets: Option<i32>,
+}
+
+impl EventChanges {
+    /// As [`NewEvent::parse`], for the fields given; an empty description
+    /// removes it.
+    pub fn parse(
+        mut errors: ValidationErrors,
+        title: Option<&str>,
+        description: Option<String>,
+        venue: Option<&str>,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+        total_tickets: Option<i64>,
+    ) -> Result<Self, ValidationErrors> {
+        let changes = Self {
+            title: title.and_then(|t| validation::text(&mut errors, "title", t, TITLE_MAX_CHARS)),
+            description: description.map(|d| self::description(&mut errors, Some(d))),
+            venue: venue.and_then(|v| validation::text(&mut errors, "venue", v, VENUE_MAX_CHARS)),
+            starts_at,
+            ends_at,
+            total_tickets: total_tickets.and_then(|t| ticket_count(&mut errors, t)),
+        };
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 pub struct Page {
     pub items: Vec<EventModel>,
     pub next_cursor: Option<String>,
-}
-
-fn timestamp(errors: &mut ValidationErrors, field: &str, raw: &str) -> Option<DateTime<Utc>> {
-    match DateTime::parse_from_rfc3339(raw.trim()) {
-        Ok(t) => Some(t.with_timezone(&Utc).trunc_subsecs(6)),
-        Err(_) => {
-            errors.add(
-                field,
-                "must be an RFC 3339 timestamp, e.g. 2030-05-01T19:30:00Z",
-            );
-            None
-        }
-    }
 }
 
 fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
@@ -111,23 +145,16 @@ fn check_order(errors: &mut ValidationErrors, starts_at: DateTime<Utc>, ends_at:
 pub async fn create(
     db: &DatabaseConnection,
     organizer_id: Uuid,
-    input: NewEventInput,
+    event: NewEvent,
 ) -> Result<EventModel, Error> {
-    let mut errors = ValidationErrors::default();
-    let title = validation::text(&mut errors, "title", &input.title, TITLE_MAX_CHARS);
-    let venue = validation::text(&mut errors, "venue", &input.venue, VENUE_MAX_CHARS);
-    let description = description(&mut errors, input.description);
-    let starts_at = timestamp(&mut errors, "starts_at", &input.starts_at);
-    let ends_at = timestamp(&mut errors, "ends_at", &input.ends_at);
-    let total = ticket_count(&mut errors, input.total_tickets);
-    if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
-        check_order(&mut errors, starts_at, ends_at);
-    }
-    let (Some(title), Some(venue), Some(starts_at), Some(ends_at), Some(total), true) =
-        (title, venue, starts_at, ends_at, total, errors.is_empty())
-    else {
-        return Err(errors.into());
-    };
+    let NewEvent {
+        title,
+        description,
+        venue,
+        starts_at,
+        ends_at,
+        total_tickets: total,
+    } = event;
     let now = now();
     let event = EventActiveModel {
         id: Set(Uuid::now_v7()),
@@ -233,7 +260,7 @@ pub async fn update(
     services: &Services,
     organizer_id: Uuid,
     event_id: Uuid,
-    patch: EventPatch,
+    changes: EventChanges,
 ) -> Result<EventModel, Error> {
     let txn = begin_write(&services.db).await?;
     let event = lock_own_event(
@@ -248,7 +275,7 @@ pub async fn update(
             "the event is cancelled and can no longer be changed".into(),
         ));
     }
-    let (changes, new_total) = diff(&event, patch)?;
+    let (changes, new_total) = diff(&event, changes)?;
     let sold = event.total_tickets - event.available_tickets;
     if let Some(total) = new_total
         && total < sold
@@ -301,68 +328,45 @@ pub async fn update(
     Ok(updated)
 }
 
-/// Validates a patch against the current event and lists what really changes,
-/// old and new. `total_tickets` is returned apart: customers are not told about
+/// Lists what really changes, old and new, checking the times against the event
+/// as it stands. `total_tickets` is returned apart: customers are not told about
 /// capacity changes.
 fn diff(
     event: &EventModel,
-    patch: EventPatch,
+    asked: EventChanges,
 ) -> Result<(Vec<EventChange>, Option<i32>), ValidationErrors> {
-    let mut errors = ValidationErrors::default();
     let mut changes = Vec::new();
-    if let Some(new) = patch
-        .title
-        .and_then(|t| validation::text(&mut errors, "title", &t, TITLE_MAX_CHARS))
-        .filter(|new| *new != event.title)
-    {
+    if let Some(new) = asked.title.filter(|new| *new != event.title) {
         let old = event.title.clone();
         changes.push(EventChange::Title { old, new });
     }
-    if let Some(new) = patch
-        .venue
-        .and_then(|v| validation::text(&mut errors, "venue", &v, VENUE_MAX_CHARS))
-        .filter(|new| *new != event.venue)
-    {
+    if let Some(new) = asked.venue.filter(|new| *new != event.venue) {
         let old = event.venue.clone();
         changes.push(EventChange::Venue { old, new });
     }
-    if patch.description.is_some() {
-        let new = description(&mut errors, patch.description);
-        if new != event.description {
-            let old = event.description.clone();
-            changes.push(EventChange::Description { old, new });
-        }
+    if let Some(new) = asked.description.filter(|new| *new != event.description) {
+        let old = event.description.clone();
+        changes.push(EventChange::Description { old, new });
     }
-    let starts_at = match patch.starts_at {
-        Some(raw) => timestamp(&mut errors, "starts_at", &raw),
-        None => Some(event.starts_at),
-    };
-    let ends_at = match patch.ends_at {
-        Some(raw) => timestamp(&mut errors, "ends_at", &raw),
-        None => Some(event.ends_at),
-    };
-    if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
-        check_order(&mut errors, starts_at, ends_at);
-        if starts_at != event.starts_at {
-            let old = event.starts_at;
-            changes.push(EventChange::StartsAt {
-                old,
-                new: starts_at,
-            });
-        }
-        if ends_at != event.ends_at {
-            let old = event.ends_at;
-            changes.push(EventChange::EndsAt { old, new: ends_at });
-        }
+    let starts_at = asked.starts_at.unwrap_or(event.starts_at);
+    let ends_at = asked.ends_at.unwrap_or(event.ends_at);
+    let mut errors = ValidationErrors::default();
+    check_order(&mut errors, starts_at, ends_at);
+    if !errors.is_empty() {
+        return Err(errors);
     }
-    let total = patch
-        .total_tickets
-        .and_then(|t| ticket_count(&mut errors, t));
-    if errors.is_empty() {
-        Ok((changes, total))
-    } else {
-        Err(errors)
+    if starts_at != event.starts_at {
+        let old = event.starts_at;
+        changes.push(EventChange::StartsAt {
+            old,
+            new: starts_at,
+        });
     }
+    if ends_at != event.ends_at {
+        let old = event.ends_at;
+        changes.push(EventChange::EndsAt { old, new: ends_at });
+    }
+    Ok((changes, asked.total_tickets))
 }
 
 /// Locks the event row for the rest of the transaction, for its organizer only.

@@ -3,8 +3,6 @@ use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, SqlErr,
     sea_query::{Expr, ExprTrait, Func},
 };
-use serde::Deserialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Error, ValidationErrors, now, validation};
@@ -14,27 +12,6 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
 const EMAIL_MAX_CHARS: usize = 254;
 const NAME_MAX_CHARS: usize = 200;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Registration {
-    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
-    pub email: String,
-    /// 8 to 128 characters.
-    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
-    pub password: String,
-    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
-    pub name: String,
-    #[schema(value_type = crate::routes::RoleName, example = "customer")]
-    pub role: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    pub email: String,
-    pub password: String,
-}
 
 /// A trimmed address the mailer accepts. Compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,16 +64,20 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    pub fn parse(input: Registration) -> Result<Self, ValidationErrors> {
+    /// Checks every field at once.
+    pub fn parse(
+        email: &str,
+        password: String,
+        name: &str,
+        role: &str,
+    ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let email = Email::parse(&input.email)
-            .map_err(|e| errors.add("email", e))
-            .ok();
-        let password = Password::parse(input.password)
+        let email = Email::parse(email).map_err(|e| errors.add("email", e)).ok();
+        let password = Password::parse(password)
             .map_err(|e| errors.add("password", e))
             .ok();
-        let name = validation::text(&mut errors, "name", &input.name, NAME_MAX_CHARS);
-        let role = match input.role.as_str() {
+        let name = validation::text(&mut errors, "name", name, NAME_MAX_CHARS);
+        let role = match role {
             "organizer" => Some(Role::Organizer),
             "customer" => Some(Role::Customer),
             _ => {
@@ -118,8 +99,7 @@ impl NewUser {
     }
 }
 
-pub async fn register(db: &DatabaseConnection, input: Registration) -> Result<UserModel, Error> {
-    let user = NewUser::parse(input)?;
+pub async fn register(db: &DatabaseConnection, user: NewUser) -> Result<UserModel, Error> {
     if find_by_email(db, &user.email).await?.is_some() {
         return Err(Error::EmailTaken);
     }
@@ -145,16 +125,17 @@ pub async fn register(db: &DatabaseConnection, input: Registration) -> Result<Us
 }
 
 /// Same answer, and the same work, for an unknown email and a wrong password.
-pub async fn login(db: &DatabaseConnection, input: Credentials) -> Result<UserModel, Error> {
-    let user = match Email::parse(&input.email) {
+pub async fn login(
+    db: &DatabaseConnection,
+    email: &str,
+    password: String,
+) -> Result<UserModel, Error> {
+    let user = match Email::parse(email) {
         Ok(email) => find_by_email(db, &email).await?,
         Err(_) => None,
     };
-    let matches = password::verify(
-        input.password,
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await?;
+    let matches =
+        password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     match user {
         Some(user) if matches => Ok(user),
         _ => Err(Error::InvalidCredentials),
@@ -181,18 +162,9 @@ async fn find_by_email(db: &DatabaseConnection, email: &Email) -> Result<Option<
 mod tests {
     use super::*;
 
-    fn registration(email: &str, password: &str, name: &str, role: &str) -> Registration {
-        Registration {
-            email: email.into(),
-            password: password.into(),
-            name: name.into(),
-            role: role.into(),
-        }
-    }
-
     #[test]
     fn every_invalid_field_is_reported_at_once() {
-        let Err(errors) = NewUser::parse(registration("nope", "short", "  ", "admin")) else {
+        let Err(errors) = NewUser::parse("nope", "short".into(), "  ", "admin") else {
             panic!("accepted invalid input");
         };
         let fields: Vec<_> = errors.into_fields().into_keys().collect();

@@ -231,6 +231,12 @@ impl<'r> Responder<'r, 'static> for ApiError {
     }
 }
 
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::validation(errors)
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {

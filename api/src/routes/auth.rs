@@ -1,13 +1,10 @@
 use rocket::{State, get, http::Status, post, serde::json::Json};
 
-use super::{LoginView, UserView};
+use super::{Credentials, LoginView, Registration, UserView};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, TokenKeys},
-    domain::{
-        Services,
-        users::{self, Credentials, Registration},
-    },
+    domain::{Services, users},
     http::{
         ApiError, JsonBody,
         rate_limit::{ClientIp, RateLimiter},
@@ -29,7 +26,7 @@ pub async fn register(
     body: JsonBody<Registration>,
 ) -> Result<(Status, Json<UserView>), ApiError> {
     limiter.check_auth(&ip, &body.0.email).await?;
-    let user = users::register(&services.db, body.0).await?;
+    let user = users::register(&services.db, body.0.try_into()?).await?;
     Ok((Status::Created, Json(user.into())))
 }
 
@@ -48,8 +45,9 @@ pub async fn login(
     ip: ClientIp,
     body: JsonBody<Credentials>,
 ) -> Result<Json<LoginView>, ApiError> {
-    limiter.check_auth(&ip, &body.0.email).await?;
-    let user = users::login(&services.db, body.0).await?;
+    let Credentials { email, password } = body.0;
+    limiter.check_auth(&ip, &email).await?;
+    let user = users::login(&services.db, &email, password).await?;
     Ok(Json(LoginView {
         access_token: keys.issue(user.id, user.role),
         token_type: "Bearer",

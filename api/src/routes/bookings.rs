@@ -1,14 +1,11 @@
 use entity::prelude::BookingModel;
 use rocket::{State, get, http::Status, post, serde::json::Json};
 
-use super::{BookingView, Items};
+use super::{BookingRequest, BookingView, Items};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, Customer},
-    domain::{
-        Services,
-        bookings::{self, BookingRequest},
-    },
+    domain::{Services, bookings},
     http::{
         ApiError, IdempotencyHeader, JsonBody,
         idempotency::{JsonResponse, respond_once},

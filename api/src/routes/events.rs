@@ -1,13 +1,10 @@
 use rocket::{get, http::Status, patch, post, serde::json::Json};
 
-use super::{AttendeeView, EventPageView, EventView, Items};
+use super::{AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::Organizer,
-    domain::{
-        Services,
-        events::{self, EventPatch, NewEventInput},
-    },
+    domain::{Services, events},
     http::{ApiError, JsonBody, parse_id},
 };
 
@@ -23,7 +20,7 @@ pub async fn create(
     services: Services,
     body: JsonBody<NewEventInput>,
 ) -> Result<(Status, Json<EventView>), ApiError> {
-    let event = events::create(&services.db, organizer.0, body.0).await?;
+    let event = events::create(&services.db, organizer.0, body.0.try_into()?).await?;
     Ok((Status::Created, Json(event.into())))
 }
 
@@ -79,7 +76,8 @@ pub async fn update(
     id: &str,
     body: JsonBody<EventPatch>,
 ) -> Result<Json<EventView>, ApiError> {
-    let event = events::update(&services, organizer.0, parse_id(id, "event")?, body.0).await?;
+    let event_id = parse_id(id, "event")?;
+    let event = events::update(&services, organizer.0, event_id, body.0.try_into()?).await?;
     Ok(Json(event.into()))
 }
 

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod bookings;
 pub mod events;
 pub mod health;
+mod requests;
 mod views;
 
+pub use requests::*;
 pub use views::*;

@@ -1,0 +1,151 @@
+//! What clients send: the request bodies as they arrive (serde, and their schema
+//! for the API document), and their conversion into the domain's checked types,
+//! every field's problem collected at once.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::{
+    ValidationErrors,
+    events::{EventChanges, NewEvent},
+    users::NewUser,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
+    pub email: String,
+    /// 8 to 128 characters.
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
+    pub password: String,
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(value_type = super::RoleName, example = "customer")]
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+impl TryFrom<Registration> for NewUser {
+    type Error = ValidationErrors;
+
+    fn try_from(input: Registration) -> Result<Self, Self::Error> {
+        NewUser::parse(&input.email, input.password, &input.name, &input.role)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEventInput {
+    #[schema(example = "Night of Rust", min_length = 1, max_length = 200)]
+    pub title: String,
+    #[serde(default)]
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+    #[schema(example = "Hall A", min_length = 1, max_length = 200)]
+    pub venue: String,
+    /// RFC 3339; stored and returned in UTC.
+    #[schema(example = "2030-05-01T19:00:00Z", format = DateTime)]
+    pub starts_at: String,
+    /// RFC 3339, after `starts_at`.
+    #[schema(example = "2030-05-01T23:00:00Z", format = DateTime)]
+    pub ends_at: String,
+    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
+    pub total_tickets: i64,
+}
+
+/// Absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+    /// An empty string removes it.
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub venue: Option<String>,
+    #[schema(format = DateTime)]
+    pub starts_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub ends_at: Option<String>,
+    /// Not below the tickets already sold.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub total_tickets: Option<i64>,
+}
+
+/// An RFC 3339 time, in UTC at the precision the database keeps.
+fn timestamp(errors: &mut ValidationErrors, field: &str, raw: &str) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(raw.trim()) {
+        Ok(t) => Some(t.with_timezone(&Utc).trunc_subsecs(6)),
+        Err(_) => {
+            errors.add(
+                field,
+                "must be an RFC 3339 timestamp, e.g. 2030-05-01T19:30:00Z",
+            );
+            None
+        }
+    }
+}
+
+impl TryFrom<NewEventInput> for NewEvent {
+    type Error = ValidationErrors;
+
+    fn try_from(input: NewEventInput) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let starts_at = timestamp(&mut errors, "starts_at", &input.starts_at);
+        let ends_at = timestamp(&mut errors, "ends_at", &input.ends_at);
+        NewEvent::parse(
+            errors,
+            &input.title,
+            input.description,
+            &input.venue,
+            starts_at,
+            ends_at,
+            input.total_tickets,
+        )
+    }
+}
+
+impl TryFrom<EventPatch> for EventChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(patch: EventPatch) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let starts_at = patch
+            .starts_at
+            .and_then(|raw| timestamp(&mut errors, "starts_at", &raw));
+        let ends_at = patch
+            .ends_at
+            .and_then(|raw| timestamp(&mut errors, "ends_at", &raw));
+        EventChanges::parse(
+            errors,
+            patch.title.as_deref(),
+            patch.description,
+            patch.venue.as_deref(),
+            starts_at,
+            ends_at,
+            patch.total_tickets,
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRequest {
+    /// 1 to 10 tickets; 1 when absent.
+    #[serde(default = "one")]
+    #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
+    pub quantity: i64,
+}
+
+fn one() -> i64 {
+    1
+}
