@@ -243,3 +243,50 @@ async fn cancelling_returns_the_tickets_exactly_once() {
     let stored = Booking::find().all(&app.db).await.unwrap();
     assert_eq!(stored[0].status, BookingStatus::Cancelled);
 }
+
+/// PostgreSQL books in one statement with its own SQL for the outbox row; SQLite
+/// writes it through `outbox::write`. Both must leave the same row, and with a
+/// key, the same remembered response as the one sent.
+#[tokio::test]
+async fn a_booking_writes_the_same_outbox_row_and_remembered_response_on_either_database() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let id = event["id"].as_str().unwrap();
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/events/{id}/bookings")))
+        .bearer_auth(&customer.token)
+        .header("X-Request-Id", "pin-the-row")
+        .header("Idempotency-Key", "pin-the-row")
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let sent = response.text().await.unwrap();
+    let booking: serde_json::Value = serde_json::from_str(&sent).unwrap();
+
+    let row = Notification::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(row.kind, NotificationKind::BookingConfirmed);
+    assert_eq!(row.user_id, customer.id);
+    assert_eq!(row.event_id.to_string(), id);
+    assert_eq!(
+        row.booking_id.map(|b| b.to_string()).as_deref(),
+        booking["id"].as_str()
+    );
+    assert_eq!(row.changes, None);
+    // (Delivery may already have moved `status` and `attempts` on.)
+    assert_eq!(row.next_attempt_at, row.created_at);
+    assert!(row.enqueued_at.is_some());
+    assert_eq!(row.request_id.as_deref(), Some("pin-the-row"));
+
+    let remembered = entity::idempotency_key::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(remembered.response_status, Some(201));
+    assert_eq!(remembered.response_body.as_deref(), Some(sent.as_str()));
+}
