@@ -13,7 +13,7 @@ pub mod settings;
 pub mod startup;
 pub mod telemetry;
 
-use rocket::{Build, Rocket, catchers, figment::Figment, routes};
+use rocket::{Build, Rocket, catchers, figment::Figment};
 
 pub use settings::Settings;
 pub use startup::App;
@@ -27,32 +27,8 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
         .manage(app.rate_limiter)
         .manage(app.services)
         .manage(app.tokens)
-        .mount(
-            "/api/v1",
-            routes![
-                routes::auth::register,
-                routes::auth::login,
-                routes::auth::me,
-                routes::events::create,
-                routes::events::list,
-                routes::events::get,
-                routes::events::update,
-                routes::events::cancel,
-                routes::events::attendees,
-                routes::bookings::book,
-                routes::bookings::list_own,
-                routes::bookings::get,
-                routes::bookings::cancel,
-            ],
-        )
-        .mount(
-            "/",
-            routes![
-                routes::health::health,
-                routes::health::ready,
-                metrics::metrics
-            ],
-        )
+        .mount("/api/v1", openapi::api_v1_routes())
+        .mount("/", openapi::operation_routes())
         .mount("/", openapi::docs())
         .register("/", catchers![http::error::json_catcher])
         .attach(telemetry::Telemetry);

@@ -8,14 +8,47 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{metrics, routes};
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Event booking API",
-        description = "Organizers create events; customers book tickets. Every error is \
-            `{\"error\": {\"code\", \"message\", \"details\"}}`."
-    ),
-    paths(
+/// Declares every route once: the list Rocket mounts and the list the API
+/// document describes are the same tokens, so neither can miss one.
+macro_rules! routes_and_document {
+    (
+        api_v1: [$($($api:ident)::+),+ $(,)?],
+        operations: [$($($ops:ident)::+),+ $(,)?] $(,)?
+    ) => {
+        /// The routes mounted under `/api/v1`.
+        pub fn api_v1_routes() -> Vec<rocket::Route> {
+            rocket::routes![$($($api)::+),+]
+        }
+
+        /// The routes mounted at the root (health, readiness, metrics).
+        pub fn operation_routes() -> Vec<rocket::Route> {
+            rocket::routes![$($($ops)::+),+]
+        }
+
+        #[derive(OpenApi)]
+        #[openapi(
+            info(
+                title = "Event booking API",
+                description = "Organizers create events; customers book tickets. Every error is \
+                    `{\"error\": {\"code\", \"message\", \"details\"}}`."
+            ),
+            paths($($($api)::+,)+ $($($ops)::+),+),
+            // Shared error responses (`http::docs`) refer to it by name.
+            components(schemas(crate::http::error::ErrorBody)),
+            modifiers(&BearerAuth),
+            tags(
+                (name = "auth", description = "Accounts and tokens"),
+                (name = "events", description = "Events and their organizers"),
+                (name = "bookings", description = "Tickets"),
+                (name = "operations", description = "Health, readiness, metrics"),
+            )
+        )]
+        pub struct ApiDoc;
+    };
+}
+
+routes_and_document! {
+    api_v1: [
         routes::auth::register,
         routes::auth::login,
         routes::auth::me,
@@ -29,21 +62,13 @@ use crate::{metrics, routes};
         routes::bookings::list_own,
         routes::bookings::get,
         routes::bookings::cancel,
+    ],
+    operations: [
         routes::health::health,
         routes::health::ready,
         metrics::metrics,
-    ),
-    // Shared error responses (`http::docs`) refer to it by name.
-    components(schemas(crate::http::error::ErrorBody)),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "auth", description = "Accounts and tokens"),
-        (name = "events", description = "Events and their organizers"),
-        (name = "bookings", description = "Tickets"),
-        (name = "operations", description = "Health, readiness, metrics"),
-    )
-)]
-pub struct ApiDoc;
+    ],
+}
 
 struct BearerAuth;
 
