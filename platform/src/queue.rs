@@ -43,6 +43,16 @@ impl std::fmt::Debug for JobQueue {
 /// Bounds every queue round trip: a hung Redis must not hang a request.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// One queue round trip, within [`QUEUE_TIMEOUT`].
+async fn bounded<T, E: Into<QueueError>>(
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, QueueError> {
+    match tokio::time::timeout(QUEUE_TIMEOUT, work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(QueueError::Timeout(QUEUE_TIMEOUT)),
+    }
+}
+
 /// Due jobs moved per round trip by [`JobQueue::promote_due`]; well below the
 /// ~8,000 values Lua's `unpack` accepts.
 const PROMOTE_CHUNK: usize = 1_000;
@@ -141,9 +151,7 @@ impl JobQueue {
                     .map_err(|e| QueueError::Push(e.to_string())),
             }
         };
-        tokio::time::timeout(QUEUE_TIMEOUT, push)
-            .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
+        bounded(push).await?;
         metrics::JOBS_ENQUEUED.inc_by(count);
         Ok(())
     }
@@ -170,9 +178,7 @@ impl JobQueue {
                 .arg(now)
                 .arg(PROMOTE_CHUNK);
             let round = invocation.invoke_async::<usize>(&mut conn);
-            let count = tokio::time::timeout(QUEUE_TIMEOUT, round)
-                .await
-                .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
+            let count = bounded(round).await?;
             moved += count;
             if count < PROMOTE_CHUNK {
                 return Ok(moved);
@@ -191,7 +197,7 @@ impl JobQueue {
                         .zcard(config.scheduled_jobs_set())
                         .query_async(storage.get_connection())
                         .await?;
-                    Ok(active + scheduled)
+                    Ok::<_, QueueError>(active + scheduled)
                 }
                 // Handled jobs are deleted (see `forget`): what is left waits or runs.
                 JobQueue::Sqlite(storage) => {
@@ -203,9 +209,7 @@ impl JobQueue {
                 }
             }
         };
-        tokio::time::timeout(QUEUE_TIMEOUT, count)
-            .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+        bounded(count).await
     }
 
     /// Removes what the queue keeps of a job once it has been handled. Results are
@@ -236,11 +240,9 @@ impl JobQueue {
                         .map_err(apalis_sqlite::Error::from)?;
                 }
             }
-            Ok(())
+            Ok::<_, QueueError>(())
         };
-        tokio::time::timeout(QUEUE_TIMEOUT, forget)
-            .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+        bounded(forget).await
     }
 
     /// A consumer that stopped (shutdown, or restarted after a Redis error) hands
@@ -264,9 +266,7 @@ impl JobQueue {
             .key(config.signal_list())
             .arg(worker);
         let retire = invocation.invoke_async::<()>(&mut conn);
-        tokio::time::timeout(QUEUE_TIMEOUT, retire)
-            .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))??;
+        bounded(retire).await?;
         Ok(())
     }
 
@@ -295,11 +295,9 @@ impl JobQueue {
                         .map_err(apalis_sqlite::Error::from)?;
                 }
             }
-            Ok(())
+            Ok::<_, QueueError>(())
         };
-        tokio::time::timeout(QUEUE_TIMEOUT, check)
-            .await
-            .map_err(|_| QueueError::Timeout(QUEUE_TIMEOUT))?
+        bounded(check).await
     }
 }
 

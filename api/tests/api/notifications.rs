@@ -1,7 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
 use entity::prelude::*;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use worker::{
     delivery::{Deliverer, Outcome},
@@ -553,29 +553,20 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
 
     app.stop_worker().await;
     let queue = app.queue().await;
-    let now = chrono::Utc::now();
     let ids: Vec<uuid::Uuid> = (0..count).map(|_| uuid::Uuid::now_v7()).collect();
+    // The rows the api writes, as if 50,000 updates had been committed.
+    let notice = || api::domain::outbox::Notice {
+        kind: NotificationKind::EventUpdated,
+        user_id: customer.id,
+        event_id,
+        booking_id: None,
+        changes: None,
+    };
     for chunk in ids.chunks(1_000) {
-        Notification::insert_many(chunk.iter().map(|&id| NotificationActiveModel {
-            id: Set(id),
-            kind: Set(NotificationKind::EventUpdated),
-            user_id: Set(customer.id),
-            event_id: Set(event_id),
-            booking_id: Set(None),
-            changes: Set(None),
-            status: Set(NotificationStatus::Pending),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_attempt_at: Set(now),
-            enqueued_at: Set(Some(now)),
-            locked_until: Set(None),
-            sent_at: Set(None),
-            created_at: Set(now),
-            request_id: Set(None),
-        }))
-        .exec(&app.db)
-        .await
-        .unwrap();
+        Notification::insert_many(chunk.iter().map(|&id| notice().row(id, None)))
+            .exec(&app.db)
+            .await
+            .unwrap();
         let jobs = chunk
             .iter()
             .map(|&notification_id| platform::DeliverNotification {
