@@ -41,7 +41,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     } else {
         db::connect_with_retry(url, settings.db_max_connections).await
     };
-    migrate(&db).await?;
+    migration::up_exactly_once(&db).await?;
     let queue = JobQueue::open(&settings.storage.queue, &settings.storage.queue_name, &db).await?;
     #[cfg(feature = "embedded-worker")]
     let embedded_worker = if settings.embedded() {
@@ -75,11 +75,6 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         embedded_worker,
         idempotency_ttl: settings.idempotency_ttl,
     })
-}
-
-/// Applies pending migrations under a lock (see [`migration::up_exactly_once`]).
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    migration::up_exactly_once(db).await
 }
 
 /// Periodic clean-up that belongs to the api: forgetting idempotency keys past

@@ -69,7 +69,7 @@ impl NewEvent {
 
 /// What an organizer asks to change, each given field checked on its own; how
 /// it fits the event as it stands is checked by [`update`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EventChanges {
     title: Option<String>,
     /// `Some(None)`: remove the description.

@@ -80,7 +80,7 @@ pub enum NextAction {
 pub struct Remember<T> {
     pub key: IdempotencyKey,
     pub status: u16,
-    pub render: std::sync::Arc<dyn Fn(&T) -> String + Send + Sync>,
+    pub render: fn(&T) -> String,
 }
 
 impl<T> Remember<T> {

@@ -3,7 +3,7 @@
 //! do the work (which records its own success) → save a refusal, or release the
 //! claim after a failure on our side. The stored rows are `domain::idempotency`'s.
 
-use std::{future::Future, sync::Arc};
+use std::future::Future;
 
 use rocket::http::{ContentType, Status};
 use uuid::Uuid;
@@ -67,7 +67,7 @@ where
     let remember = Remember {
         key: key.clone(),
         status: success.code,
-        render: Arc::new(render),
+        render,
     };
     match work(Some(remember)).await {
         Ok(value) => Ok(json(success, render(&value))),
