@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -12,7 +12,35 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Opens a pool. On SQLite, a file that other processes are opening at the same
+/// moment can refuse with "database is locked" while one of them switches it to
+/// WAL (SQLite does not wait on its busy handler for that); that passes in
+/// milliseconds, so it is tried again for up to about five seconds.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut attempts = 0;
+    loop {
+        match open(url, max_connections).await {
+            Err(error) if is_sqlite(url) && is_locked(&error) && attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLITE_BUSY (5) while connecting.
+fn is_locked(error: &DbErr) -> bool {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(error)) => match error.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().as_deref() == Some("5"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
