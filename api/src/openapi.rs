@@ -39,6 +39,7 @@ macro_rules! routes_and_document {
             tags(
                 (name = "auth", description = "Accounts and tokens"),
                 (name = "events", description = "Events and their organizers"),
+                (name = "holds", description = "Checkout: tickets held for a while, then confirmed or released"),
                 (name = "bookings", description = "Tickets"),
                 (name = "operations", description = "Health, readiness, metrics"),
             )
@@ -58,6 +59,11 @@ routes_and_document! {
         routes::events::update,
         routes::events::cancel,
         routes::events::attendees,
+        routes::events::seats,
+        routes::holds::create,
+        routes::holds::get,
+        routes::holds::confirm,
+        routes::holds::release,
         routes::bookings::book,
         routes::bookings::list_own,
         routes::bookings::get,

@@ -1,6 +1,6 @@
 //! Connecting to everything the api needs, before Rocket starts.
 
-use platform::{JobQueue, db, queue::QueueError};
+use platform::{Queues, db, queue::QueueError};
 use rocket::{
     Orbit, Rocket,
     fairing::{Fairing, Info, Kind},
@@ -42,7 +42,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         db::connect_with_retry(url, settings.db_max_connections).await
     };
     migration::up_exactly_once(&db).await?;
-    let queue = JobQueue::open(&settings.storage.queue, &settings.storage.queue_name, &db).await?;
+    let queues = Queues::open(
+        &settings.storage.queue,
+        &settings.storage.queue_namespace,
+        &db,
+    )
+    .await?;
     #[cfg(feature = "embedded-worker")]
     let embedded_worker = if settings.embedded() {
         let mail = match &settings.worker.mail.smtp_url {
@@ -54,20 +59,20 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             mail = %mail,
             "embedded mode: SQLite database, jobs in SQLite, worker in this process (set DATABASE_URL and REDIS_URL for production)"
         );
-        Some(Worker::new(&settings.worker, db.clone(), queue.clone())?)
+        Some(Worker::new(&settings.worker, db.clone(), queues.clone())?)
     } else {
         None
     };
     let rate_limiter = RateLimiter::new(
         settings.rate_limits.clone(),
-        queue.redis_connection(),
-        &settings.storage.queue_name,
+        queues.notifications.redis_connection(),
+        &settings.storage.queue_namespace,
     );
     Ok(App {
         rate_limiter,
         services: Services::new(
             db,
-            queue,
+            queues,
             std::sync::Arc::new(crate::metrics::BusinessMetrics),
         ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),

@@ -16,6 +16,15 @@ pub struct Model {
     /// Only ever changed by conditional `UPDATE`s in the same statement or transaction
     /// as the booking rows they account for; the database CHECKs `0..=total_tickets`.
     pub available_tickets: i32,
+    /// Tickets in active holds; with `available_tickets` and `booked_tickets` it
+    /// adds up to `total_tickets` (a CHECK, or triggers on SQLite).
+    pub held_tickets: i32,
+    /// Tickets in confirmed bookings.
+    pub booked_tickets: i32,
+    /// How long a hold on this event lasts, 1 to 60.
+    pub hold_minutes: i32,
+    /// Reserved seating: tickets are the rows of `seats`.
+    pub seated: bool,
     pub status: EventStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,12 +1,16 @@
-//! Database entities: the tables `users`, `events`, `bookings` and `notifications`.
+//! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
+//! `hold_seats`, `notifications` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
 
 pub mod booking;
 pub mod event;
+pub mod hold;
+pub mod hold_seat;
 pub mod idempotency_key;
 pub mod notification;
+pub mod seat;
 pub mod user;
 
 pub mod prelude {
@@ -18,6 +22,14 @@ pub mod prelude {
         ActiveModel as EventActiveModel, Column as EventColumn, Entity as Event, EventStatus,
         Model as EventModel,
     };
+    pub use super::hold::{
+        ActiveModel as HoldActiveModel, Column as HoldColumn, Entity as Hold, HoldStatus,
+        Model as HoldModel,
+    };
+    pub use super::hold_seat::{
+        ActiveModel as HoldSeatActiveModel, Column as HoldSeatColumn, Entity as HoldSeat,
+        Model as HoldSeatModel,
+    };
     pub use super::idempotency_key::{
         ActiveModel as IdempotencyKeyActiveModel, Column as IdempotencyKeyColumn,
         Entity as IdempotencyKey, IdempotencyStatus, Model as IdempotencyKeyModel,
@@ -25,6 +37,10 @@ pub mod prelude {
     pub use super::notification::{
         ActiveModel as NotificationActiveModel, Column as NotificationColumn,
         Entity as Notification, Model as NotificationModel, NotificationKind, NotificationStatus,
+    };
+    pub use super::seat::{
+        ActiveModel as SeatActiveModel, Column as SeatColumn, Entity as Seat, Model as SeatModel,
+        SeatStatus,
     };
     pub use super::user::{
         ActiveModel as UserActiveModel, Column as UserColumn, Entity as User, Model as UserModel,

@@ -2,6 +2,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_idempotency_keys;
+mod m20261123_000003_holds_and_seats;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_idempotency_keys::Migration),
+            Box::new(m20261123_000003_holds_and_seats::Migration),
         ]
     }
 }

@@ -2,9 +2,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The one queue this system uses. An explicit name, so renaming a Rust type never
-/// strands the jobs already queued under the old name.
-pub const NOTIFICATIONS_QUEUE: &str = "booking:notifications";
+/// Every queue's name starts with this (tests give each their own), followed by
+/// the job's [`Job::QUEUE`]: `booking:notifications`, `booking:hold-expiry`.
+pub const QUEUE_NAMESPACE: &str = "booking";
+
+/// A job and the queue it travels in. Queue names are explicit, so renaming a
+/// Rust type never strands the jobs already queued under the old name.
+pub trait Job:
+    Serialize + serde::de::DeserializeOwned + Send + Sync + Unpin + std::fmt::Debug + 'static
+{
+    const QUEUE: &'static str;
+}
 
 /// "Deliver the outbox row with this id." Carries the id only: the worker reads the
 /// current state of the row, the event and the booking when it runs.
@@ -14,6 +22,22 @@ pub struct DeliverNotification {
     /// The request that caused it, carried for the logs.
     #[serde(default)]
     pub request_id: Option<String>,
+}
+
+impl Job for DeliverNotification {
+    const QUEUE: &'static str = "notifications";
+}
+
+/// "The hold with this id expires at `expires_at`; return its tickets then." The
+/// worker ends it only if it is still active and due; the hold row decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireHold {
+    pub hold_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Job for ExpireHold {
+    const QUEUE: &'static str = "hold-expiry";
 }
 
 /// One changed property of an event, old and new values as data, as the api

@@ -17,6 +17,6 @@ pub mod metrics;
 pub mod queue;
 pub mod settings;
 
-pub use jobs::{DeliverNotification, EventChange, NOTIFICATIONS_QUEUE};
-pub use queue::JobQueue;
+pub use jobs::{DeliverNotification, EventChange, ExpireHold, Job, QUEUE_NAMESPACE};
+pub use queue::{JobQueue, Queues};
 pub use settings::{QueueBackend, Redacted, StorageSettings};

@@ -2,7 +2,12 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use crate::{jobs::DeliverNotification, metrics, settings::QueueBackend};
+use crate::{
+    jobs::{DeliverNotification, ExpireHold, Job},
+    metrics,
+    settings::QueueBackend,
+};
+use apalis::prelude::TaskBuilder;
 use apalis::prelude::TaskSink;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
@@ -24,18 +29,27 @@ pub enum QueueError {
     NotSqlite,
 }
 
-/// A handle on the notifications queue. Cheap to clone.
-#[derive(Clone)]
-pub enum JobQueue {
-    Redis(RedisStorage<DeliverNotification>),
-    Sqlite(SqliteStorage<DeliverNotification>),
+/// A handle on one queue of jobs of type `J` (by default, notifications). Cheap
+/// to clone.
+pub enum JobQueue<J: Job = DeliverNotification> {
+    Redis(RedisStorage<J>),
+    Sqlite(SqliteStorage<J>),
 }
 
-impl std::fmt::Debug for JobQueue {
+impl<J: Job> Clone for JobQueue<J> {
+    fn clone(&self) -> Self {
+        match self {
+            JobQueue::Redis(storage) => JobQueue::Redis(storage.clone()),
+            JobQueue::Sqlite(storage) => JobQueue::Sqlite(storage.clone()),
+        }
+    }
+}
+
+impl<J: Job> std::fmt::Debug for JobQueue<J> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            JobQueue::Redis(_) => f.write_str("JobQueue::Redis"),
-            JobQueue::Sqlite(_) => f.write_str("JobQueue::Sqlite"),
+            JobQueue::Redis(_) => write!(f, "JobQueue::Redis({})", J::QUEUE),
+            JobQueue::Sqlite(_) => write!(f, "JobQueue::Sqlite({})", J::QUEUE),
         }
     }
 }
@@ -95,21 +109,22 @@ static PROMOTE_DUE: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-impl JobQueue {
+impl<J: Job> JobQueue<J> {
     /// Connects (retrying until the queue answers, so a process started before
     /// Redis comes up rather than crash-looping) and, for SQLite, creates the job
     /// tables.
     pub async fn open(
         backend: &QueueBackend,
-        queue_name: &str,
+        namespace: &str,
         db: &DatabaseConnection,
     ) -> Result<Self, QueueError> {
+        let queue_name = format!("{namespace}:{}", J::QUEUE);
         match backend {
             QueueBackend::Redis { url } => {
                 let client = redis::Client::open(url.as_str())?;
                 let conn = connect_with_retry(&client).await;
                 let config = apalis_redis::Config::default()
-                    .queue(queue_name)
+                    .queue(&queue_name)
                     // Results are not read by anyone, and the outbox row's conditional
                     // claim is the lock: apalis' own leases and acknowledgements
                     // would only add per-job state (see `forget`).
@@ -125,7 +140,7 @@ impl JobQueue {
                 let pool: SqlitePool = db.get_sqlite_connection_pool().clone();
                 create_job_tables(&pool).await?;
                 let config = apalis_sqlite::Config::default()
-                    .queue(queue_name)
+                    .queue(&queue_name)
                     .persist_results(false);
                 Ok(JobQueue::Sqlite(
                     SqliteStorage::new(&pool).with_config(config),
@@ -134,7 +149,8 @@ impl JobQueue {
         }
     }
 
-    pub async fn push(&self, jobs: Vec<DeliverNotification>) -> Result<(), QueueError> {
+    /// Queues jobs to run as soon as a worker is free.
+    pub async fn push(&self, jobs: Vec<J>) -> Result<(), QueueError> {
         if jobs.is_empty() {
             return Ok(());
         }
@@ -153,6 +169,34 @@ impl JobQueue {
         };
         bounded(push).await?;
         metrics::JOBS_ENQUEUED.inc_by(count);
+        Ok(())
+    }
+
+    /// Queues a job to run at `run_at` (whole seconds, rounded up, so it never
+    /// runs early).
+    pub async fn schedule(
+        &self,
+        job: J,
+        run_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), QueueError> {
+        let seconds = run_at.timestamp() + i64::from(run_at.timestamp_subsec_nanos() > 0);
+        let task = TaskBuilder::new(job)
+            .run_at_timestamp(u64::try_from(seconds).unwrap_or_default())
+            .build();
+        let push = async {
+            match self.clone() {
+                JobQueue::Redis(mut storage) => storage
+                    .push_task(task)
+                    .await
+                    .map_err(|e| QueueError::Push(e.to_string())),
+                JobQueue::Sqlite(mut storage) => storage
+                    .push_task(task)
+                    .await
+                    .map_err(|e| QueueError::Push(e.to_string())),
+            }
+        };
+        bounded(push).await?;
+        metrics::JOBS_ENQUEUED.inc();
         Ok(())
     }
 
@@ -201,10 +245,18 @@ impl JobQueue {
                 }
                 // Handled jobs are deleted (see `forget`): what is left waits or runs.
                 JobQueue::Sqlite(storage) => {
-                    let (count,): (i64,) = sea_orm::sqlx::query_as("SELECT COUNT(*) FROM Jobs")
-                        .fetch_one(storage.pool())
-                        .await
-                        .map_err(apalis_sqlite::Error::from)?;
+                    let (count,): (i64,) =
+                        sea_orm::sqlx::query_as("SELECT COUNT(*) FROM Jobs WHERE job_type = ?")
+                            .bind(
+                                <SqliteStorage<J> as apalis_core::backend::BackendConfig>::config(
+                                    &storage,
+                                )
+                                .queue
+                                .to_string(),
+                            )
+                            .fetch_one(storage.pool())
+                            .await
+                            .map_err(apalis_sqlite::Error::from)?;
                     Ok(count.max(0) as u64)
                 }
             }
@@ -298,6 +350,26 @@ impl JobQueue {
             Ok::<_, QueueError>(())
         };
         bounded(check).await
+    }
+}
+
+/// Every queue the system uses, opened together.
+#[derive(Clone, Debug)]
+pub struct Queues {
+    pub notifications: JobQueue<DeliverNotification>,
+    pub hold_expiry: JobQueue<ExpireHold>,
+}
+
+impl Queues {
+    pub async fn open(
+        backend: &QueueBackend,
+        namespace: &str,
+        db: &DatabaseConnection,
+    ) -> Result<Self, QueueError> {
+        Ok(Self {
+            notifications: JobQueue::open(backend, namespace, db).await?,
+            hold_expiry: JobQueue::open(backend, namespace, db).await?,
+        })
     }
 }
 

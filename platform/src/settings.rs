@@ -3,7 +3,7 @@
 use crate::{
     db,
     env::{self, ConfigError},
-    jobs::NOTIFICATIONS_QUEUE,
+    jobs::QUEUE_NAMESPACE,
 };
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://booking.db?mode=rwc";
@@ -54,7 +54,7 @@ pub struct StorageSettings {
     pub database_url: String,
     pub queue: QueueBackend,
     /// Redis key prefix / apalis queue name. Tests give every test its own.
-    pub queue_name: String,
+    pub queue_namespace: String,
 }
 
 impl std::fmt::Debug for StorageSettings {
@@ -62,7 +62,7 @@ impl std::fmt::Debug for StorageSettings {
         f.debug_struct("StorageSettings")
             .field("database_url", &Redacted(&self.database_url))
             .field("queue", &self.queue)
-            .field("queue_name", &self.queue_name)
+            .field("queue_namespace", &self.queue_namespace)
             .finish()
     }
 }
@@ -94,7 +94,7 @@ impl StorageSettings {
         Ok(Self {
             database_url,
             queue,
-            queue_name: NOTIFICATIONS_QUEUE.to_owned(),
+            queue_namespace: QUEUE_NAMESPACE.to_owned(),
         })
     }
 
@@ -115,7 +115,7 @@ mod tests {
             queue: QueueBackend::Redis {
                 url: "redis://:redis-s3cret@redis:6379".into(),
             },
-            queue_name: NOTIFICATIONS_QUEUE.into(),
+            queue_namespace: QUEUE_NAMESPACE.into(),
         };
         let printed = format!("{settings:?} {settings:#?}");
         assert!(!printed.contains("s3cret"), "{printed}");

@@ -197,12 +197,16 @@ impl Deliverer {
             ),
             None => None,
         };
+        let seats = match &booking {
+            Some(booking) => self.seat_labels(booking.id).await?,
+            None => Vec::new(),
+        };
         let email = match (notification.kind, &booking) {
             (NotificationKind::BookingConfirmed, Some(booking)) => {
-                templates::booking_confirmed(&customer, &event, booking)
+                templates::booking_confirmed(&customer, &event, booking, &seats)
             }
             (NotificationKind::BookingCancelled, Some(booking)) => {
-                templates::booking_cancelled(&customer, &event, booking)
+                templates::booking_cancelled(&customer, &event, booking, &seats)
             }
             (NotificationKind::EventCancelled, _) => templates::event_cancelled(&customer, &event),
             (NotificationKind::EventUpdated, _) => {
@@ -217,6 +221,35 @@ impl Deliverer {
         let message = self.message(notification.id, &customer, email)?;
         self.mailer.send(message).await?;
         Ok(())
+    }
+
+    /// The labels of a booking's seats, best first; none on general admission.
+    async fn seat_labels(&self, booking_id: Uuid) -> Result<Vec<String>, DbErr> {
+        let Some(hold) = Hold::find()
+            .filter(HoldColumn::BookingId.eq(booking_id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let seat_ids: Vec<Uuid> = HoldSeat::find()
+            .select_only()
+            .column(HoldSeatColumn::SeatId)
+            .filter(HoldSeatColumn::HoldId.eq(hold.id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if seat_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Seat::find()
+            .select_only()
+            .column(SeatColumn::Label)
+            .filter(SeatColumn::Id.is_in(seat_ids))
+            .order_by_asc(SeatColumn::Position)
+            .into_tuple()
+            .all(&self.db)
+            .await
     }
 
     fn message(&self, id: Uuid, to: &UserModel, email: Email) -> Result<Message, SendError> {

@@ -1,10 +1,12 @@
 //! The worker: takes delivery jobs from the queue, turns outbox rows into sent
-//! email (SMTP or `.eml` files), and sweeps for rows whose job was lost. Runs as
+//! email (SMTP or `.eml` files), and sweeps for rows whose job was lost; and it
+//! expires holds when their time is up (`holds`). Runs as
 //! its own process (`worker` binary) or inside the api in embedded mode. What it
 //! shares with the api (the job contract, the queue, settings, logging, metrics)
 //! is in `platform`.
 
 pub mod delivery;
+pub mod holds;
 pub mod mailer;
 pub mod metrics;
 mod poll;

@@ -1,7 +1,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use platform::{
-    JobQueue, StorageSettings, db,
+    Queues, StorageSettings, db,
     env::{self, ConfigError},
     health, logging, metrics,
 };
@@ -70,8 +70,8 @@ async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
     let db = db::connect_with_retry(&storage.database_url, settings.concurrency as u32 + 2).await;
-    let queue = JobQueue::open(&storage.queue, &storage.queue_name, &db).await?;
-    let worker = Worker::new(&settings, db, queue)?.spawn();
+    let queues = Queues::open(&storage.queue, &storage.queue_namespace, &db).await?;
+    let worker = Worker::new(&settings, db, queues)?.spawn();
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_server = tokio::spawn(metrics::serve(listener, metrics_stopped));
     tracing::info!(%metrics_addr, "worker running; metrics at /metrics");

@@ -32,3 +32,17 @@ pub static SEND_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
         .expect("valid metric"),
     )
 });
+
+pub static HOLDS_EXPIRED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "worker_holds_expired_total",
+                "Holds whose tickets went back on sale at expiry, by what found them: \
+                 their timer job, or the sweep (a lost or late timer)",
+            ),
+            &["by"],
+        )
+        .expect("valid metric"),
+    )
+});

@@ -1,4 +1,5 @@
-//! The worker: consumes delivery jobs and runs the outbox sweep, until told to stop.
+//! The worker: consumes delivery and hold-expiry jobs and runs their sweeps, until
+//! told to stop.
 //! Runs as its own process (`worker` binary) or inside the api in embedded mode.
 
 use std::{sync::Arc, time::Duration};
@@ -10,10 +11,11 @@ use uuid::Uuid;
 
 use tracing::Instrument;
 
-use platform::{DeliverNotification, JobQueue};
+use platform::{DeliverNotification, ExpireHold, Job, JobQueue, Queues};
 
 use crate::{
     delivery::{Deliverer, Outcome},
+    holds::HoldExpirer,
     mailer::{MailError, Mailer},
     metrics,
     poll::Tick,
@@ -28,7 +30,8 @@ const SWEEP_BATCH: u64 = 500;
 
 pub struct Worker {
     deliverer: Arc<Deliverer>,
-    queue: JobQueue,
+    expirer: Arc<HoldExpirer>,
+    queues: Queues,
     concurrency: usize,
 }
 
@@ -42,36 +45,50 @@ impl Worker {
     pub fn new(
         settings: &WorkerSettings,
         db: DatabaseConnection,
-        queue: JobQueue,
+        queues: Queues,
     ) -> Result<Self, MailError> {
         let mailer = Mailer::from_settings(&settings.mail)?;
-        tracing::info!(mailer = mailer.describe(), queue = ?queue, concurrency = settings.concurrency, "worker configured");
+        tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
         Ok(Self {
+            expirer: Arc::new(HoldExpirer { db: db.clone() }),
             deliverer: Arc::new(Deliverer {
                 db,
                 mailer,
                 mail: settings.mail.clone(),
                 policy: settings.delivery.clone(),
             }),
-            queue,
+            queues,
             concurrency: settings.concurrency,
         })
     }
 
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = watch::channel(false);
-        let consumer = tokio::spawn(consume(
-            self.queue.clone(),
-            self.deliverer.clone(),
-            self.concurrency,
-            stopped.clone(),
-        ));
-        let promoter = tokio::spawn(promote(self.queue.clone(), stopped.clone()));
-        let sweeper = tokio::spawn(sweep(self.queue, self.deliverer, stopped));
-        WorkerHandle {
-            stop,
-            tasks: vec![consumer, promoter, sweeper],
-        }
+        let Queues {
+            notifications,
+            hold_expiry,
+        } = self.queues;
+        let tasks = vec![
+            tokio::spawn(consume(
+                notifications.clone(),
+                self.deliverer.clone(),
+                self.concurrency,
+                stopped.clone(),
+            )),
+            // Expiring a hold is a few short statements; a handful at once keep
+            // up with any on-sale, and the sweep backs them up.
+            tokio::spawn(consume(
+                hold_expiry.clone(),
+                self.expirer.clone(),
+                self.concurrency.min(8),
+                stopped.clone(),
+            )),
+            tokio::spawn(promote(notifications.clone(), stopped.clone())),
+            tokio::spawn(promote(hold_expiry, stopped.clone())),
+            tokio::spawn(sweep(notifications, self.deliverer, stopped.clone())),
+            tokio::spawn(sweep_holds(self.expirer, stopped)),
+        ];
+        WorkerHandle { stop, tasks }
     }
 }
 
@@ -94,6 +111,61 @@ impl WorkerHandle {
     }
 }
 
+/// What a consumer does with each job of its queue. It always acknowledges the
+/// job: retries are driven by the database rows (the outbox, the hold), not by
+/// the queue, whose own retry policy we cannot bound.
+trait Handler: Send + Sync + 'static {
+    type Job: Job;
+    /// Does the job; returns the outcome, as a metrics label.
+    fn handle(&self, job: Self::Job) -> impl Future<Output = &'static str> + Send;
+}
+
+impl Handler for Deliverer {
+    type Job = DeliverNotification;
+
+    async fn handle(&self, job: DeliverNotification) -> &'static str {
+        let span = tracing::info_span!(
+            "deliver",
+            notification_id = %job.notification_id,
+            request_id = job.request_id.as_deref().unwrap_or("-"),
+        );
+        let outcome = self
+            .deliver(job.notification_id)
+            .instrument(span.clone())
+            .await;
+        let label = match outcome {
+            Ok(Outcome::Sent) => "sent",
+            Ok(Outcome::Skipped) => "skipped",
+            Ok(Outcome::RetryScheduled) => "retry_scheduled",
+            Ok(Outcome::Failed) => "failed",
+            Err(error) => {
+                span.in_scope(|| tracing::warn!(%error, "delivery postponed: database error; the sweep will retry"));
+                "error"
+            }
+        };
+        metrics::JOBS_PROCESSED.with_label_values(&[label]).inc();
+        label
+    }
+}
+
+impl Handler for HoldExpirer {
+    type Job = ExpireHold;
+
+    async fn handle(&self, job: ExpireHold) -> &'static str {
+        match self.expire(&job).await {
+            Ok(true) => {
+                tracing::info!(hold_id = %job.hold_id, "hold expired; its tickets are back on sale");
+                "expired"
+            }
+            Ok(false) => "skipped",
+            Err(error) => {
+                tracing::warn!(hold_id = %job.hold_id, %error, "hold expiry postponed: database error; the sweep will retry");
+                "error"
+            }
+        }
+    }
+}
+
 async fn until_stopped(mut stopped: watch::Receiver<bool>) -> Result<(), std::io::Error> {
     // An error means the handle is gone, which also means stop.
     let _ = stopped.wait_for(|stop| *stop).await;
@@ -102,9 +174,9 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>) -> Result<(), std::io
 
 /// Runs the apalis worker, and starts it again whenever the queue backend fails
 /// (Redis restarted, SQLite busy), so that nothing needs a process restart.
-async fn consume(
-    queue: JobQueue,
-    deliverer: Arc<Deliverer>,
+async fn consume<H: Handler>(
+    queue: JobQueue<H::Job>,
+    handler: Arc<H>,
     concurrency: usize,
     stopped: watch::Receiver<bool>,
 ) {
@@ -114,26 +186,26 @@ async fn consume(
         if let Err(error) = queue.promote_due().await {
             tracing::debug!(%error, "could not promote due jobs before starting to consume");
         }
-        let name = format!("notifier-{}", Uuid::now_v7());
+        let name = format!("{}-{}", H::Job::QUEUE, Uuid::now_v7());
         let stop = until_stopped(stopped.clone());
         let result = match queue.clone() {
             JobQueue::Redis(storage) => {
                 WorkerBuilder::new(name.as_str())
                     .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
-                    .data(deliverer.clone())
+                    .data(handler.clone())
                     .data(queue.clone())
                     .concurrency(concurrency)
-                    .build(deliver_job)
+                    .build(run_job::<H>)
                     .run_until(stop)
                     .await
             }
             JobQueue::Sqlite(storage) => {
                 WorkerBuilder::new(name.as_str())
                     .backend(storage.poll_with_strategy(Tick::every(JOB_POLL_INTERVAL)))
-                    .data(deliverer.clone())
+                    .data(handler.clone())
                     .data(queue.clone())
                     .concurrency(concurrency)
-                    .build(deliver_job)
+                    .build(run_job::<H>)
                     .run_until(stop)
                     .await
             }
@@ -158,45 +230,22 @@ async fn consume(
     }
 }
 
-/// Always acknowledges the job: retries are driven by the outbox row (see
-/// `delivery`), not by the queue, whose own retry policy we cannot bound.
-async fn deliver_job(
-    job: DeliverNotification,
-    deliverer: Data<Arc<Deliverer>>,
-    queue: Data<JobQueue>,
+async fn run_job<H: Handler>(
+    job: H::Job,
+    handler: Data<Arc<H>>,
+    queue: Data<JobQueue<H::Job>>,
     worker: WorkerContext,
     task_id: TaskId,
 ) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!(
-        "deliver",
-        notification_id = %job.notification_id,
-        request_id = job.request_id.as_deref().unwrap_or("-"),
-    );
-    let outcome = deliverer
-        .deliver(job.notification_id)
-        .instrument(span.clone())
-        .await;
-    let label = match outcome {
-        Ok(Outcome::Sent) => "sent",
-        Ok(Outcome::Skipped) => "skipped",
-        Ok(Outcome::RetryScheduled) => "retry_scheduled",
-        Ok(Outcome::Failed) => "failed",
-        Err(error) => {
-            span.in_scope(|| tracing::warn!(%error, "delivery postponed: database error; the sweep will retry"));
-            "error"
-        }
-    };
-    metrics::JOBS_PROCESSED.with_label_values(&[label]).inc();
+    handler.handle(job).await;
     if let Err(error) = queue.forget(worker.name(), &task_id.to_string()).await {
-        span.in_scope(
-            || tracing::debug!(%error, "could not remove the finished job from the queue"),
-        );
+        tracing::debug!(%error, queue = H::Job::QUEUE, "could not remove the finished job from the queue");
     }
     Ok(())
 }
 
 /// Keeps apalis' fetch working on a large backlog (see [`JobQueue::promote_due`]).
-async fn promote(queue: JobQueue, stopped: watch::Receiver<bool>) {
+async fn promote<J: Job>(queue: JobQueue<J>, stopped: watch::Receiver<bool>) {
     if matches!(queue, JobQueue::Sqlite(_)) {
         return;
     }
@@ -239,6 +288,20 @@ async fn sweep(queue: JobQueue, deliverer: Arc<Deliverer>, stopped: watch::Recei
                 }
             }
             Err(error) => tracing::warn!(%error, "sweep failed; will try again"),
+        }
+    }
+}
+
+async fn sweep_holds(expirer: Arc<HoldExpirer>, stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::holds::SWEEP_INTERVAL) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        match expirer.sweep().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "sweep expired holds whose timers were late"),
+            Err(error) => tracing::warn!(%error, "hold sweep failed; will try again"),
         }
     }
 }

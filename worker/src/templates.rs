@@ -32,10 +32,20 @@ fn describe(change: &EventChange) -> String {
     format!("  {label}: {old} → {new}\n")
 }
 
+/// `Seats:    Floor A-1, Floor A-2` and a line break, or nothing.
+fn seat_line(seats: &[String]) -> String {
+    if seats.is_empty() {
+        String::new()
+    } else {
+        format!("Seats:    {}\n", seats.join(", "))
+    }
+}
+
 pub fn booking_confirmed(
     customer: &UserModel,
     event: &EventModel,
     booking: &BookingModel,
+    seats: &[String],
 ) -> Email {
     Email {
         subject: format!("Booking confirmed: {}", event.title),
@@ -46,6 +56,7 @@ pub fn booking_confirmed(
              Venue:    {venue}\n\
              Starts:   {starts}\n\
              Tickets:  {quantity}\n\
+             {seats}\
              Booking:  {booking_id}\n\n\
              See you there!\n",
             name = customer.name,
@@ -53,6 +64,7 @@ pub fn booking_confirmed(
             venue = event.venue,
             starts = when(event),
             quantity = booking.quantity,
+            seats = seat_line(seats),
             booking_id = booking.id,
         ),
     }
@@ -62,19 +74,24 @@ pub fn booking_cancelled(
     customer: &UserModel,
     event: &EventModel,
     booking: &BookingModel,
+    seats: &[String],
 ) -> Email {
+    let released = if seats.is_empty() {
+        format!("its {} ticket(s) released", booking.quantity)
+    } else {
+        format!("its seats ({}) released", seats.join(", "))
+    };
     Email {
         subject: format!("Booking cancelled: {}", event.title),
         body: format!(
             "Hello {name},\n\n\
              your booking {booking_id} for {title} ({starts}, {venue}) has been cancelled \
-             and its {quantity} ticket(s) released.\n",
+             and {released}.\n",
             name = customer.name,
             booking_id = booking.id,
             title = event.title,
             starts = when(event),
             venue = event.venue,
-            quantity = booking.quantity,
         ),
     }
 }
@@ -133,6 +150,10 @@ mod tests {
             ends_at: at + chrono::Duration::hours(4),
             total_tickets: 10,
             available_tickets: 10,
+            held_tickets: 0,
+            booked_tickets: 0,
+            hold_minutes: 10,
+            seated: false,
             status: EventStatus::Scheduled,
             created_at: at,
             updated_at: at,
@@ -197,7 +218,25 @@ mod tests {
             created_at: Utc::now(),
             cancelled_at: None,
         };
-        let email = booking_confirmed(&customer(), &event, &booking);
+        let email = booking_confirmed(&customer(), &event, &booking, &[]);
+        assert!(!email.body.contains("Seats:"), "{}", email.body);
+        let seats = ["Floor A-1".to_owned(), "Floor A-2".to_owned()];
+        let seated = booking_confirmed(&customer(), &event, &booking, &seats);
+        assert!(
+            seated
+                .body
+                .contains("Tickets:  3\nSeats:    Floor A-1, Floor A-2\nBooking:"),
+            "{}",
+            seated.body
+        );
+        let cancelled = booking_cancelled(&customer(), &event, &booking, &seats);
+        assert!(
+            cancelled
+                .body
+                .contains("its seats (Floor A-1, Floor A-2) released"),
+            "{}",
+            cancelled.body
+        );
         for expected in [
             "Night of Rust",
             "Hall A",

@@ -1,23 +1,36 @@
-//! Taking and returning tickets. Every path keeps, at every commit,
-//! `available_tickets + Σ quantity(confirmed bookings) == total_tickets`.
+//! Booking and cancelling. Every path keeps, at every commit,
+//! `available + held + booked == total`, with `booked_tickets` the sum of
+//! confirmed bookings. A general-admission booking takes its tickets straight
+//! from `available`; a seated one is a hold confirmed in the same transaction
+//! (`holds`).
 
 use entity::prelude::*;
+use std::collections::HashMap;
+
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
 use super::{
     Error, Services, ValidationErrors, begin_write,
+    holds::{self, Selection},
     idempotency::{self, Remember},
-    now, outbox,
+    now, outbox, seating,
 };
 
 pub const MAX_QUANTITY: i64 = 10;
 
-fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
+/// A booking and the seats it has (none on general admission).
+#[derive(Debug, Clone)]
+pub struct BookingDetails {
+    pub booking: BookingModel,
+    pub seats: Vec<SeatModel>,
+}
+
+pub(super) fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
     if (1..=MAX_QUANTITY).contains(&raw) {
         Ok(raw as i32)
     } else {
@@ -33,10 +46,15 @@ pub async fn book(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
-    quantity: i64,
-    remember: Option<Remember<BookingModel>>,
-) -> Result<BookingModel, Error> {
-    let quantity = self::quantity(quantity)?;
+    selection: Selection,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<BookingDetails, Error> {
+    let quantity = match selection {
+        Selection::Quantity(quantity) => quantity,
+        Selection::Seats(_) => {
+            return holds::book_seated(services, customer_id, event_id, selection, remember).await;
+        }
+    };
     // Complete before it is written, so that its response can be recorded in the
     // same statement.
     let booking = BookingModel {
@@ -48,7 +66,12 @@ pub async fn book(
         created_at: now(),
         cancelled_at: None,
     };
-    let remembered = remember.map(|r| r.response(&booking));
+    let remembered = remember.as_ref().map(|r| {
+        r.response(&BookingDetails {
+            booking: booking.clone(),
+            seats: Vec::new(),
+        })
+    });
     let booked = match services.db.get_database_backend() {
         DbBackend::Postgres => book_in_one_statement(services, booking, remembered).await?,
         _ => book_in_transaction(services, booking, remembered).await?,
@@ -57,10 +80,17 @@ pub async fn book(
         Some((booking, notification_id)) => {
             services.observer.booked();
             outbox::enqueue(services, vec![notification_id]);
-            Ok(booking)
+            Ok(BookingDetails {
+                booking,
+                seats: Vec::new(),
+            })
         }
         None => {
             let why = why_not_booked(&services.db, event_id).await;
+            if matches!(why, Error::Seated) {
+                return holds::book_seated(services, customer_id, event_id, selection, remember)
+                    .await;
+            }
             if matches!(why, Error::SoldOut { .. }) {
                 services.observer.refused_sold_out();
             }
@@ -81,8 +111,10 @@ async fn book_in_one_statement(
     const SQL: &str = r#"
         WITH taken AS (
             UPDATE events
-               SET available_tickets = available_tickets - $1
-             WHERE id = $2 AND status = 'scheduled' AND available_tickets >= $1
+               SET available_tickets = available_tickets - $1,
+                   booked_tickets = booked_tickets + $1
+             WHERE id = $2 AND status = 'scheduled' AND NOT seated
+               AND available_tickets >= $1
          RETURNING id
         ), booking AS (
             INSERT INTO bookings (id, event_id, user_id, quantity, status, created_at)
@@ -143,8 +175,13 @@ async fn book_in_transaction(
             EventColumn::AvailableTickets,
             Expr::col(EventColumn::AvailableTickets).sub(booking.quantity),
         )
+        .col_expr(
+            EventColumn::BookedTickets,
+            Expr::col(EventColumn::BookedTickets).add(booking.quantity),
+        )
         .filter(EventColumn::Id.eq(booking.event_id))
         .filter(EventColumn::Status.eq(EventStatus::Scheduled))
+        .filter(EventColumn::Seated.eq(false))
         .filter(EventColumn::AvailableTickets.gte(booking.quantity))
         .exec(&txn)
         .await?;
@@ -164,7 +201,7 @@ async fn book_in_transaction(
     Ok(ids.first().map(|&id| (booking, id)))
 }
 
-fn confirmation(booking: &BookingModel) -> outbox::Notice {
+pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
     outbox::Notice {
         kind: NotificationKind::BookingConfirmed,
         user_id: booking.user_id,
@@ -175,11 +212,12 @@ fn confirmation(booking: &BookingModel) -> outbox::Notice {
 }
 
 /// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise.
-async fn why_not_booked(db: &DatabaseConnection, event_id: Uuid) -> Error {
+/// a promise. [`Error::Seated`] is for the caller only: take seats instead.
+pub(super) async fn why_not_booked(db: &DatabaseConnection, event_id: Uuid) -> Error {
     match Event::find_by_id(event_id).one(db).await {
         Ok(None) => Error::NotFound("event"),
         Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
+        Ok(Some(event)) if event.seated && event.available_tickets > 0 => Error::Seated,
         Ok(Some(event)) => Error::SoldOut {
             available: event.available_tickets,
         },
@@ -190,13 +228,56 @@ async fn why_not_booked(db: &DatabaseConnection, event_id: Uuid) -> Error {
 pub async fn list_own(
     db: &DatabaseConnection,
     customer_id: Uuid,
-) -> Result<Vec<BookingModel>, Error> {
-    Ok(Booking::find()
+) -> Result<Vec<BookingDetails>, Error> {
+    let bookings = Booking::find()
         .filter(BookingColumn::UserId.eq(customer_id))
         .order_by_desc(BookingColumn::CreatedAt)
         .order_by_desc(BookingColumn::Id)
         .all(db)
-        .await?)
+        .await?;
+    with_seats(db, bookings).await
+}
+
+/// Bookings with their seats, looked up for all of them at once.
+pub async fn with_seats<C: ConnectionTrait>(
+    db: &C,
+    bookings: Vec<BookingModel>,
+) -> Result<Vec<BookingDetails>, Error> {
+    let holds: HashMap<Uuid, Uuid> = if bookings.is_empty() {
+        HashMap::new()
+    } else {
+        Hold::find()
+            .filter(HoldColumn::BookingId.is_in(bookings.iter().map(|b| b.id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|hold| Some((hold.booking_id?, hold.id)))
+            .collect()
+    };
+    let hold_ids: Vec<Uuid> = holds.values().copied().collect();
+    let mut seats = seating::of_holds(db, &hold_ids).await?;
+    Ok(bookings
+        .into_iter()
+        .map(|booking| {
+            let seats = holds
+                .get(&booking.id)
+                .and_then(|hold| seats.remove(hold))
+                .unwrap_or_default();
+            BookingDetails { booking, seats }
+        })
+        .collect())
+}
+
+pub(super) async fn details<C: ConnectionTrait>(
+    db: &C,
+    booking_id: Uuid,
+) -> Result<BookingDetails, Error> {
+    let booking = Booking::find_by_id(booking_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("booking"))?;
+    let mut all = with_seats(db, vec![booking]).await?;
+    all.pop().ok_or(Error::NotFound("booking"))
 }
 
 /// Visible to the customer who made it and the organizer of its event; to anyone
@@ -205,13 +286,11 @@ pub async fn get(
     db: &DatabaseConnection,
     viewer: Uuid,
     booking_id: Uuid,
-) -> Result<BookingModel, Error> {
-    let booking = Booking::find_by_id(booking_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("booking"))?;
+) -> Result<BookingDetails, Error> {
+    let details = details(db, booking_id).await?;
+    let booking = &details.booking;
     if booking.user_id == viewer {
-        return Ok(booking);
+        return Ok(details);
     }
     let organizes = Event::find_by_id(booking.event_id)
         .filter(EventColumn::OrganizerId.eq(viewer))
@@ -219,7 +298,7 @@ pub async fn get(
         .await?
         .is_some();
     if organizes {
-        Ok(booking)
+        Ok(details)
     } else {
         Err(Error::NotFound("booking"))
     }
@@ -231,7 +310,7 @@ pub async fn cancel(
     services: &Services,
     customer_id: Uuid,
     booking_id: Uuid,
-) -> Result<BookingModel, Error> {
+) -> Result<BookingDetails, Error> {
     let txn = begin_write(&services.db).await?;
     let booking = Booking::find_by_id(booking_id)
         .filter(BookingColumn::UserId.eq(customer_id))
@@ -239,7 +318,7 @@ pub async fn cancel(
         .await?
         .ok_or(Error::NotFound("booking"))?;
     if booking.status == BookingStatus::Cancelled {
-        return Ok(booking);
+        return details(&txn, booking_id).await;
     }
     // Lock order is event, then booking, on every path that touches both; the
     // reverse order here could deadlock against an event-wide change.
@@ -259,19 +338,28 @@ pub async fn cancel(
     let Some(cancelled) = cancelled else {
         // A concurrent cancel won; it returned the tickets.
         drop(txn);
-        return Booking::find_by_id(booking_id)
-            .one(&services.db)
-            .await?
-            .ok_or(Error::NotFound("booking"));
+        return details(&services.db, booking_id).await;
     };
     Event::update_many()
         .col_expr(
             EventColumn::AvailableTickets,
             Expr::col(EventColumn::AvailableTickets).add(cancelled.quantity),
         )
+        .col_expr(
+            EventColumn::BookedTickets,
+            Expr::col(EventColumn::BookedTickets).sub(cancelled.quantity),
+        )
         .filter(EventColumn::Id.eq(cancelled.event_id))
         .exec(&txn)
         .await?;
+    let details = details(&txn, booking_id).await?;
+    if let Some(hold) = Hold::find()
+        .filter(HoldColumn::BookingId.eq(booking_id))
+        .one(&txn)
+        .await?
+    {
+        inventory::free_seats(&txn, hold.id, SeatStatus::Booked).await?;
+    }
     let ids = outbox::write(
         &txn,
         services,
@@ -284,5 +372,5 @@ pub async fn cancel(
     txn.commit().await?;
     services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
-    Ok(cancelled)
+    Ok(details)
 }

@@ -10,7 +10,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Error, Services, ValidationErrors, begin_write, now, outbox, validation};
+use super::{
+    Error, Services, ValidationErrors, begin_write,
+    bookings::BookingDetails,
+    now, outbox,
+    seating::{self, SeatMap, SeatMapInput},
+    validation,
+};
 
 pub const MAX_TICKETS: i64 = 1_000_000;
 const TITLE_MAX_CHARS: usize = 200;
@@ -18,6 +24,8 @@ const VENUE_MAX_CHARS: usize = 200;
 const DESCRIPTION_MAX_CHARS: usize = 5_000;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
+pub const DEFAULT_HOLD_MINUTES: i64 = 10;
+pub const MAX_HOLD_MINUTES: i64 = 60;
 
 /// A new event, every field checked.
 pub struct NewEvent {
@@ -27,12 +35,16 @@ pub struct NewEvent {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     total_tickets: i32,
+    hold_minutes: i32,
+    seating: Option<SeatMap>,
 }
 
 impl NewEvent {
     /// Checks every field, adding to `errors` (which may already hold the
     /// caller's, such as unreadable times, given here as `None`), so a client
-    /// learns every problem at once.
+    /// learns every problem at once. With a seat map, the tickets are its seats
+    /// and `total_tickets` may be left out.
+    #[expect(clippy::too_many_arguments, reason = "one per field of the request")]
     pub fn parse(
         mut errors: ValidationErrors,
         title: &str,
@@ -40,28 +52,65 @@ impl NewEvent {
         venue: &str,
         starts_at: Option<DateTime<Utc>>,
         ends_at: Option<DateTime<Utc>>,
-        total_tickets: i64,
+        total_tickets: Option<i64>,
+        hold_minutes: Option<i64>,
+        seating: Option<SeatMapInput>,
     ) -> Result<Self, ValidationErrors> {
         let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
         let venue = validation::text(&mut errors, "venue", venue, VENUE_MAX_CHARS);
         let description = self::description(&mut errors, description);
-        let total_tickets = ticket_count(&mut errors, total_tickets);
+        let hold_minutes =
+            self::hold_minutes(&mut errors, hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES));
+        let seating = seating.and_then(|map| SeatMap::parse(&mut errors, map));
+        let total_tickets = match (total_tickets, &seating) {
+            (None, None) => {
+                errors.add(
+                    "total_tickets",
+                    "is required for an event without a seat map",
+                );
+                None
+            }
+            (Some(total), Some(map)) if total != i64::from(map.seat_count()) => {
+                errors.add(
+                    "total_tickets",
+                    format!(
+                        "must equal the seat map's {} seats, or be left out",
+                        map.seat_count()
+                    ),
+                );
+                None
+            }
+            (_, Some(map)) => Some(map.seat_count()),
+            (Some(total), None) => ticket_count(&mut errors, total),
+        };
         if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
             check_order(&mut errors, starts_at, ends_at);
         }
-        match (title, venue, starts_at, ends_at, total_tickets) {
-            (Some(title), Some(venue), Some(starts_at), Some(ends_at), Some(total_tickets))
-                if errors.is_empty() =>
-            {
-                Ok(Self {
-                    title,
-                    description,
-                    venue,
-                    starts_at,
-                    ends_at,
-                    total_tickets,
-                })
-            }
+        match (
+            title,
+            venue,
+            starts_at,
+            ends_at,
+            total_tickets,
+            hold_minutes,
+        ) {
+            (
+                Some(title),
+                Some(venue),
+                Some(starts_at),
+                Some(ends_at),
+                Some(total_tickets),
+                Some(hold_minutes),
+            ) if errors.is_empty() => Ok(Self {
+                title,
+                description,
+                venue,
+                starts_at,
+                ends_at,
+                total_tickets,
+                hold_minutes,
+                seating,
+            }),
             _ => Err(errors),
         }
     }
@@ -78,11 +127,13 @@ pub struct EventChanges {
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
     total_tickets: Option<i32>,
+    hold_minutes: Option<i32>,
 }
 
 impl EventChanges {
     /// As [`NewEvent::parse`], for the fields given; an empty description
     /// removes it.
+    #[expect(clippy::too_many_arguments, reason = "one per field of the request")]
     pub fn parse(
         mut errors: ValidationErrors,
         title: Option<&str>,
@@ -91,6 +142,7 @@ impl EventChanges {
         starts_at: Option<DateTime<Utc>>,
         ends_at: Option<DateTime<Utc>>,
         total_tickets: Option<i64>,
+        hold_minutes: Option<i64>,
     ) -> Result<Self, ValidationErrors> {
         let changes = Self {
             title: title.and_then(|t| validation::text(&mut errors, "title", t, TITLE_MAX_CHARS)),
@@ -99,6 +151,7 @@ impl EventChanges {
             starts_at,
             ends_at,
             total_tickets: total_tickets.and_then(|t| ticket_count(&mut errors, t)),
+            hold_minutes: hold_minutes.and_then(|m| self::hold_minutes(&mut errors, m)),
         };
         if errors.is_empty() {
             Ok(changes)
@@ -120,6 +173,18 @@ fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
         errors.add(
             "total_tickets",
             format!("must be between 1 and {MAX_TICKETS}"),
+        );
+        None
+    }
+}
+
+fn hold_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
+    if (1..=MAX_HOLD_MINUTES).contains(&raw) {
+        i32::try_from(raw).ok()
+    } else {
+        errors.add(
+            "hold_minutes",
+            format!("must be between 1 and {MAX_HOLD_MINUTES}"),
         );
         None
     }
@@ -154,8 +219,11 @@ pub async fn create(
         starts_at,
         ends_at,
         total_tickets: total,
+        hold_minutes,
+        seating,
     } = event;
     let now = now();
+    let txn = begin_write(db).await?;
     let event = EventActiveModel {
         id: Set(Uuid::now_v7()),
         organizer_id: Set(organizer_id),
@@ -166,12 +234,20 @@ pub async fn create(
         ends_at: Set(ends_at),
         total_tickets: Set(total),
         available_tickets: Set(total),
+        held_tickets: Set(0),
+        booked_tickets: Set(0),
+        hold_minutes: Set(hold_minutes),
+        seated: Set(seating.is_some()),
         status: Set(EventStatus::Scheduled),
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    if let Some(map) = &seating {
+        seating::create_seats(&txn, event.id, map).await?;
+    }
+    txn.commit().await?;
     Ok(event)
 }
 
@@ -275,16 +351,23 @@ pub async fn update(
             "the event is cancelled and can no longer be changed".into(),
         ));
     }
+    let hold_minutes = changes.hold_minutes.filter(|m| *m != event.hold_minutes);
     let (changes, new_total) = diff(&event, changes)?;
-    let sold = event.total_tickets - event.available_tickets;
+    let new_total = new_total.filter(|t| *t != event.total_tickets);
+    let taken = event.held_tickets + event.booked_tickets;
+    if new_total.is_some() && event.seated {
+        return Err(Error::Conflict(
+            "a seated event's tickets are its seats; its seat map cannot be changed".into(),
+        ));
+    }
     if let Some(total) = new_total
-        && total < sold
+        && total < taken
     {
         return Err(Error::Conflict(format!(
-            "{sold} tickets are already sold; total_tickets cannot go below that"
+            "{taken} tickets are already booked or held; total_tickets cannot go below that"
         )));
     }
-    if changes.is_empty() && new_total.is_none_or(|t| t == event.total_tickets) {
+    if changes.is_empty() && new_total.is_none() && hold_minutes.is_none() {
         return Ok(event);
     }
     let mut active: EventActiveModel = event.clone().into();
@@ -299,7 +382,10 @@ pub async fn update(
     }
     if let Some(total) = new_total {
         active.total_tickets = Set(total);
-        active.available_tickets = Set(event.available_tickets + (total - event.total_tickets));
+        active.available_tickets = Set(total - taken);
+    }
+    if let Some(minutes) = hold_minutes {
+        active.hold_minutes = Set(minutes);
     }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
@@ -434,10 +520,26 @@ pub async fn cancel(
         .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
         .exec_with_returning(&txn)
         .await?;
-    let returned: i32 = cancelled.iter().map(|b| b.quantity).sum();
+    // Active holds end with the event; every seat is free again.
+    Hold::update_many()
+        .col_expr(HoldColumn::Status, Expr::value(HoldStatus::Released))
+        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .exec(&txn)
+        .await?;
+    Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
+        .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Status.ne(SeatStatus::Available))
+        .exec(&txn)
+        .await?;
     let mut active: EventActiveModel = event.clone().into();
     active.status = Set(EventStatus::Cancelled);
-    active.available_tickets = Set(event.available_tickets + returned);
+    active.available_tickets = Set(event.total_tickets);
+    active.held_tickets = Set(0);
+    active.booked_tickets = Set(0);
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
 
@@ -454,7 +556,7 @@ pub async fn attendees(
     db: &DatabaseConnection,
     organizer_id: Uuid,
     event_id: Uuid,
-) -> Result<Vec<(BookingModel, UserModel)>, Error> {
+) -> Result<Vec<(BookingDetails, UserModel)>, Error> {
     let event = get(db, event_id).await?;
     if event.organizer_id != organizer_id {
         return Err(Error::Forbidden(
@@ -468,8 +570,10 @@ pub async fn attendees(
         .find_also_related(User)
         .all(db)
         .await?;
-    Ok(rows
+    let (bookings, customers): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .filter_map(|(booking, user)| Some((booking, user?)))
-        .collect())
+        .unzip();
+    let bookings = super::bookings::with_seats(db, bookings).await?;
+    Ok(bookings.into_iter().zip(customers).collect())
 }

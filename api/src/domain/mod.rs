@@ -3,8 +3,10 @@
 
 pub mod bookings;
 pub mod events;
+pub mod holds;
 pub mod idempotency;
 pub mod outbox;
+pub mod seating;
 pub mod users;
 mod validation;
 
@@ -13,11 +15,8 @@ pub use validation::ValidationErrors;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use platform::JobQueue;
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use platform::Queues;
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 /// Told what happens in the business as it happens; the api counts it in its
 /// metrics. The domain only reports.
@@ -31,17 +30,17 @@ pub trait Observer: Send + Sync {
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
-    pub queue: JobQueue,
+    pub queues: Queues,
     pub observer: Arc<dyn Observer>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, queue: JobQueue, observer: Arc<dyn Observer>) -> Self {
+    pub fn new(db: DatabaseConnection, queues: Queues, observer: Arc<dyn Observer>) -> Self {
         Self {
             db,
-            queue,
+            queues,
             observer,
             request_id: None,
         }
@@ -71,6 +70,16 @@ pub enum Error {
     SoldOut { available: i32 },
     #[error("event cancelled")]
     EventCancelled,
+    #[error("seats unavailable: {0:?}")]
+    SeatsUnavailable(Vec<uuid::Uuid>),
+    #[error("the customer already holds tickets for this event: {hold_id}")]
+    HoldExists { hold_id: uuid::Uuid },
+    #[error("the hold has expired")]
+    HoldExpired,
+    /// Between domain functions only: general-admission booking found a seated
+    /// event, which books through a hold. Never answered to a client.
+    #[error("the event has reserved seating")]
+    Seated,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("idempotency key reused for a different request")]
@@ -113,8 +122,16 @@ impl From<ValidationErrors> for Error {
     }
 }
 
-/// Connection-level failures mean "try again later", not "bug".
+/// Connection-level failures, and PostgreSQL giving up one side of a deadlock
+/// (`40P01`; an event cancelled while its holds are confirmed), mean "try again
+/// later", not "bug".
 fn is_unavailable(error: &DbErr) -> bool {
+    if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = error
+        && let sea_orm::sqlx::Error::Database(db) = e.as_ref()
+        && db.code().as_deref() == Some("40P01")
+    {
+        return true;
+    }
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
@@ -134,15 +151,4 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A transaction that will write. On SQLite it takes the write lock up front
-/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later
-/// fails with "database is locked" when another writer got in between, whereas an
-/// immediate one simply waits its turn. PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    })
-    .await
-}
+pub use platform::db::begin_write;

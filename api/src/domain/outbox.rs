@@ -82,7 +82,7 @@ pub fn enqueue(services: &Services, ids: Vec<Uuid>) {
             request_id: services.request_id.clone(),
         })
         .collect();
-    let queue = services.queue.clone();
+    let queue = services.queues.notifications.clone();
     tokio::spawn(async move {
         if let Err(error) = queue.push(jobs).await {
             tracing::warn!(%error, count, "could not enqueue notifications; the sweep will retry");

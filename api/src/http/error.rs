@@ -33,7 +33,10 @@ pub enum ErrorCode {
     EmailTaken,
     SoldOut,
     EventCancelled,
+    SeatsUnavailable,
+    HoldExists,
     IdempotencyConflict,
+    HoldExpired,
     PayloadTooLarge,
     ValidationFailed,
     RateLimited,
@@ -53,7 +56,10 @@ impl ErrorCode {
             | ErrorCode::EmailTaken
             | ErrorCode::SoldOut
             | ErrorCode::EventCancelled
+            | ErrorCode::SeatsUnavailable
+            | ErrorCode::HoldExists
             | ErrorCode::IdempotencyConflict => Status::Conflict,
+            ErrorCode::HoldExpired => Status::Gone,
             ErrorCode::PayloadTooLarge => Status::PayloadTooLarge,
             ErrorCode::ValidationFailed => Status::UnprocessableEntity,
             ErrorCode::RateLimited => Status::TooManyRequests,
@@ -265,6 +271,35 @@ impl From<DomainError> for ApiError {
             DomainError::EventCancelled => {
                 Self::new(ErrorCode::EventCancelled, "this event has been cancelled")
             }
+            DomainError::SeatsUnavailable(seat_ids) => {
+                let mut error = Self::new(
+                    ErrorCode::SeatsUnavailable,
+                    "some of these seats are taken or not part of this event; nothing was held",
+                );
+                error.details.insert(
+                    "seat_ids".into(),
+                    seat_ids
+                        .iter()
+                        .map(|id| Value::String(id.to_string()))
+                        .collect(),
+                );
+                error
+            }
+            DomainError::HoldExists { hold_id } => {
+                let mut error = Self::new(
+                    ErrorCode::HoldExists,
+                    "you already hold tickets for this event; confirm or release that hold first",
+                );
+                error
+                    .details
+                    .insert("hold_id".into(), Value::String(hold_id.to_string()));
+                error
+            }
+            DomainError::HoldExpired => Self::new(
+                ErrorCode::HoldExpired,
+                "this hold has expired and its tickets went back on sale; hold tickets again",
+            ),
+            DomainError::Seated => Self::internal().caused_by("Error::Seated reached the client"),
             DomainError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
             DomainError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyConflict,

@@ -1,11 +1,10 @@
-use entity::prelude::BookingModel;
 use rocket::{State, get, http::Status, post, serde::json::Json};
 
-use super::{BookingRequest, BookingView, Items};
+use super::{BookingView, Items, TicketRequest};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, Customer},
-    domain::{Services, bookings},
+    domain::{Services, bookings, bookings::BookingDetails},
     http::{
         ApiError, IdempotencyHeader, JsonBody,
         idempotency::{JsonResponse, respond_once},
@@ -14,9 +13,11 @@ use crate::{
     },
 };
 
-/// Book tickets (customers). All or nothing. With an `Idempotency-Key`, a
-/// repeat of the same request returns the first response and books nothing.
-#[utoipa::path(post, path = "/api/v1/events/{id}/bookings", tag = "bookings", request_body = BookingRequest, security(("bearer" = [])),
+/// Book tickets (customers): a hold and its confirmation in one step. By
+/// quantity, or on a seated event by `seat_ids`; all or nothing. With an
+/// `Idempotency-Key`, a repeat of the same request returns the first response
+/// and books nothing.
+#[utoipa::path(post, path = "/api/v1/events/{id}/bookings", tag = "bookings", request_body = TicketRequest, security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Event id"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; remembered for at least 24 hours"),
@@ -25,7 +26,7 @@ use crate::{
         (status = 201, description = "The confirmed booking; a confirmation email follows", body = BookingView),
         docs::AsCustomer, docs::UnknownEvent, docs::JsonBody,
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = ErrorBody),
-        (status = 409, description = "`sold_out` (nothing was booked), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = ErrorBody),
+        (status = 409, description = "`sold_out` (nothing was booked), `seats_unavailable` (`details.seat_ids`: the taken ones), `event_cancelled`, `idempotency_conflict` (key used for another request) or `conflict` (same key still in progress: retry)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many booking attempts; see `Retry-After`", body = ErrorBody),
     ))]
 #[post("/events/<id>/bookings", data = "<body>")]
@@ -35,27 +36,30 @@ pub async fn book(
     id: &str,
     idempotency: IdempotencyHeader,
     limiter: &State<RateLimiter>,
-    body: JsonBody<BookingRequest>,
+    body: JsonBody<TicketRequest>,
 ) -> Result<JsonResponse, ApiError> {
     limiter
         .check(Bucket::Bookings, &customer.0.to_string())
         .await?;
     let event_id = parse_id(id, "event")?;
-    let quantity = body.0.quantity;
-    // The same key must mean the same request: the same event and quantity.
-    let request = [event_id.to_string(), quantity.to_string()];
+    // The same key must mean the same request: the same event and tickets.
+    let request = [event_id.to_string(), body.0.fingerprint()];
+    let selection = body.0.try_into()?;
     respond_once(
         &services,
         customer.0,
         idempotency.0,
         &[&request[0], &request[1]],
         Status::Created,
-        |booking: &BookingModel| {
-            serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()
-        },
-        |remember| bookings::book(&services, customer.0, event_id, quantity, remember),
+        render_booking,
+        |remember| bookings::book(&services, customer.0, event_id, selection, remember),
     )
     .await
+}
+
+/// A booking as the api sends it (and remembers it for a repeated request).
+pub fn render_booking(booking: &BookingDetails) -> String {
+    serde_json::to_string(&BookingView::from(booking.clone())).unwrap_or_default()
 }
 
 /// My bookings, newest first (customers).

@@ -1,10 +1,12 @@
 use rocket::{get, http::Status, patch, post, serde::json::Json};
 
-use super::{AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput};
+use super::{
+    AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput, SeatStatusView,
+};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::Organizer,
-    domain::{Services, events},
+    domain::{Services, events, seating},
     http::{ApiError, JsonBody, parse_id},
 };
 
@@ -67,7 +69,7 @@ pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiErr
     responses(
         (status = 200, description = "The changed event", body = EventView),
         docs::AsEventOwner, docs::JsonBody,
-        (status = 409, description = "`conflict`: total below the tickets sold", body = ErrorBody),
+        (status = 409, description = "`conflict`: total below the tickets booked and held, a seated event's total, or a cancelled event", body = ErrorBody),
     ))]
 #[patch("/events/<id>", data = "<body>")]
 pub async fn update(
@@ -123,4 +125,25 @@ pub async fn attendees(
             })
             .collect(),
     }))
+}
+
+/// The seat map of a seated event, best seats first, with each seat's status
+/// (never who has it). Empty for general admission.
+#[utoipa::path(get, path = "/api/v1/events/{id}/seats", tag = "events",
+    params(
+        ("id" = String, Path, description = "Event id"),
+        ("section" = Option<String>, Query, description = "Only this section's seats"),
+    ),
+    responses(
+        (status = 200, description = "Seats in rank order", body = Items<SeatStatusView>),
+        docs::UnknownEvent,
+    ))]
+#[get("/events/<id>/seats?<section>")]
+pub async fn seats(
+    services: Services,
+    id: &str,
+    section: Option<&str>,
+) -> Result<Json<Items<SeatStatusView>>, ApiError> {
+    let seats = seating::list(&services.db, parse_id(id, "event")?, section).await?;
+    Ok(Json(Items::of(seats)))
 }

@@ -19,7 +19,7 @@ pub fn health() -> Json<Value> {
     ))]
 #[get("/ready")]
 pub async fn ready(services: &State<Services>) -> Result<Json<Value>, ApiError> {
-    let (database, queue) = tokio::join!(services.db.ping(), services.queue.ping());
+    let (database, queue) = tokio::join!(services.db.ping(), services.queues.notifications.ping());
     // Callers learn what is down; the why (addresses, driver messages) is logged.
     let mut failed = serde_json::Map::new();
     if let Err(error) = database {

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod bookings;
 pub mod events;
 pub mod health;
+pub mod holds;
 mod requests;
 mod views;
 

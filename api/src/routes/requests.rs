@@ -6,9 +6,13 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use uuid::Uuid;
+
 use crate::domain::{
     ValidationErrors,
     events::{EventChanges, NewEvent},
+    holds::Selection,
+    seating::SeatMapInput,
     users::NewUser,
 };
 
@@ -57,8 +61,62 @@ pub struct NewEventInput {
     /// RFC 3339, after `starts_at`.
     #[schema(example = "2030-05-01T23:00:00Z", format = DateTime)]
     pub ends_at: String,
+    /// Required without `seating`; with it, the seat count (and may be left out).
+    #[serde(default)]
     #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
-    pub total_tickets: i64,
+    pub total_tickets: Option<i64>,
+    /// How long a hold lasts before its tickets go back on sale.
+    #[serde(default)]
+    #[schema(default = 10, minimum = 1, maximum = 60)]
+    pub hold_minutes: Option<i64>,
+    /// Reserved seating: the seat map, fixed from then on.
+    #[serde(default)]
+    pub seating: Option<SeatingInput>,
+}
+
+/// Sections in order of preference (best first), each with its rows; up to
+/// 100,000 seats. Seats are numbered from 1 along each row.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeatingInput {
+    pub sections: Vec<SectionInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SectionInput {
+    #[schema(example = "Floor", min_length = 1, max_length = 100)]
+    pub name: String,
+    /// Best row first.
+    pub rows: Vec<RowInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowInput {
+    #[schema(example = "A", min_length = 1, max_length = 20)]
+    pub label: String,
+    #[schema(example = 20, minimum = 1, maximum = 1000)]
+    pub seats: i64,
+}
+
+impl From<SeatingInput> for SeatMapInput {
+    fn from(input: SeatingInput) -> Self {
+        SeatMapInput {
+            sections: input
+                .sections
+                .into_iter()
+                .map(|section| {
+                    let rows = section
+                        .rows
+                        .into_iter()
+                        .map(|r| (r.label, r.seats))
+                        .collect();
+                    (section.name, rows)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Absent fields stay as they are.
@@ -76,9 +134,12 @@ pub struct EventPatch {
     pub starts_at: Option<String>,
     #[schema(format = DateTime)]
     pub ends_at: Option<String>,
-    /// Not below the tickets already sold.
+    /// Not below the tickets already booked or held; not for a seated event.
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub total_tickets: Option<i64>,
+    /// For holds made from now on.
+    #[schema(minimum = 1, maximum = 60)]
+    pub hold_minutes: Option<i64>,
 }
 
 /// An RFC 3339 time, in UTC at the precision the database keeps.
@@ -110,6 +171,8 @@ impl TryFrom<NewEventInput> for NewEvent {
             starts_at,
             ends_at,
             input.total_tickets,
+            input.hold_minutes,
+            input.seating.map(SeatMapInput::from),
         )
     }
 }
@@ -133,19 +196,45 @@ impl TryFrom<EventPatch> for EventChanges {
             starts_at,
             ends_at,
             patch.total_tickets,
+            patch.hold_minutes,
         )
     }
 }
 
+/// What to hold or book: a number of tickets, or (on a seated event) particular
+/// seats. Without either, one ticket; on a seated event a quantity gets the best
+/// available seats (adjacent in one row when a row has enough).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BookingRequest {
+pub struct TicketRequest {
     /// 1 to 10 tickets; 1 when absent.
-    #[serde(default = "one")]
+    #[serde(default)]
     #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
-    pub quantity: i64,
+    pub quantity: Option<i64>,
+    /// 1 to 10 seat ids of a seated event, all or nothing. Not with `quantity`.
+    #[serde(default)]
+    #[schema(max_items = 10, min_items = 1)]
+    pub seat_ids: Option<Vec<Uuid>>,
 }
 
-fn one() -> i64 {
-    1
+impl TicketRequest {
+    /// The parts that make two requests the same, for `Idempotency-Key`.
+    pub fn fingerprint(&self) -> String {
+        match (&self.quantity, &self.seat_ids) {
+            (_, Some(ids)) => {
+                let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                ids.sort();
+                format!("seats:{}", ids.join(","))
+            }
+            (quantity, None) => quantity.unwrap_or(1).to_string(),
+        }
+    }
+}
+
+impl TryFrom<TicketRequest> for Selection {
+    type Error = ValidationErrors;
+
+    fn try_from(request: TicketRequest) -> Result<Self, Self::Error> {
+        Selection::parse(request.quantity, request.seat_ids)
+    }
 }

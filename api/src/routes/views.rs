@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
+
+use crate::domain::{bookings::BookingDetails, holds::HoldDetails};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -45,8 +47,17 @@ pub struct EventView {
     pub venue: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// `available + held + booked == total`, always.
     pub total_tickets: i32,
     pub available_tickets: i32,
+    /// In active holds.
+    pub held_tickets: i32,
+    /// In confirmed bookings.
+    pub booked_tickets: i32,
+    /// How long a hold lasts.
+    pub hold_minutes: i32,
+    /// Reserved seating: see `GET /events/{id}/seats`.
+    pub seated: bool,
     #[schema(value_type = EventStatusName)]
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
@@ -65,6 +76,10 @@ impl From<EventModel> for EventView {
             ends_at: e.ends_at,
             total_tickets: e.total_tickets,
             available_tickets: e.available_tickets,
+            held_tickets: e.held_tickets,
+            booked_tickets: e.booked_tickets,
+            hold_minutes: e.hold_minutes,
+            seated: e.seated,
             status: e.status,
             created_at: e.created_at,
             updated_at: e.updated_at,
@@ -84,22 +99,104 @@ pub struct BookingView {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// On a seated event, the seats; otherwise empty.
+    pub seats: Vec<SeatView>,
     #[schema(value_type = BookingStatusName)]
     pub status: BookingStatus,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
-impl From<BookingModel> for BookingView {
-    fn from(b: BookingModel) -> Self {
+impl From<BookingDetails> for BookingView {
+    fn from(details: BookingDetails) -> Self {
+        let b = details.booking;
         Self {
             id: b.id,
             event_id: b.event_id,
             user_id: b.user_id,
             quantity: b.quantity,
+            seats: details.seats.into_iter().map(SeatView::from).collect(),
             status: b.status,
             created_at: b.created_at,
             cancelled_at: b.cancelled_at,
+        }
+    }
+}
+
+/// A seat, as holds and bookings name it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatView {
+    pub id: Uuid,
+    #[schema(example = "Floor")]
+    pub section: String,
+    #[schema(example = "A")]
+    pub row: String,
+    #[schema(example = 12)]
+    pub number: i32,
+    #[schema(example = "Floor A-12")]
+    pub label: String,
+}
+
+impl From<SeatModel> for SeatView {
+    fn from(seat: SeatModel) -> Self {
+        Self {
+            id: seat.id,
+            section: seat.section,
+            row: seat.row,
+            number: seat.number,
+            label: seat.label,
+        }
+    }
+}
+
+/// A seat on the seat map, with whether it can be had (never by whom).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatStatusView {
+    #[serde(flatten)]
+    pub seat: SeatView,
+    #[schema(value_type = SeatStatusName)]
+    pub status: SeatStatus,
+}
+
+impl From<SeatModel> for SeatStatusView {
+    fn from(seat: SeatModel) -> Self {
+        Self {
+            status: seat.status,
+            seat: seat.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldView {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub quantity: i32,
+    /// On a seated event, the seats held; otherwise empty.
+    pub seats: Vec<SeatView>,
+    #[schema(value_type = HoldStatusName)]
+    pub status: HoldStatus,
+    /// While active, the tickets are the customer's until then.
+    pub expires_at: DateTime<Utc>,
+    /// Once confirmed, the booking it became.
+    pub booking_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<HoldDetails> for HoldView {
+    fn from(details: HoldDetails) -> Self {
+        let h = details.hold;
+        Self {
+            id: h.id,
+            event_id: h.event_id,
+            user_id: h.user_id,
+            quantity: h.quantity,
+            seats: details.seats.into_iter().map(SeatView::from).collect(),
+            status: h.status,
+            expires_at: h.expires_at,
+            booking_id: h.booking_id,
+            created_at: h.created_at,
         }
     }
 }
@@ -150,4 +247,21 @@ pub enum EventStatusName {
 pub enum BookingStatusName {
     Confirmed,
     Cancelled,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum HoldStatusName {
+    Active,
+    Confirmed,
+    Released,
+    Expired,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SeatStatusName {
+    Available,
+    Held,
+    Booked,
 }

@@ -21,7 +21,7 @@ const CALLERS: [&str; 5] = [
 ];
 
 /// (method, route template, expected status per caller in `CALLERS` order).
-/// `customer` made the booking; `organizer` owns the event.
+/// `customer` made the booking and the hold; `organizer` owns the event.
 const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/api/v1/auth/register", [201, 201, 201, 201, 201]),
     ("POST", "/api/v1/auth/login", [200, 200, 200, 200, 200]),
@@ -45,6 +45,24 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         "/api/v1/events/<id>/bookings",
         [401, 201, 403, 403, 201],
     ),
+    (
+        "GET",
+        "/api/v1/events/<id>/seats",
+        [200, 200, 200, 200, 200],
+    ),
+    // `customer` already has the fixture's hold: one per event.
+    (
+        "POST",
+        "/api/v1/events/<id>/holds",
+        [401, 201, 403, 403, 409],
+    ),
+    ("GET", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
+    (
+        "POST",
+        "/api/v1/holds/<id>/confirm",
+        [401, 404, 403, 403, 201],
+    ),
+    ("DELETE", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
     ("GET", "/api/v1/bookings", [401, 200, 403, 403, 200]),
     ("GET", "/api/v1/bookings/<id>", [401, 404, 404, 200, 200]),
     (
@@ -104,9 +122,12 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
         // A fresh event and booking per row, so rows cannot affect each other.
         let event = app.event(&organizer, 10).await;
         let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+        let (_, hold) = app.hold(&customer, event["id"].as_str().unwrap(), 1).await;
         for (caller, token) in tokens.iter().enumerate() {
             let id = if template.starts_with("/api/v1/bookings/") {
                 &booking["id"]
+            } else if template.starts_with("/api/v1/holds/") {
+                &hold["id"]
             } else {
                 &event["id"]
             };

@@ -14,7 +14,9 @@ use api::{
 use entity::prelude::*;
 use platform::{JobQueue, QueueBackend, StorageSettings};
 use rocket::{fairing::AdHoc, figment::Figment};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use worker::{DeliveryPolicy, MailSettings, WorkerHandle, WorkerSettings};
@@ -162,6 +164,40 @@ impl TestApp {
         }
     }
 
+    /// `count` customers at once, written straight to the database with tokens
+    /// signed by the app's key: for stampedes, which need many customers and
+    /// would otherwise spend minutes hashing passwords. They cannot log in.
+    pub async fn customers(&self, count: usize) -> Vec<TestUser> {
+        let keys =
+            api::auth::TokenKeys::new(&self.settings.auth.secret, self.settings.auth.token_ttl);
+        let now = chrono::Utc::now();
+        let users: Vec<UserActiveModel> = (0..count)
+            .map(|i| UserActiveModel {
+                id: sea_orm::Set(Uuid::now_v7()),
+                email: sea_orm::Set(format!("crowd-{i}-{}@example.com", Uuid::now_v7().simple())),
+                password_hash: sea_orm::Set("-".into()),
+                name: sea_orm::Set(format!("Crowd {i}")),
+                role: sea_orm::Set(Role::Customer),
+                created_at: sea_orm::Set(now),
+            })
+            .collect();
+        let customers = users
+            .iter()
+            .map(|user| TestUser {
+                id: *user.id.as_ref(),
+                email: user.email.as_ref().clone(),
+                token: keys.issue(*user.id.as_ref(), Role::Customer),
+            })
+            .collect();
+        for chunk in users.chunks(500) {
+            User::insert_many(chunk.to_vec())
+                .exec_without_returning(&self.db)
+                .await
+                .unwrap();
+        }
+        customers
+    }
+
     pub async fn organizer(&self) -> TestUser {
         self.user("organizer").await
     }
@@ -198,28 +234,100 @@ impl TestApp {
         .await
     }
 
-    /// SPEC §5, checked in the database: never negative, and every ticket is either
-    /// available or held by exactly one confirmed booking.
+    pub async fn hold(&self, customer: &TestUser, event_id: &str, quantity: i64) -> (u16, Value) {
+        self.post(
+            &format!("/api/v1/events/{event_id}/holds"),
+            Some(&customer.token),
+            json!({"quantity": quantity}),
+        )
+        .await
+    }
+
+    /// SPEC §5 and §8, checked in the database: `available + held + booked ==
+    /// total`, each at least 0, `held` the sum of active holds and `booked` the
+    /// sum of confirmed bookings; on a seated event, as many seats held and
+    /// booked, each taken seat belonging to a hold in the matching state.
     pub async fn assert_ticket_invariant(&self, event_id: &str) -> EventModel {
         let id: Uuid = event_id.parse().unwrap();
         let event = Event::find_by_id(id).one(&self.db).await.unwrap().unwrap();
-        let held: i64 = entity::booking::Entity::find()
+        let booked: i64 = Booking::find()
+            .filter(BookingColumn::EventId.eq(id))
+            .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
             .all(&self.db)
             .await
             .unwrap()
-            .into_iter()
-            .filter(|b| b.event_id == id && b.status == BookingStatus::Confirmed)
-            .map(|b| b.quantity as i64)
+            .iter()
+            .map(|b| i64::from(b.quantity))
+            .sum();
+        let holds = Hold::find()
+            .filter(HoldColumn::EventId.eq(id))
+            .all(&self.db)
+            .await
+            .unwrap();
+        let held: i64 = holds
+            .iter()
+            .filter(|h| h.status == HoldStatus::Active)
+            .map(|h| i64::from(h.quantity))
             .sum();
         assert!(
-            event.available_tickets >= 0,
-            "negative availability: {event:?}"
+            event.available_tickets >= 0 && event.held_tickets >= 0 && event.booked_tickets >= 0,
+            "a negative count: {event:?}"
         );
         assert_eq!(
-            event.available_tickets as i64 + held,
-            event.total_tickets as i64,
-            "tickets leaked or doubled: {event:?}, held by confirmed bookings: {held}"
+            (
+                i64::from(event.held_tickets),
+                i64::from(event.booked_tickets)
+            ),
+            (held, booked),
+            "counters disagree with the rows (active holds, confirmed bookings): {event:?}"
         );
+        assert_eq!(
+            event.available_tickets + event.held_tickets + event.booked_tickets,
+            event.total_tickets,
+            "tickets leaked or doubled: {event:?}"
+        );
+        if event.seated {
+            let seats = Seat::find()
+                .filter(SeatColumn::EventId.eq(id))
+                .all(&self.db)
+                .await
+                .unwrap();
+            assert_eq!(
+                seats.len() as i32,
+                event.total_tickets,
+                "one ticket per seat"
+            );
+            let by_id: std::collections::HashMap<Uuid, &HoldModel> =
+                holds.iter().map(|h| (h.id, h)).collect();
+            let mut counts = (0, 0);
+            for seat in &seats {
+                let owner = seat.hold_id.and_then(|h| by_id.get(&h));
+                match seat.status {
+                    SeatStatus::Available => assert!(seat.hold_id.is_none(), "{seat:?}"),
+                    SeatStatus::Held => {
+                        counts.0 += 1;
+                        assert_eq!(
+                            owner.map(|h| h.status),
+                            Some(HoldStatus::Active),
+                            "{seat:?}"
+                        );
+                    }
+                    SeatStatus::Booked => {
+                        counts.1 += 1;
+                        let booking = owner.and_then(|h| h.booking_id);
+                        assert!(
+                            booking.is_some(),
+                            "a booked seat without a booking: {seat:?}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(
+                counts,
+                (event.held_tickets, event.booked_tickets),
+                "seats match the counters"
+            );
+        }
         event
     }
 
@@ -269,11 +377,22 @@ impl TestApp {
         self.worker = Some(spawn_worker(&settings).await);
     }
 
+    /// Handles on this app's queues, as the api sees them.
+    pub async fn queues(&self) -> platform::Queues {
+        platform::Queues::open(
+            &self.settings.storage.queue,
+            &self.settings.storage.queue_namespace,
+            &self.db,
+        )
+        .await
+        .unwrap()
+    }
+
     /// A handle on this app's queue, as the api sees it.
     pub async fn queue(&self) -> JobQueue {
         JobQueue::open(
             &self.settings.storage.queue,
-            &self.settings.storage.queue_name,
+            &self.settings.storage.queue_namespace,
             &self.db,
         )
         .await
@@ -301,7 +420,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         dir: std::env::temp_dir(),
         from: "Tickets <no-reply@test.local>".parse().unwrap(),
     };
-    let (database_url, queue, queue_name, storage) = if production_mode() {
+    let (database_url, queue, queue_namespace, storage) = if production_mode() {
         let admin_url = std::env::var("DATABASE_URL").unwrap();
         let name = format!("booking_test_{}", Uuid::now_v7().simple());
         let admin = sea_orm::Database::connect(&admin_url)
@@ -316,16 +435,16 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         url.set_path(&name);
         let redis_url =
             std::env::var("REDIS_URL").expect("REDIS_URL must be set with a postgres DATABASE_URL");
-        let queue_name = format!("test:{}:notifications", Uuid::now_v7().simple());
+        let queue_namespace = format!("test:{}", Uuid::now_v7().simple());
         let storage = Storage::Postgres {
             admin_url,
             name,
-            redis: Some((redis_url.clone(), queue_name.clone())),
+            redis: Some((redis_url.clone(), queue_namespace.clone())),
         };
         (
             url.to_string(),
             QueueBackend::Redis { url: redis_url },
-            queue_name,
+            queue_namespace,
             storage,
         )
     } else {
@@ -337,7 +456,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         (
             url,
             QueueBackend::Sqlite,
-            platform::NOTIFICATIONS_QUEUE.to_owned(),
+            platform::QUEUE_NAMESPACE.to_owned(),
             Storage::Sqlite(dir),
         )
     };
@@ -345,7 +464,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         storage: StorageSettings {
             database_url,
             queue,
-            queue_name,
+            queue_namespace,
         },
         worker: WorkerSettings {
             concurrency: 4,
@@ -368,10 +487,14 @@ pub async fn spawn_worker(settings: &Settings) -> WorkerHandle {
     let db = platform::db::connect(&settings.storage.database_url, 6)
         .await
         .expect("worker db");
-    let queue = JobQueue::open(&settings.storage.queue, &settings.storage.queue_name, &db)
-        .await
-        .expect("worker queue");
-    worker::Worker::new(&settings.worker, db, queue)
+    let queues = platform::Queues::open(
+        &settings.storage.queue,
+        &settings.storage.queue_namespace,
+        &db,
+    )
+    .await
+    .expect("worker queues");
+    worker::Worker::new(&settings.worker, db, queues)
         .expect("worker")
         .spawn()
 }

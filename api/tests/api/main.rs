@@ -10,6 +10,7 @@ mod concurrency;
 mod events;
 mod faults;
 mod helpers;
+mod holds;
 mod idempotency;
 mod notifications;
 mod operations;

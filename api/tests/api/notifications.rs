@@ -608,7 +608,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         .await
         .unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", settings.queue_name))
+        .arg(format!("{}:notifications*", settings.queue_namespace))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -619,7 +619,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         &keys[..keys.len().min(20)]
     );
     let payloads: usize = redis::cmd("HLEN")
-        .arg(format!("{}:data", settings.queue_name))
+        .arg(format!("{}:notifications:data", settings.queue_namespace))
         .query_async(&mut redis)
         .await
         .unwrap();

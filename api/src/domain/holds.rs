@@ -1,0 +1,483 @@
+//! Holds and checkout (SPEC §8): tickets set aside for a customer for the
+//! event's `hold_minutes`, then confirmed into a booking, released, or expired.
+//!
+//! Taking tickets is a conditional update of the event's counters
+//! (`available -= n, held += n` only while `available >= n`), in the same
+//! transaction as the hold row and its seats; the database keeps
+//! `available + held + booked == total`. Ending a hold is `inventory`'s, shared
+//! with the worker that expires holds. Lock order on every path: hold, event,
+//! seats (a new hold has no row to lock yet: event, then seats).
+
+use chrono::Duration;
+use entity::prelude::*;
+use platform::ExpireHold;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set, SqlErr,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use super::{
+    Error, Services, ValidationErrors, begin_write,
+    bookings::{self, BookingDetails, MAX_QUANTITY},
+    idempotency::{self, Remember},
+    now, outbox, seating,
+};
+
+/// What a customer asks for: a number of tickets (best available, on a seated
+/// event) or particular seats.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Quantity(i32),
+    Seats(Vec<Uuid>),
+}
+
+impl Selection {
+    /// `quantity` defaults to 1; `seat_ids` are 1 to 10 distinct seats.
+    pub fn parse(
+        quantity: Option<i64>,
+        seat_ids: Option<Vec<Uuid>>,
+    ) -> Result<Self, ValidationErrors> {
+        match (quantity, seat_ids) {
+            (Some(_), Some(_)) => Err(ValidationErrors::single(
+                "seat_ids",
+                "give either quantity or seat_ids, not both",
+            )),
+            (_, Some(ids)) => {
+                let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+                if ids.is_empty() || ids.len() > MAX_QUANTITY as usize {
+                    Err(ValidationErrors::single(
+                        "seat_ids",
+                        format!("must list between 1 and {MAX_QUANTITY} seats"),
+                    ))
+                } else if distinct.len() != ids.len() {
+                    Err(ValidationErrors::single("seat_ids", "lists a seat twice"))
+                } else {
+                    Ok(Selection::Seats(ids))
+                }
+            }
+            (quantity, None) => Ok(Selection::Quantity(bookings::quantity(
+                quantity.unwrap_or(1),
+            )?)),
+        }
+    }
+
+    fn count(&self) -> i32 {
+        match self {
+            Selection::Quantity(n) => *n,
+            Selection::Seats(ids) => ids.len() as i32,
+        }
+    }
+}
+
+/// A hold and the seats it took (none on general admission).
+#[derive(Debug, Clone)]
+pub struct HoldDetails {
+    pub hold: HoldModel,
+    pub seats: Vec<SeatModel>,
+}
+
+/// What the tickets taken become at once.
+enum Into_ {
+    /// An active hold.
+    Hold,
+    /// A booking: a hold confirmed in the same transaction (`POST …/bookings`
+    /// on a seated event). Carries the idempotent response to record, if any.
+    Booking(Option<Remember<BookingDetails>>),
+}
+
+enum Taken {
+    Hold(HoldDetails),
+    Booking(BookingDetails, Uuid),
+}
+
+/// Holds tickets for a customer, or fails having written nothing.
+pub async fn create(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    selection: Selection,
+) -> Result<HoldDetails, Error> {
+    match take(services, customer_id, event_id, selection, Into_::Hold).await? {
+        Taken::Hold(details) => {
+            schedule_expiry(services, &details.hold);
+            Ok(details)
+        }
+        Taken::Booking(..) => Err(Error::Internal(anyhow::anyhow!("asked for a hold"))),
+    }
+}
+
+/// A hold and its confirmation in one transaction: how a seated event is booked
+/// in one step.
+pub(super) async fn book_seated(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    selection: Selection,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<BookingDetails, Error> {
+    match take(
+        services,
+        customer_id,
+        event_id,
+        selection,
+        Into_::Booking(remember),
+    )
+    .await?
+    {
+        Taken::Booking(details, notification_id) => {
+            services.observer.booked();
+            outbox::enqueue(services, vec![notification_id]);
+            Ok(details)
+        }
+        Taken::Hold(_) => Err(Error::Internal(anyhow::anyhow!("asked for a booking"))),
+    }
+}
+
+async fn take(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    selection: Selection,
+    into: Into_,
+) -> Result<Taken, Error> {
+    let count = selection.count();
+    let booking = matches!(into, Into_::Booking(_));
+    let txn = begin_write(&services.db).await?;
+    let event = Event::find_by_id(event_id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if event.status == EventStatus::Cancelled {
+        return Err(Error::EventCancelled);
+    }
+    if matches!(selection, Selection::Seats(_)) && !event.seated {
+        return Err(ValidationErrors::single(
+            "seat_ids",
+            "this event has general admission; ask for a quantity",
+        )
+        .into());
+    }
+    // The event row stays locked from here to commit.
+    let into_column = if booking {
+        EventColumn::BookedTickets
+    } else {
+        EventColumn::HeldTickets
+    };
+    let taken = Event::update_many()
+        .col_expr(
+            EventColumn::AvailableTickets,
+            Expr::col(EventColumn::AvailableTickets).sub(count),
+        )
+        .col_expr(into_column, Expr::col(into_column).add(count))
+        .filter(EventColumn::Id.eq(event_id))
+        .filter(EventColumn::Status.eq(EventStatus::Scheduled))
+        .filter(EventColumn::AvailableTickets.gte(count))
+        .exec(&txn)
+        .await?;
+    if taken.rows_affected == 0 {
+        drop(txn);
+        return Err(bookings::why_not_booked(&services.db, event_id).await);
+    }
+    let now = now();
+    let booking_id = booking.then(Uuid::now_v7);
+    let hold = HoldActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        user_id: Set(customer_id),
+        quantity: Set(count),
+        status: Set(if booking {
+            HoldStatus::Confirmed
+        } else {
+            HoldStatus::Active
+        }),
+        expires_at: Set(now + Duration::minutes(i64::from(event.hold_minutes))),
+        booking_id: Set(None),
+        created_at: Set(now),
+        ended_at: Set(booking.then_some(now)),
+    };
+    let hold = match hold.insert(&txn).await {
+        Ok(hold) => hold,
+        Err(error) if is_second_active_hold(&error) => {
+            drop(txn);
+            return Err(existing_hold(&services.db, customer_id, event_id).await);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let seats = if event.seated {
+        let wanted = match &selection {
+            Selection::Seats(ids) => ids.clone(),
+            Selection::Quantity(n) => seating::best_available(&txn, event_id, *n).await?,
+        };
+        let status = if booking {
+            SeatStatus::Booked
+        } else {
+            SeatStatus::Held
+        };
+        match seating::take(&txn, event_id, hold.id, &wanted, status).await? {
+            Ok(seats) => seats,
+            Err(unavailable) => {
+                drop(txn);
+                return Err(Error::SeatsUnavailable(unavailable));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    match (into, booking_id) {
+        (Into_::Booking(remember), Some(booking_id)) => {
+            let booking = BookingModel {
+                id: booking_id,
+                event_id,
+                user_id: customer_id,
+                quantity: count,
+                status: BookingStatus::Confirmed,
+                created_at: now,
+                cancelled_at: None,
+            };
+            let details = record_booking(&txn, services, &hold, booking, seats, remember).await?;
+            let notification_id = details.1;
+            txn.commit().await?;
+            Ok(Taken::Booking(details.0, notification_id))
+        }
+        _ => {
+            txn.commit().await?;
+            Ok(Taken::Hold(HoldDetails { hold, seats }))
+        }
+    }
+}
+
+/// Inside a transaction that took the tickets: the booking row, its hold's
+/// `booking_id`, the confirmation notice and the remembered response.
+async fn record_booking(
+    txn: &DatabaseTransaction,
+    services: &Services,
+    hold: &HoldModel,
+    booking: BookingModel,
+    seats: Vec<SeatModel>,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<(BookingDetails, Uuid), DbErr> {
+    let booking = BookingActiveModel::from(booking)
+        .reset_all()
+        .insert(txn)
+        .await?;
+    Hold::update_many()
+        .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
+        .filter(HoldColumn::Id.eq(hold.id))
+        .exec(txn)
+        .await?;
+    let details = BookingDetails { booking, seats };
+    let ids = outbox::write(
+        txn,
+        services,
+        vec![bookings::confirmation(&details.booking)],
+    )
+    .await?;
+    if let Some(remember) = remember {
+        let (key, status, response) = remember.response(&details);
+        idempotency::save_response(txn, details.booking.user_id, &key, status, &response).await?;
+    }
+    let notification_id = ids.first().copied().unwrap_or_default();
+    Ok((details, notification_id))
+}
+
+fn is_second_active_hold(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uuid) -> Error {
+    match Hold::find()
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::UserId.eq(customer_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .one(db)
+        .await
+    {
+        Ok(Some(hold)) => Error::HoldExists { hold_id: hold.id },
+        // Ended in the meantime: the client may simply try again.
+        Ok(None) => {
+            Error::Conflict("your previous hold on this event just ended; try again".into())
+        }
+        Err(error) => error.into(),
+    }
+}
+
+/// The hold's timer: a job due when it expires. Should the push fail, the
+/// worker's sweep expires the hold a little later instead.
+fn schedule_expiry(services: &Services, hold: &HoldModel) {
+    let queue = services.queues.hold_expiry.clone();
+    let job = ExpireHold {
+        hold_id: hold.id,
+        expires_at: hold.expires_at,
+    };
+    tokio::spawn(async move {
+        let expires_at = job.expires_at;
+        if let Err(error) = queue.schedule(job, expires_at).await {
+            tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
+        }
+    });
+}
+
+/// The customer's own hold; anyone else's does not exist.
+async fn own(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    hold_id: Uuid,
+) -> Result<HoldModel, Error> {
+    Hold::find_by_id(hold_id)
+        .filter(HoldColumn::UserId.eq(customer_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("hold"))
+}
+
+pub async fn get(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    hold_id: Uuid,
+) -> Result<HoldDetails, Error> {
+    let hold = own(db, customer_id, hold_id).await?;
+    details(db, hold).await
+}
+
+async fn details(db: &DatabaseConnection, hold: HoldModel) -> Result<HoldDetails, Error> {
+    let seats = seating::of_holds(db, &[hold.id])
+        .await?
+        .remove(&hold.id)
+        .unwrap_or_default();
+    Ok(HoldDetails { hold, seats })
+}
+
+/// A hold's state changes at most a few times; a few rereads always settle.
+const SETTLE_ATTEMPTS: usize = 4;
+
+/// Confirms an active hold into a booking. A repeat returns the same booking; a
+/// hold past its time is expired here (if the worker has not yet) and refused.
+pub async fn confirm(
+    services: &Services,
+    customer_id: Uuid,
+    hold_id: Uuid,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<BookingDetails, Error> {
+    let mut remember = remember;
+    for _ in 0..SETTLE_ATTEMPTS {
+        let hold = own(&services.db, customer_id, hold_id).await?;
+        match hold.status {
+            HoldStatus::Confirmed => {
+                let booking_id = hold.booking_id.ok_or(Error::NotFound("booking"))?;
+                return bookings::details(&services.db, booking_id).await;
+            }
+            HoldStatus::Released => return Err(released()),
+            HoldStatus::Expired => return Err(Error::HoldExpired),
+            HoldStatus::Active if hold.expires_at <= now() => {
+                inventory::end_hold(&services.db, hold.id, inventory::Ending::Expired, now())
+                    .await?;
+            }
+            HoldStatus::Active => {
+                if let Some((details, notification_id)) =
+                    confirm_active(services, &hold, &mut remember).await?
+                {
+                    services.observer.booked();
+                    outbox::enqueue(services, vec![notification_id]);
+                    return Ok(details);
+                }
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "the hold changed while confirming it; try again".into(),
+    ))
+}
+
+fn released() -> Error {
+    Error::Conflict("this hold was released; hold tickets again".into())
+}
+
+/// `None`: the hold stopped being active (expired or released) before this
+/// could confirm it, and nothing was written.
+async fn confirm_active(
+    services: &Services,
+    hold: &HoldModel,
+    remember: &mut Option<Remember<BookingDetails>>,
+) -> Result<Option<(BookingDetails, Uuid)>, Error> {
+    let now = now();
+    let txn = begin_write(&services.db).await?;
+    let confirmed = Hold::update_many()
+        .col_expr(HoldColumn::Status, Expr::value(HoldStatus::Confirmed))
+        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
+        .filter(HoldColumn::Id.eq(hold.id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .filter(HoldColumn::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if confirmed.rows_affected == 0 {
+        return Ok(None);
+    }
+    Event::update_many()
+        .col_expr(
+            EventColumn::HeldTickets,
+            Expr::col(EventColumn::HeldTickets).sub(hold.quantity),
+        )
+        .col_expr(
+            EventColumn::BookedTickets,
+            Expr::col(EventColumn::BookedTickets).add(hold.quantity),
+        )
+        .filter(EventColumn::Id.eq(hold.event_id))
+        .exec(&txn)
+        .await?;
+    seating::book_held(&txn, hold.id).await?;
+    let seats = seating::of_holds(&txn, &[hold.id])
+        .await?
+        .remove(&hold.id)
+        .unwrap_or_default();
+    let booking = BookingModel {
+        id: Uuid::now_v7(),
+        event_id: hold.event_id,
+        user_id: hold.user_id,
+        quantity: hold.quantity,
+        status: BookingStatus::Confirmed,
+        created_at: now,
+        cancelled_at: None,
+    };
+    let recorded = record_booking(&txn, services, hold, booking, seats, remember.take()).await?;
+    txn.commit().await?;
+    Ok(Some(recorded))
+}
+
+/// Releases an active hold; its tickets go back on sale at once. Releasing a
+/// released hold returns it unchanged.
+pub async fn release(
+    services: &Services,
+    customer_id: Uuid,
+    hold_id: Uuid,
+) -> Result<HoldDetails, Error> {
+    for _ in 0..SETTLE_ATTEMPTS {
+        let hold = own(&services.db, customer_id, hold_id).await?;
+        match hold.status {
+            HoldStatus::Released => return details(&services.db, hold).await,
+            HoldStatus::Confirmed => {
+                return Err(Error::Conflict(
+                    "this hold is confirmed; cancel its booking instead".into(),
+                ));
+            }
+            HoldStatus::Expired => return Err(Error::HoldExpired),
+            HoldStatus::Active => {
+                let ending = if hold.expires_at <= now() {
+                    inventory::Ending::Expired
+                } else {
+                    inventory::Ending::Released
+                };
+                if let Some(ended) =
+                    inventory::end_hold(&services.db, hold.id, ending, now()).await?
+                    && ending == inventory::Ending::Released
+                {
+                    return details(&services.db, ended).await;
+                }
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "the hold changed while releasing it; try again".into(),
+    ))
+}

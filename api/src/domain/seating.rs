@@ -1,0 +1,294 @@
+//! Reserved seating (SPEC §9): the seat map given with an event, the seats'
+//! status, and which seats a hold takes.
+//!
+//! **Best available**, for a hold or booking by quantity: the best-ranked run
+//! of that many adjacent free seats (consecutive numbers in one row), if any row
+//! has one; otherwise the best-ranked free seats wherever they are. Rank is the
+//! order of the seat map as given: its first section's first row's first seat is
+//! the best seat in the house.
+
+use std::collections::{BTreeSet, HashMap};
+
+use entity::prelude::*;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{Error, ValidationErrors, validation};
+
+pub const MAX_SEATS: usize = 100_000;
+const SECTION_MAX_CHARS: usize = 100;
+const ROW_MAX_CHARS: usize = 20;
+const MAX_SEATS_PER_ROW: i64 = 1_000;
+/// Seats per insert statement: 8 values each, under SQLite's 32,766 bind limit.
+const INSERT_CHUNK: usize = 4_000;
+
+/// A checked seat map: sections in rank order, each with rows of numbered seats.
+#[derive(Debug, Clone)]
+pub struct SeatMap {
+    sections: Vec<(String, Vec<(String, i32)>)>,
+}
+
+/// A seat map as a client describes it, before checking.
+pub struct SeatMapInput {
+    pub sections: Vec<(String, Vec<(String, i64)>)>,
+}
+
+impl SeatMap {
+    /// Checks names (single-line text, unique: sections in the event, rows in
+    /// their section) and counts (1 to 1,000 seats a row, 100,000 in all).
+    pub fn parse(errors: &mut ValidationErrors, input: SeatMapInput) -> Option<Self> {
+        let before = errors.clone();
+        if input.sections.is_empty() {
+            errors.add("seating.sections", "must list at least one section");
+        }
+        let mut total: i64 = 0;
+        let mut section_names = BTreeSet::new();
+        let mut sections = Vec::with_capacity(input.sections.len());
+        for (i, (name, rows)) in input.sections.into_iter().enumerate() {
+            let field = format!("seating.sections[{i}]");
+            let name = validation::text(errors, &format!("{field}.name"), &name, SECTION_MAX_CHARS);
+            if let Some(name) = &name
+                && !section_names.insert(name.clone())
+            {
+                errors.add(&format!("{field}.name"), "another section has this name");
+            }
+            if rows.is_empty() {
+                errors.add(&format!("{field}.rows"), "must list at least one row");
+            }
+            let mut row_labels = BTreeSet::new();
+            let mut checked_rows = Vec::with_capacity(rows.len());
+            for (j, (label, seats)) in rows.into_iter().enumerate() {
+                let field = format!("{field}.rows[{j}]");
+                let label =
+                    validation::text(errors, &format!("{field}.label"), &label, ROW_MAX_CHARS);
+                if let Some(label) = &label
+                    && !row_labels.insert(label.clone())
+                {
+                    errors.add(
+                        &format!("{field}.label"),
+                        "another row in this section has this label",
+                    );
+                }
+                if !(1..=MAX_SEATS_PER_ROW).contains(&seats) {
+                    errors.add(
+                        &format!("{field}.seats"),
+                        format!("must be between 1 and {MAX_SEATS_PER_ROW}"),
+                    );
+                }
+                total = total.saturating_add(Ord::max(seats, 0));
+                if let Some(label) = label {
+                    checked_rows.push((label, Ord::clamp(seats, 0, MAX_SEATS_PER_ROW) as i32));
+                }
+            }
+            if let Some(name) = name {
+                sections.push((name, checked_rows));
+            }
+        }
+        if total > MAX_SEATS as i64 {
+            errors.add("seating", format!("has {total} seats; at most {MAX_SEATS}"));
+        }
+        (*errors == before).then_some(Self { sections })
+    }
+
+    pub fn seat_count(&self) -> i32 {
+        self.sections
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .map(|(_, seats)| seats)
+            .sum()
+    }
+}
+
+/// Creates an event's seats, in rank order, a few thousand rows a statement.
+pub async fn create_seats(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    map: &SeatMap,
+) -> Result<(), DbErr> {
+    let mut position = 0;
+    let mut rows = Vec::with_capacity(INSERT_CHUNK);
+    for (section, section_rows) in &map.sections {
+        for (row, seats) in section_rows {
+            for number in 1..=*seats {
+                position += 1;
+                rows.push(SeatActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    event_id: Set(event_id),
+                    section: Set(section.clone()),
+                    row: Set(row.clone()),
+                    number: Set(number),
+                    label: Set(format!("{section} {row}-{number}")),
+                    position: Set(position),
+                    status: Set(SeatStatus::Available),
+                    hold_id: Set(None),
+                });
+                if rows.len() == INSERT_CHUNK {
+                    Seat::insert_many(std::mem::take(&mut rows))
+                        .exec_without_returning(txn)
+                        .await?;
+                }
+            }
+        }
+    }
+    if !rows.is_empty() {
+        Seat::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// An event's seats in rank order, optionally one section's.
+pub async fn list(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    section: Option<&str>,
+) -> Result<Vec<SeatModel>, Error> {
+    super::events::get(db, event_id).await?;
+    let mut query = Seat::find()
+        .filter(SeatColumn::EventId.eq(event_id))
+        .order_by_asc(SeatColumn::Position);
+    if let Some(section) = section {
+        query = query.filter(SeatColumn::Section.eq(section));
+    }
+    Ok(query.all(db).await?)
+}
+
+#[derive(FromQueryResult)]
+struct SeatId {
+    id: Uuid,
+}
+
+/// Chooses `quantity` free seats by the best-available rule (see the module
+/// documentation). Called with the event row locked, so the choice holds until
+/// [`take`]. Fewer than `quantity` back means there are not that many free.
+pub async fn best_available(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    quantity: i32,
+) -> Result<Vec<Uuid>, DbErr> {
+    // Runs of adjacent free seats: in a row, consecutive numbers less their
+    // rank among the free seats is constant along a run.
+    const ADJACENT: &str = r#"
+        SELECT id FROM (
+            SELECT id, number,
+                   count(*) OVER run AS run_length,
+                   min(position) OVER run AS run_start,
+                   row_number() OVER (PARTITION BY section, "row", run_key ORDER BY number) AS nth
+              FROM (SELECT id, section, "row", number, position,
+                           number - row_number() OVER (PARTITION BY section, "row" ORDER BY number) AS run_key
+                      FROM seats
+                     WHERE event_id = $1 AND status = 'available') AS free
+            WINDOW run AS (PARTITION BY section, "row", run_key)
+        ) AS runs
+         WHERE run_length >= $2 AND nth <= $2
+         ORDER BY run_start, nth
+         LIMIT $2"#;
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => ADJACENT.to_owned(),
+        _ => ADJACENT.replace("$1", "?1").replace("$2", "?2"),
+    };
+    let adjacent = SeatId::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [event_id.into(), quantity.into()],
+    ))
+    .all(txn)
+    .await?;
+    if adjacent.len() == quantity as usize {
+        return Ok(adjacent.into_iter().map(|s| s.id).collect());
+    }
+    let scattered = Seat::find()
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Status.eq(SeatStatus::Available))
+        .order_by_asc(SeatColumn::Position)
+        .limit(u64::try_from(quantity).unwrap_or_default())
+        .all(txn)
+        .await?;
+    Ok(scattered.into_iter().map(|s| s.id).collect())
+}
+
+/// Gives the seats to the hold, all or none: each must belong to the event and
+/// be available. On refusal, the ones that are not (for the client to choose
+/// again); the caller rolls back.
+pub async fn take(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    hold_id: Uuid,
+    seat_ids: &[Uuid],
+    status: SeatStatus,
+) -> Result<Result<Vec<SeatModel>, Vec<Uuid>>, DbErr> {
+    let taken = Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(status))
+        .col_expr(SeatColumn::HoldId, Expr::value(Some(hold_id)))
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Id.is_in(seat_ids.iter().copied()))
+        .filter(SeatColumn::Status.eq(SeatStatus::Available))
+        .exec_with_returning(txn)
+        .await?;
+    if taken.len() == seat_ids.len() {
+        HoldSeat::insert_many(taken.iter().map(|seat| HoldSeatActiveModel {
+            hold_id: Set(hold_id),
+            seat_id: Set(seat.id),
+        }))
+        .exec_without_returning(txn)
+        .await?;
+        let mut taken = taken;
+        taken.sort_by_key(|seat| seat.position);
+        return Ok(Ok(taken));
+    }
+    let got: BTreeSet<Uuid> = taken.iter().map(|seat| seat.id).collect();
+    Ok(Err(seat_ids
+        .iter()
+        .copied()
+        .filter(|id| !got.contains(id))
+        .collect()))
+}
+
+/// Turns a confirmed hold's seats from held to booked.
+pub async fn book_held(txn: &DatabaseTransaction, hold_id: Uuid) -> Result<(), DbErr> {
+    Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Booked))
+        .filter(SeatColumn::HoldId.eq(hold_id))
+        .filter(SeatColumn::Status.eq(SeatStatus::Held))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The seats each hold took (kept after the hold ends), in rank order.
+pub async fn of_holds<C: ConnectionTrait>(
+    db: &C,
+    hold_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<SeatModel>>, DbErr> {
+    let mut by_hold: HashMap<Uuid, Vec<SeatModel>> = HashMap::new();
+    if hold_ids.is_empty() {
+        return Ok(by_hold);
+    }
+    let links = HoldSeat::find()
+        .filter(HoldSeatColumn::HoldId.is_in(hold_ids.iter().copied()))
+        .all(db)
+        .await?;
+    if links.is_empty() {
+        return Ok(by_hold);
+    }
+    let seats: HashMap<Uuid, SeatModel> = Seat::find()
+        .filter(SeatColumn::Id.is_in(links.iter().map(|l| l.seat_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|seat| (seat.id, seat))
+        .collect();
+    for link in links {
+        if let Some(seat) = seats.get(&link.seat_id) {
+            by_hold.entry(link.hold_id).or_default().push(seat.clone());
+        }
+    }
+    for seats in by_hold.values_mut() {
+        seats.sort_by_key(|seat| seat.position);
+    }
+    Ok(by_hold)
+}

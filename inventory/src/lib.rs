@@ -1,0 +1,121 @@
+//! Held tickets going back on sale. A hold ends once: its customer releases it
+//! (the api), it expires (the worker's timer or sweep, or a confirmation that
+//! came too late), or it is confirmed into a booking. Each ending is a
+//! conditional update of the hold's status, so whichever comes first moves the
+//! tickets and the others find the hold no longer active and change nothing.
+//!
+//! Lock order, on every path: the hold, then its event, then seats.
+
+use chrono::{DateTime, Utc};
+use entity::prelude::*;
+use platform::db::begin_write;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// By its customer, at any time while active.
+    Released,
+    /// Only once `expires_at` has passed.
+    Expired,
+}
+
+/// Ends an active hold and returns its tickets and seats, in one transaction.
+/// `None`: it was not active (or, for [`Ending::Expired`], not yet due), and
+/// nothing changed.
+pub async fn end_hold(
+    db: &DatabaseConnection,
+    hold_id: Uuid,
+    ending: Ending,
+    now: DateTime<Utc>,
+) -> Result<Option<HoldModel>, DbErr> {
+    let txn = begin_write(db).await?;
+    let ended = end_hold_in(&txn, hold_id, ending, now).await?;
+    txn.commit().await?;
+    Ok(ended)
+}
+
+/// [`end_hold`] inside the caller's transaction.
+pub async fn end_hold_in(
+    txn: &DatabaseTransaction,
+    hold_id: Uuid,
+    ending: Ending,
+    now: DateTime<Utc>,
+) -> Result<Option<HoldModel>, DbErr> {
+    let status = match ending {
+        Ending::Released => HoldStatus::Released,
+        Ending::Expired => HoldStatus::Expired,
+    };
+    let mut update = Hold::update_many()
+        .col_expr(HoldColumn::Status, Expr::value(status))
+        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
+        .filter(HoldColumn::Id.eq(hold_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active));
+    if ending == Ending::Expired {
+        update = update.filter(HoldColumn::ExpiresAt.lte(now));
+    }
+    let Some(hold) = update.exec_with_returning(txn).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    Event::update_many()
+        .col_expr(
+            EventColumn::AvailableTickets,
+            Expr::col(EventColumn::AvailableTickets).add(hold.quantity),
+        )
+        .col_expr(
+            EventColumn::HeldTickets,
+            Expr::col(EventColumn::HeldTickets).sub(hold.quantity),
+        )
+        .filter(EventColumn::Id.eq(hold.event_id))
+        .exec(txn)
+        .await?;
+    free_seats(txn, hold.id, SeatStatus::Held).await?;
+    Ok(Some(hold))
+}
+
+/// Makes the seats a hold has in `status` available again (none, on a
+/// general-admission event).
+pub async fn free_seats(
+    txn: &DatabaseTransaction,
+    hold_id: Uuid,
+    status: SeatStatus,
+) -> Result<u64, DbErr> {
+    let freed = Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
+        .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
+        .filter(SeatColumn::HoldId.eq(hold_id))
+        .filter(SeatColumn::Status.eq(status))
+        .exec(txn)
+        .await?;
+    Ok(freed.rows_affected)
+}
+
+/// Expires up to `limit` holds whose time is up, oldest first, each in its own
+/// transaction. Returns those this call expired.
+pub async fn expire_due(
+    db: &DatabaseConnection,
+    due_by: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<HoldModel>, DbErr> {
+    let due: Vec<Uuid> = Hold::find()
+        .select_only()
+        .column(HoldColumn::Id)
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .filter(HoldColumn::ExpiresAt.lte(due_by))
+        .order_by_asc(HoldColumn::ExpiresAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut expired = Vec::new();
+    for hold_id in due {
+        if let Some(hold) = end_hold(db, hold_id, Ending::Expired, Utc::now()).await? {
+            expired.push(hold);
+        }
+    }
+    Ok(expired)
+}
