@@ -91,10 +91,20 @@ impl StorageSettings {
                 ));
             }
         };
+        // Several deployments (or test runs) can share one Redis under their own
+        // namespaces.
+        let queue_namespace =
+            env::optional("QUEUE_NAMESPACE").unwrap_or_else(|| QUEUE_NAMESPACE.to_owned());
+        if queue_namespace.is_empty() || !queue_namespace.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                "QUEUE_NAMESPACE",
+                "must be visible ASCII characters without spaces",
+            ));
+        }
         Ok(Self {
             database_url,
             queue,
-            queue_namespace: QUEUE_NAMESPACE.to_owned(),
+            queue_namespace,
         })
     }
 

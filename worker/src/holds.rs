@@ -48,14 +48,22 @@ impl HoldExpirer {
         Ok(ended.is_some())
     }
 
-    /// One sweep round: expires holds whose timers are late.
+    /// One sweep round: expires holds whose timers are late, a batch at a time
+    /// until none are left (a backlog builds up while every worker is down).
     pub async fn sweep(&self) -> Result<usize, DbErr> {
-        let due_by = Utc::now()
-            - chrono::Duration::from_std(SWEEP_GRACE).unwrap_or_else(|_| chrono::Duration::zero());
-        let expired = inventory::expire_due(&self.db, due_by, SWEEP_BATCH).await?;
-        metrics::HOLDS_EXPIRED
-            .with_label_values(&["sweep"])
-            .inc_by(expired.len() as u64);
-        Ok(expired.len())
+        let mut total = 0;
+        loop {
+            let due_by = Utc::now()
+                - chrono::Duration::from_std(SWEEP_GRACE)
+                    .unwrap_or_else(|_| chrono::Duration::zero());
+            let expired = inventory::expire_due(&self.db, due_by, SWEEP_BATCH).await?;
+            metrics::HOLDS_EXPIRED
+                .with_label_values(&["sweep"])
+                .inc_by(expired.len() as u64);
+            total += expired.len();
+            if (expired.len() as u64) < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
     }
 }

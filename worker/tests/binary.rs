@@ -348,3 +348,215 @@ async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
         "duplicates are bounded by what was in flight: {duplicates}"
     );
 }
+
+/// Where the hold-expiry test keeps its data: a fresh PostgreSQL database and a
+/// Redis namespace of its own when `DATABASE_URL`/`REDIS_URL` say so, else a
+/// SQLite file. Returns the worker's environment.
+async fn storage(
+    dir: &std::path::Path,
+) -> (
+    String,
+    Vec<(&'static str, String)>,
+    Option<(String, String)>,
+) {
+    match std::env::var("DATABASE_URL") {
+        Ok(admin_url) if admin_url.starts_with("postgres") => {
+            let name = format!("booking_test_{}", Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &admin,
+                &format!("CREATE DATABASE {name}"),
+            )
+            .await
+            .unwrap();
+            let mut url = url::Url::parse(&admin_url).unwrap();
+            url.set_path(&name);
+            let redis = std::env::var("REDIS_URL").expect("REDIS_URL with a postgres DATABASE_URL");
+            let env = vec![
+                ("REDIS_URL", redis),
+                (
+                    "QUEUE_NAMESPACE",
+                    format!("test:{}", Uuid::now_v7().simple()),
+                ),
+            ];
+            (url.to_string(), env, Some((admin_url, name)))
+        }
+        _ => (
+            format!("sqlite://{}?mode=rwc", dir.join("booking.db").display()),
+            Vec::new(),
+            None,
+        ),
+    }
+}
+
+/// Expiry when every worker was down at the moment (no timer jobs at all, only
+/// due rows), with the first worker SIGKILLed part-way through and a second
+/// started: every held ticket comes back exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
+    const HOLDS: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, env, postgres) = storage(dir.path()).await;
+    let (db, _, _) = seed_pending_confirmation(&url).await;
+    let event = Event::find().one(&db).await.unwrap().unwrap();
+    let now = Utc::now();
+    let customers: Vec<_> = (0..HOLDS)
+        .map(|i| UserActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(format!("holder{i}@example.com")),
+            password_hash: Set("-".into()),
+            name: Set(format!("Holder {i}")),
+            role: Set(Role::Customer),
+            created_at: Set(now),
+        })
+        .collect();
+    for chunk in customers.chunks(500) {
+        User::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    // The seeded event grows by HOLDS tickets, all of them held, all of the
+    // holds due a second ago.
+    let total = event.total_tickets + HOLDS as i32;
+    let mut grown: EventActiveModel = event.clone().into();
+    grown.total_tickets = Set(total);
+    grown.held_tickets = Set(HOLDS as i32);
+    grown.update(&db).await.unwrap();
+    let holds: Vec<_> = customers
+        .iter()
+        .map(|customer| HoldActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event.id),
+            user_id: Set(*customer.id.as_ref()),
+            quantity: Set(1),
+            status: Set(HoldStatus::Active),
+            expires_at: Set(now - chrono::Duration::seconds(1)),
+            booking_id: Set(None),
+            created_at: Set(now - chrono::Duration::minutes(10)),
+            ended_at: Set(None),
+        })
+        .collect();
+    for chunk in holds.chunks(500) {
+        Hold::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    let count = |status: HoldStatus| {
+        let db = db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+            Hold::find()
+                .filter(entity::hold::Column::Status.eq(status))
+                .count(&db)
+                .await
+                .unwrap() as usize
+        }
+    };
+    let books_balance = || {
+        let db = db.clone();
+        async move {
+            let event = Event::find_by_id(event.id).one(&db).await.unwrap().unwrap();
+            assert_eq!(
+                event.available_tickets + event.held_tickets + event.booked_tickets,
+                event.total_tickets
+            );
+            event
+        }
+    };
+
+    let mail_dir = dir.path().join("mail");
+    let start = |env: &[(&'static str, String)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+        command
+            .env_clear()
+            .env("DATABASE_URL", &url)
+            .env("MAIL_DIR", &mail_dir)
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.spawn().unwrap()
+    };
+    let mut first = start(&env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(HoldStatus::Expired).await < 100 {
+        assert!(Instant::now() < deadline, "expiry did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let expired_at_kill = count(HoldStatus::Expired).await;
+    let event_at_kill = books_balance().await;
+    assert_eq!(
+        event_at_kill.held_tickets as usize,
+        count(HoldStatus::Active).await
+    );
+
+    let mut second = start(&env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(HoldStatus::Active).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "holds still active after a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    second.wait().unwrap();
+
+    let event_after = books_balance().await;
+    assert_eq!(count(HoldStatus::Expired).await, HOLDS);
+    assert_eq!(event_after.held_tickets, 0);
+    assert_eq!(
+        event_after.available_tickets,
+        event.available_tickets + HOLDS as i32,
+        "every held ticket came back, once"
+    );
+    eprintln!(
+        "SIGKILL after {expired_at_kill} of {HOLDS} holds expired; the restarted worker returned the rest"
+    );
+    if let Some((admin_url, name)) = postgres {
+        let redis_url = env
+            .iter()
+            .find(|(k, _)| *k == "REDIS_URL")
+            .map(|(_, v)| v.clone());
+        let namespace = env
+            .iter()
+            .find(|(k, _)| *k == "QUEUE_NAMESPACE")
+            .map(|(_, v)| v.clone());
+        if let (Some(redis_url), Some(namespace)) = (redis_url, namespace) {
+            let mut redis = redis::Client::open(redis_url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{namespace}*"))
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL")
+                    .arg(keys)
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+            }
+        }
+        db.close().await.ok();
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+        let _ = sea_orm::ConnectionTrait::execute_unprepared(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await;
+    }
+}

@@ -86,7 +86,7 @@ pub async fn book(
             })
         }
         None => {
-            let why = why_not_booked(&services.db, event_id).await;
+            let why = why_not_booked(&services.db, event_id, true).await;
             if matches!(why, Error::Seated) {
                 return holds::book_seated(services, customer_id, event_id, selection, remember)
                     .await;
@@ -212,12 +212,17 @@ pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
 }
 
 /// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise. [`Error::Seated`] is for the caller only: take seats instead.
-pub(super) async fn why_not_booked(db: &DatabaseConnection, event_id: Uuid) -> Error {
+/// a promise. After the general-admission path (`general_admission`), a
+/// seated event is [`Error::Seated`]: the caller takes seats instead.
+pub(super) async fn why_not_booked(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    general_admission: bool,
+) -> Error {
     match Event::find_by_id(event_id).one(db).await {
         Ok(None) => Error::NotFound("event"),
         Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
-        Ok(Some(event)) if event.seated && event.available_tickets > 0 => Error::Seated,
+        Ok(Some(event)) if event.seated && general_admission => Error::Seated,
         Ok(Some(event)) => Error::SoldOut {
             available: event.available_tickets,
         },

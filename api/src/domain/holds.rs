@@ -178,7 +178,14 @@ async fn take(
         .await?;
     if taken.rows_affected == 0 {
         drop(txn);
-        return Err(bookings::why_not_booked(&services.db, event_id).await);
+        let why = bookings::why_not_booked(&services.db, event_id, false).await;
+        // Fewer free than asked for: some of the asked-for seats are taken.
+        if let (Error::SoldOut { .. }, Selection::Seats(ids)) = (&why, &selection) {
+            return Err(Error::SeatsUnavailable(
+                seating::unavailable(&services.db, event_id, ids).await?,
+            ));
+        }
+        return Err(why);
     }
     let now = now();
     let booking_id = booking.then(Uuid::now_v7);

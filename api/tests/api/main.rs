@@ -14,5 +14,6 @@ mod holds;
 mod idempotency;
 mod notifications;
 mod operations;
+mod seating;
 mod shutdown;
 mod smtp;
