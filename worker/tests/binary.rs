@@ -390,8 +390,8 @@ async fn storage(
 }
 
 /// Expiry when every worker was down at the moment (no timer jobs at all, only
-/// due rows), with the first worker SIGKILLed part-way through and a second
-/// started: every held ticket comes back exactly once.
+/// due rows), with the first worker SIGKILLed part-way through and two more
+/// started together: every held ticket comes back exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     const HOLDS: usize = 3000;
@@ -497,7 +497,9 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         count(HoldStatus::Active).await
     );
 
+    // Two workers take over at once: expiring is exactly-once among them too.
     let mut second = start(&env);
+    let mut third = start(&env);
     let deadline = Instant::now() + Duration::from_secs(60);
     while count(HoldStatus::Active).await > 0 {
         assert!(
@@ -506,11 +508,13 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .unwrap();
-    second.wait().unwrap();
+    for worker in [&mut second, &mut third] {
+        Command::new("kill")
+            .args(["-TERM", &worker.id().to_string()])
+            .status()
+            .unwrap();
+        worker.wait().unwrap();
+    }
 
     let event_after = books_balance().await;
     assert_eq!(count(HoldStatus::Expired).await, HOLDS);
@@ -521,7 +525,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         "every held ticket came back, once"
     );
     eprintln!(
-        "SIGKILL after {expired_at_kill} of {HOLDS} holds expired; the restarted worker returned the rest"
+        "SIGKILL after {expired_at_kill} of {HOLDS} holds expired; two fresh workers returned the rest"
     );
     if let Some((admin_url, name)) = postgres {
         let redis_url = env

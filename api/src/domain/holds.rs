@@ -3,6 +3,7 @@
 //!
 //! Taking tickets is a conditional update of the event's counters
 //! (`available -= n, held += n` only while `available >= n`), in the same
+//! statement as the hold row (PostgreSQL, general admission) or the same
 //! transaction as the hold row and its seats; the database keeps
 //! `available + held + booked == total`. Ending a hold is `inventory`'s, shared
 //! with the worker that expires holds. Lock order on every path: hold, event,
@@ -12,8 +13,8 @@ use chrono::Duration;
 use entity::prelude::*;
 use platform::ExpireHold;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Set, SqlErr, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -99,6 +100,28 @@ pub async fn create(
     event_id: Uuid,
     selection: Selection,
 ) -> Result<HoldDetails, Error> {
+    if let (Selection::Quantity(quantity), DbBackend::Postgres) =
+        (&selection, services.db.get_database_backend())
+    {
+        match hold_in_one_statement(&services.db, customer_id, event_id, *quantity).await {
+            Ok(Some(hold)) => {
+                schedule_expiry(services, &hold);
+                return Ok(HoldDetails {
+                    hold,
+                    seats: Vec::new(),
+                });
+            }
+            Ok(None) => match bookings::why_not_booked(&services.db, event_id, true).await {
+                // Seats are taken in a transaction, below.
+                Error::Seated => {}
+                why => return Err(why),
+            },
+            Err(error) if is_second_active_hold(&error) => {
+                return Err(existing_hold(&services.db, customer_id, event_id).await);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
     match take(services, customer_id, event_id, selection, Into_::Hold).await? {
         Taken::Hold(details) => {
             schedule_expiry(services, &details.hold);
@@ -133,6 +156,44 @@ pub(super) async fn book_seated(
         }
         Taken::Hold(_) => Err(Error::Internal(anyhow::anyhow!("asked for a booking"))),
     }
+}
+
+/// PostgreSQL, general admission: the counters and the hold row in one
+/// statement, so the event row is locked for one statement's time (as a
+/// booking does). `None`: nothing taken (sold out, cancelled, unknown, or
+/// seated); a second active hold fails the whole statement on the unique index.
+async fn hold_in_one_statement(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    event_id: Uuid,
+    quantity: i32,
+) -> Result<Option<HoldModel>, DbErr> {
+    const SQL: &str = r#"
+        WITH taken AS (
+            UPDATE events
+               SET available_tickets = available_tickets - $1,
+                   held_tickets = held_tickets + $1
+             WHERE id = $2 AND status = 'scheduled' AND NOT seated
+               AND available_tickets >= $1
+         RETURNING id, hold_minutes
+        )
+        INSERT INTO holds (id, event_id, user_id, quantity, status, expires_at, created_at)
+        SELECT $3, id, $4, $1, 'active', $5 + make_interval(mins => hold_minutes), $5
+          FROM taken
+        RETURNING id, event_id, user_id, quantity, status, expires_at, booking_id, created_at,
+                  ended_at"#;
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        SQL,
+        [
+            quantity.into(),
+            event_id.into(),
+            Uuid::now_v7().into(),
+            customer_id.into(),
+            now().into(),
+        ],
+    );
+    Hold::find().from_raw_sql(statement).one(db).await
 }
 
 async fn take(
