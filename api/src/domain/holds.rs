@@ -79,20 +79,6 @@ pub struct HoldDetails {
     pub seats: Vec<SeatModel>,
 }
 
-/// What the tickets taken become at once.
-enum Into_ {
-    /// An active hold.
-    Hold,
-    /// A booking: a hold confirmed in the same transaction (`POST …/bookings`
-    /// on a seated event). Carries the idempotent response to record, if any.
-    Booking(Option<Remember<BookingDetails>>),
-}
-
-enum Taken {
-    Hold(HoldDetails),
-    Booking(BookingDetails, Uuid),
-}
-
 /// Holds tickets for a customer, or fails having written nothing.
 pub async fn create(
     services: &Services,
@@ -122,13 +108,17 @@ pub async fn create(
             Err(error) => return Err(error.into()),
         }
     }
-    match take(services, customer_id, event_id, selection, Into_::Hold).await? {
-        Taken::Hold(details) => {
-            schedule_expiry(services, &details.hold);
-            Ok(details)
-        }
-        Taken::Booking(..) => Err(Error::Internal(anyhow::anyhow!("asked for a hold"))),
-    }
+    let (txn, hold, seats) = take(
+        services,
+        customer_id,
+        event_id,
+        selection,
+        HoldStatus::Active,
+    )
+    .await?;
+    txn.commit().await?;
+    schedule_expiry(services, &hold);
+    Ok(HoldDetails { hold, seats })
 }
 
 /// A hold and its confirmation in one transaction: how a seated event is booked
@@ -140,22 +130,29 @@ pub(super) async fn book_seated(
     selection: Selection,
     remember: Option<Remember<BookingDetails>>,
 ) -> Result<BookingDetails, Error> {
-    match take(
+    let (txn, hold, seats) = take(
         services,
         customer_id,
         event_id,
         selection,
-        Into_::Booking(remember),
+        HoldStatus::Confirmed,
     )
-    .await?
-    {
-        Taken::Booking(details, notification_id) => {
-            services.observer.booked();
-            outbox::enqueue(services, vec![notification_id]);
-            Ok(details)
-        }
-        Taken::Hold(_) => Err(Error::Internal(anyhow::anyhow!("asked for a booking"))),
-    }
+    .await?;
+    let booking = BookingModel {
+        id: Uuid::now_v7(),
+        event_id,
+        user_id: customer_id,
+        quantity: hold.quantity,
+        status: BookingStatus::Confirmed,
+        created_at: hold.created_at,
+        cancelled_at: None,
+    };
+    let (details, notification_id) =
+        record_booking(&txn, services, &hold, booking, seats, remember).await?;
+    txn.commit().await?;
+    services.observer.booked();
+    outbox::enqueue(services, vec![notification_id]);
+    Ok(details)
 }
 
 /// PostgreSQL, general admission: the counters and the hold row in one
@@ -196,15 +193,18 @@ async fn hold_in_one_statement(
     Hold::find().from_raw_sql(statement).one(db).await
 }
 
+/// Takes the tickets in a transaction it leaves open for the caller to finish:
+/// the counters (the event row stays locked from here to commit), the hold row
+/// in `status`, and on a seated event its seats.
 async fn take(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     selection: Selection,
-    into: Into_,
-) -> Result<Taken, Error> {
+    status: HoldStatus,
+) -> Result<(DatabaseTransaction, HoldModel, Vec<SeatModel>), Error> {
     let count = selection.count();
-    let booking = matches!(into, Into_::Booking(_));
+    let booking = status == HoldStatus::Confirmed;
     let txn = begin_write(&services.db).await?;
     let event = Event::find_by_id(event_id)
         .one(&txn)
@@ -249,17 +249,12 @@ async fn take(
         return Err(why);
     }
     let now = now();
-    let booking_id = booking.then(Uuid::now_v7);
     let hold = HoldActiveModel {
         id: Set(Uuid::now_v7()),
         event_id: Set(event_id),
         user_id: Set(customer_id),
         quantity: Set(count),
-        status: Set(if booking {
-            HoldStatus::Confirmed
-        } else {
-            HoldStatus::Active
-        }),
+        status: Set(status),
         expires_at: Set(now + Duration::minutes(i64::from(event.hold_minutes))),
         booking_id: Set(None),
         created_at: Set(now),
@@ -278,12 +273,12 @@ async fn take(
             Selection::Seats(ids) => ids.clone(),
             Selection::Quantity(n) => seating::best_available(&txn, event_id, *n).await?,
         };
-        let status = if booking {
+        let seat_status = if booking {
             SeatStatus::Booked
         } else {
             SeatStatus::Held
         };
-        match seating::take(&txn, event_id, hold.id, &wanted, status).await? {
+        match seating::take(&txn, event_id, hold.id, &wanted, seat_status).await? {
             Ok(seats) => seats,
             Err(unavailable) => {
                 drop(txn);
@@ -293,27 +288,7 @@ async fn take(
     } else {
         Vec::new()
     };
-    match (into, booking_id) {
-        (Into_::Booking(remember), Some(booking_id)) => {
-            let booking = BookingModel {
-                id: booking_id,
-                event_id,
-                user_id: customer_id,
-                quantity: count,
-                status: BookingStatus::Confirmed,
-                created_at: now,
-                cancelled_at: None,
-            };
-            let details = record_booking(&txn, services, &hold, booking, seats, remember).await?;
-            let notification_id = details.1;
-            txn.commit().await?;
-            Ok(Taken::Booking(details.0, notification_id))
-        }
-        _ => {
-            txn.commit().await?;
-            Ok(Taken::Hold(HoldDetails { hold, seats }))
-        }
-    }
+    Ok((txn, hold, seats))
 }
 
 /// Inside a transaction that took the tickets: the booking row, its hold's
