@@ -1,4 +1,6 @@
-//! Held tickets going back on sale. A hold ends once: its customer releases it
+//! Ticket accounting shared by the api and the worker: the three counts an
+//! event's tickets are in, the one update that moves tickets between them, and
+//! held tickets going back on sale. A hold ends once: its customer releases it
 //! (the api), it expires (the worker's timer or sweep, or a confirmation that
 //! came too late), or it is confirmed into a booking. Each ending is a
 //! conditional update of the hold's status, so whichever comes first moves the
@@ -11,10 +13,39 @@ use entity::prelude::*;
 use platform::db::begin_write;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, UpdateMany,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
+
+/// The three counts an event's tickets are in; they add up to its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Available,
+    /// In active holds.
+    Held,
+    /// In confirmed bookings.
+    Booked,
+}
+
+impl Count {
+    fn column(self) -> EventColumn {
+        match self {
+            Count::Available => EventColumn::AvailableTickets,
+            Count::Held => EventColumn::HeldTickets,
+            Count::Booked => EventColumn::BookedTickets,
+        }
+    }
+}
+
+/// The update that moves `n` of an event's tickets from one count to another;
+/// callers add their conditions (`available_tickets >= n`, …) and run it.
+pub fn move_tickets(event_id: Uuid, n: i32, from: Count, to: Count) -> UpdateMany<Event> {
+    Event::update_many()
+        .col_expr(from.column(), Expr::col(from.column()).sub(n))
+        .col_expr(to.column(), Expr::col(to.column()).add(n))
+        .filter(EventColumn::Id.eq(event_id))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -61,16 +92,7 @@ pub async fn end_hold_in(
     let Some(hold) = update.exec_with_returning(txn).await?.into_iter().next() else {
         return Ok(None);
     };
-    Event::update_many()
-        .col_expr(
-            EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).add(hold.quantity),
-        )
-        .col_expr(
-            EventColumn::HeldTickets,
-            Expr::col(EventColumn::HeldTickets).sub(hold.quantity),
-        )
-        .filter(EventColumn::Id.eq(hold.event_id))
+    move_tickets(hold.event_id, hold.quantity, Count::Held, Count::Available)
         .exec(txn)
         .await?;
     free_seats(txn, hold.id, SeatStatus::Held).await?;

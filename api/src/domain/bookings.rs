@@ -5,12 +5,12 @@
 //! (`holds`).
 
 use entity::prelude::*;
+use inventory::{Count, move_tickets};
 use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
-    sea_query::{Expr, ExprTrait},
+    QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -170,21 +170,17 @@ async fn book_in_transaction(
     remembered: Option<(String, u16, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
     let txn = begin_write(&services.db).await?;
-    let taken = Event::update_many()
-        .col_expr(
-            EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).sub(booking.quantity),
-        )
-        .col_expr(
-            EventColumn::BookedTickets,
-            Expr::col(EventColumn::BookedTickets).add(booking.quantity),
-        )
-        .filter(EventColumn::Id.eq(booking.event_id))
-        .filter(EventColumn::Status.eq(EventStatus::Scheduled))
-        .filter(EventColumn::Seated.eq(false))
-        .filter(EventColumn::AvailableTickets.gte(booking.quantity))
-        .exec(&txn)
-        .await?;
+    let taken = move_tickets(
+        booking.event_id,
+        booking.quantity,
+        Count::Available,
+        Count::Booked,
+    )
+    .filter(EventColumn::Status.eq(EventStatus::Scheduled))
+    .filter(EventColumn::Seated.eq(false))
+    .filter(EventColumn::AvailableTickets.gte(booking.quantity))
+    .exec(&txn)
+    .await?;
     if taken.rows_affected == 0 {
         return Ok(None);
     }
@@ -345,18 +341,14 @@ pub async fn cancel(
         drop(txn);
         return details(&services.db, booking_id).await;
     };
-    Event::update_many()
-        .col_expr(
-            EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).add(cancelled.quantity),
-        )
-        .col_expr(
-            EventColumn::BookedTickets,
-            Expr::col(EventColumn::BookedTickets).sub(cancelled.quantity),
-        )
-        .filter(EventColumn::Id.eq(cancelled.event_id))
-        .exec(&txn)
-        .await?;
+    move_tickets(
+        cancelled.event_id,
+        cancelled.quantity,
+        Count::Booked,
+        Count::Available,
+    )
+    .exec(&txn)
+    .await?;
     let details = details(&txn, booking_id).await?;
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))

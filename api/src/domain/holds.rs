@@ -11,11 +11,11 @@
 
 use chrono::Duration;
 use entity::prelude::*;
+use inventory::{Count, move_tickets};
 use platform::ExpireHold;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Set, SqlErr, Statement,
-    sea_query::{Expr, ExprTrait},
+    EntityTrait, QueryFilter, Set, SqlErr, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -221,18 +221,8 @@ async fn take(
         .into());
     }
     // The event row stays locked from here to commit.
-    let into_column = if booking {
-        EventColumn::BookedTickets
-    } else {
-        EventColumn::HeldTickets
-    };
-    let taken = Event::update_many()
-        .col_expr(
-            EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).sub(count),
-        )
-        .col_expr(into_column, Expr::col(into_column).add(count))
-        .filter(EventColumn::Id.eq(event_id))
+    let into = if booking { Count::Booked } else { Count::Held };
+    let taken = move_tickets(event_id, count, Count::Available, into)
         .filter(EventColumn::Status.eq(EventStatus::Scheduled))
         .filter(EventColumn::AvailableTickets.gte(count))
         .exec(&txn)
@@ -457,16 +447,7 @@ async fn confirm_active(
     if confirmed.rows_affected == 0 {
         return Ok(None);
     }
-    Event::update_many()
-        .col_expr(
-            EventColumn::HeldTickets,
-            Expr::col(EventColumn::HeldTickets).sub(hold.quantity),
-        )
-        .col_expr(
-            EventColumn::BookedTickets,
-            Expr::col(EventColumn::BookedTickets).add(hold.quantity),
-        )
-        .filter(EventColumn::Id.eq(hold.event_id))
+    move_tickets(hold.event_id, hold.quantity, Count::Held, Count::Booked)
         .exec(&txn)
         .await?;
     seating::book_held(&txn, hold.id).await?;
