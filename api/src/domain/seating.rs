@@ -12,8 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use entity::prelude::*;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    sea_query::Expr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -103,8 +102,69 @@ impl SeatMap {
     }
 }
 
-/// Creates an event's seats, in rank order, a few thousand rows a statement.
+/// Creates an event's seats, in rank order.
 pub async fn create_seats(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    map: &SeatMap,
+) -> Result<(), DbErr> {
+    match txn.get_database_backend() {
+        DbBackend::Postgres => create_seats_in_one_statement(txn, event_id, map).await,
+        _ => create_seats_in_chunks(txn, event_id, map).await,
+    }
+}
+
+/// PostgreSQL: one statement for the whole map. The rows of the map and the
+/// seats' ids go as two JSON parameters and the database expands the rows
+/// into seats, which is several times faster than binding nine values per
+/// seat.
+async fn create_seats_in_one_statement(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    map: &SeatMap,
+) -> Result<(), DbErr> {
+    const SQL: &str = r#"
+        WITH map AS (
+            SELECT * FROM json_to_recordset($2::json)
+                       AS map(section text, "row" text, seats int, first int)
+        ), ids AS (
+            SELECT value::uuid AS id, ordinality::int AS position
+              FROM json_array_elements_text($3::json) WITH ORDINALITY
+        )
+        INSERT INTO seats (id, event_id, section, "row", number, label, position, status)
+        SELECT ids.id, $1, map.section, map."row", n,
+               map.section || ' ' || map."row" || '-' || n, map.first + n - 1, 'available'
+          FROM map
+         CROSS JOIN LATERAL generate_series(1, map.seats) AS n
+          JOIN ids ON ids.position = map.first + n - 1"#;
+    let mut rows = Vec::new();
+    let mut first = 1;
+    for (section, section_rows) in &map.sections {
+        for (row, seats) in section_rows {
+            rows.push(serde_json::json!({
+                "section": section, "row": row, "seats": seats, "first": first,
+            }));
+            first += seats;
+        }
+    }
+    let ids: Vec<String> = (0..map.seat_count())
+        .map(|_| Uuid::now_v7().to_string())
+        .collect();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        SQL,
+        [
+            event_id.into(),
+            serde_json::Value::from(rows).into(),
+            serde_json::Value::from(ids).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A few thousand rows a statement.
+async fn create_seats_in_chunks(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
@@ -156,59 +216,61 @@ pub async fn list(
     Ok(query.all(db).await?)
 }
 
-#[derive(FromQueryResult)]
-struct SeatId {
-    id: Uuid,
-}
+/// Free seats read per round trip by [`best_available`].
+const SCAN_PAGE: u64 = 500;
 
 /// Chooses `quantity` free seats by the best-available rule (see the module
 /// documentation). Called with the event row locked, so the choice holds until
 /// [`take`]. Fewer than `quantity` back means there are not that many free.
+///
+/// Reads the free seats in rank order, a page at a time, and stops at the
+/// first run of `quantity` adjacent ones: rank order lists each row's seats by
+/// number, so the first run to complete is the best-ranked. Usually that is
+/// the first page; only a house with no such run left is read to the end.
 pub async fn best_available(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     quantity: i32,
 ) -> Result<Vec<Uuid>, DbErr> {
-    // Runs of adjacent free seats: in a row, consecutive numbers less their
-    // rank among the free seats is constant along a run.
-    const ADJACENT: &str = r#"
-        SELECT id FROM (
-            SELECT id, number,
-                   count(*) OVER run AS run_length,
-                   min(position) OVER run AS run_start,
-                   row_number() OVER (PARTITION BY section, "row", run_key ORDER BY number) AS nth
-              FROM (SELECT id, section, "row", number, position,
-                           number - row_number() OVER (PARTITION BY section, "row" ORDER BY number) AS run_key
-                      FROM seats
-                     WHERE event_id = $1 AND status = 'available') AS free
-            WINDOW run AS (PARTITION BY section, "row", run_key)
-        ) AS runs
-         WHERE run_length >= $2 AND nth <= $2
-         ORDER BY run_start, nth
-         LIMIT $2"#;
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => ADJACENT.to_owned(),
-        _ => ADJACENT.replace("$1", "?1").replace("$2", "?2"),
-    };
-    let adjacent = SeatId::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [event_id.into(), quantity.into()],
-    ))
-    .all(txn)
-    .await?;
-    if adjacent.len() == quantity as usize {
-        return Ok(adjacent.into_iter().map(|s| s.id).collect());
+    let wanted = usize::try_from(quantity).unwrap_or_default();
+    let mut best_free: Vec<Uuid> = Vec::with_capacity(wanted);
+    let mut run: Vec<Uuid> = Vec::with_capacity(wanted);
+    let mut previous: Option<SeatModel> = None;
+    let mut after = 0;
+    loop {
+        let page = Seat::find()
+            .filter(SeatColumn::EventId.eq(event_id))
+            .filter(SeatColumn::Status.eq(SeatStatus::Available))
+            .filter(SeatColumn::Position.gt(after))
+            .order_by_asc(SeatColumn::Position)
+            .limit(SCAN_PAGE)
+            .all(txn)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(best_free);
+        };
+        after = last.position;
+        let full_page = page.len() as u64 == SCAN_PAGE;
+        for seat in page {
+            if best_free.len() < wanted {
+                best_free.push(seat.id);
+            }
+            let adjacent = previous.as_ref().is_some_and(|p| {
+                p.section == seat.section && p.row == seat.row && p.number + 1 == seat.number
+            });
+            if !adjacent {
+                run.clear();
+            }
+            run.push(seat.id);
+            if run.len() == wanted {
+                return Ok(run);
+            }
+            previous = Some(seat);
+        }
+        if !full_page {
+            return Ok(best_free);
+        }
     }
-    let scattered = Seat::find()
-        .filter(SeatColumn::EventId.eq(event_id))
-        .filter(SeatColumn::Status.eq(SeatStatus::Available))
-        .order_by_asc(SeatColumn::Position)
-        .limit(u64::try_from(quantity).unwrap_or_default())
-        .all(txn)
-        .await?;
-    Ok(scattered.into_iter().map(|s| s.id).collect())
 }
 
 /// Gives the seats to the hold, all or none: each must belong to the event and

@@ -568,3 +568,31 @@ async fn a_hundred_thousand_seat_event_is_created_whole() {
         ["Block 0 0-1", "Block 0 0-2", "Block 0 0-3", "Block 0 0-4"]
     );
 }
+
+/// A house with no two free seats together for its first 500 free seats: best
+/// available reads on, page by page, to the first pair.
+#[tokio::test]
+async fn best_available_reads_past_a_checkerboard_to_the_first_adjacent_pair() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let event = seated_event(
+        &app,
+        &organizer,
+        json!({"sections": [{"name": "Hall", "rows": [{"label": "A", "seats": 1000}, {"label": "B", "seats": 10}]}]}),
+    )
+    .await;
+    let (seat, _) = seats(&app, id(&event)).await;
+    let customers = app.customers(50).await;
+    for (i, customer) in customers.iter().enumerate() {
+        let odd: Vec<&str> = (0..10)
+            .map(|k| seat[&format!("Hall A-{}", 20 * i + 2 * k + 1)].as_str())
+            .collect();
+        let (status, body) = hold_seats(&app, customer, id(&event), &odd).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let customer = app.customer().await;
+    let (status, hold) = app.hold(&customer, id(&event), 2).await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(labels(&hold["seats"]), ["Hall B-1", "Hall B-2"]);
+    app.assert_ticket_invariant(id(&event)).await;
+}
