@@ -126,7 +126,9 @@ pub async fn expire_due(
     let due: Vec<Uuid> = Hold::find()
         .select_only()
         .column(HoldColumn::Id)
-        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        // A literal, so that PostgreSQL's generic plan can use the partial index
+        // `holds_active_expires_at_idx` rather than read every hold ever made.
+        .filter(Expr::cust("holds.status = 'active'"))
         .filter(HoldColumn::ExpiresAt.lte(due_by))
         .order_by_asc(HoldColumn::ExpiresAt)
         .limit(limit)

@@ -240,7 +240,11 @@ pub async fn best_available(
     loop {
         let page = Seat::find()
             .filter(SeatColumn::EventId.eq(event_id))
-            .filter(SeatColumn::Status.eq(SeatStatus::Available))
+            // A literal, not a bound value: PostgreSQL's generic plan for a
+            // prepared statement cannot use the partial index
+            // `seats_available_position_idx` for `status = $2`, and reads
+            // every seat of the event instead (30 ms at 100,000 seats).
+            .filter(Expr::cust("seats.status = 'available'"))
             .filter(SeatColumn::Position.gt(after))
             .order_by_asc(SeatColumn::Position)
             .limit(SCAN_PAGE)
@@ -283,14 +287,20 @@ pub async fn take(
     seat_ids: &[Uuid],
     status: SeatStatus,
 ) -> Result<Result<Vec<SeatModel>, Vec<Uuid>>, DbErr> {
-    let taken = Seat::update_many()
+    // By primary key alone: with `event_id` in the condition PostgreSQL may
+    // pick the event's free-seat index and read the whole house (25 ms at
+    // 100,000 seats). A seat of another event is refused below, and the
+    // caller rolls the transaction back.
+    let taken: Vec<SeatModel> = Seat::update_many()
         .col_expr(SeatColumn::Status, Expr::value(status))
         .col_expr(SeatColumn::HoldId, Expr::value(Some(hold_id)))
-        .filter(SeatColumn::EventId.eq(event_id))
         .filter(SeatColumn::Id.is_in(seat_ids.iter().copied()))
         .filter(SeatColumn::Status.eq(SeatStatus::Available))
         .exec_with_returning(txn)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|seat| seat.event_id == event_id)
+        .collect();
     if taken.len() == seat_ids.len() {
         HoldSeat::insert_many(taken.iter().map(|seat| HoldSeatActiveModel {
             hold_id: Set(hold_id),
@@ -317,12 +327,11 @@ pub async fn unavailable(
     seat_ids: &[Uuid],
 ) -> Result<Vec<Uuid>, DbErr> {
     let free: BTreeSet<Uuid> = Seat::find()
-        .filter(SeatColumn::EventId.eq(event_id))
         .filter(SeatColumn::Id.is_in(seat_ids.iter().copied()))
-        .filter(SeatColumn::Status.eq(SeatStatus::Available))
         .all(db)
         .await?
         .into_iter()
+        .filter(|seat| seat.event_id == event_id && seat.status == SeatStatus::Available)
         .map(|seat| seat.id)
         .collect();
     Ok(seat_ids
