@@ -6,6 +6,7 @@ pub mod domain;
 #[cfg(feature = "embedded-worker")]
 pub mod embedded;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -24,6 +25,8 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
     // otherwise (see `ClientIp`); Rocket would otherwise believe any `X-Real-IP`.
     let rocket = rocket::custom(figment.merge(("ip_header", false)))
         .attach(housekeeping)
+        .attach(live::Following::new(app.live.clone()))
+        .manage(app.live)
         .manage(app.rate_limiter)
         .manage(app.services)
         .manage(app.tokens)

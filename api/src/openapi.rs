@@ -60,6 +60,7 @@ routes_and_document! {
         routes::events::cancel,
         routes::events::attendees,
         routes::events::seats,
+        routes::events::live,
         routes::holds::create,
         routes::holds::get,
         routes::holds::confirm,

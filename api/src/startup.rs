@@ -1,6 +1,6 @@
 //! Connecting to everything the api needs, before Rocket starts.
 
-use platform::{Queues, db, queue::QueueError};
+use platform::{ChangeFeed, Queues, db, queue::QueueError};
 use rocket::{
     Orbit, Rocket,
     fairing::{Fairing, Info, Kind},
@@ -9,7 +9,9 @@ use sea_orm::{DatabaseConnection, DbErr};
 #[cfg(feature = "embedded-worker")]
 use worker::Worker;
 
-use crate::{Settings, auth::TokenKeys, domain::Services, http::rate_limit::RateLimiter};
+use crate::{
+    Settings, auth::TokenKeys, domain::Services, http::rate_limit::RateLimiter, live::LiveHub,
+};
 
 /// Everything [`crate::rocket`] needs.
 pub struct App {
@@ -20,6 +22,8 @@ pub struct App {
     pub embedded_worker: Option<Worker>,
     pub idempotency_ttl: std::time::Duration,
     pub rate_limiter: RateLimiter,
+    /// Live availability for this process's subscribers.
+    pub live: std::sync::Arc<LiveHub>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         &db,
     )
     .await?;
+    let live = ChangeFeed::open(
+        &settings.storage.queue,
+        &settings.storage.queue_namespace,
+        queues.notifications.redis_connection(),
+    )
+    .map_err(QueueError::from)?;
     #[cfg(feature = "embedded-worker")]
     let embedded_worker = if settings.embedded() {
         let mail = match &settings.worker.mail.smtp_url {
@@ -59,7 +69,13 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             mail = %mail,
             "embedded mode: SQLite database, jobs in SQLite, worker in this process (set DATABASE_URL and REDIS_URL for production)"
         );
-        Some(Worker::new(&settings.worker, db.clone(), queues.clone())?)
+        // The same feed: its expiries reach this process's live subscribers.
+        Some(Worker::new(
+            &settings.worker,
+            db.clone(),
+            queues.clone(),
+            live.clone(),
+        )?)
     } else {
         None
     };
@@ -70,9 +86,11 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     );
     Ok(App {
         rate_limiter,
+        live: LiveHub::new(db.clone(), live.clone()),
         services: Services::new(
             db,
             queues,
+            live,
             std::sync::Arc::new(crate::metrics::BusinessMetrics),
         ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),

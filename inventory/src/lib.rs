@@ -47,6 +47,13 @@ pub fn move_tickets(event_id: Uuid, n: i32, from: Count, to: Count) -> UpdateMan
         .filter(EventColumn::Id.eq(event_id))
 }
 
+/// A hold that ended here, and the seats it gave back.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub hold: HoldModel,
+    pub seat_ids: Vec<Uuid>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// By its customer, at any time while active.
@@ -63,7 +70,7 @@ pub async fn end_hold(
     hold_id: Uuid,
     ending: Ending,
     now: DateTime<Utc>,
-) -> Result<Option<HoldModel>, DbErr> {
+) -> Result<Option<Ended>, DbErr> {
     let txn = begin_write(db).await?;
     let ended = end_hold_in(&txn, hold_id, ending, now).await?;
     txn.commit().await?;
@@ -76,7 +83,7 @@ pub async fn end_hold_in(
     hold_id: Uuid,
     ending: Ending,
     now: DateTime<Utc>,
-) -> Result<Option<HoldModel>, DbErr> {
+) -> Result<Option<Ended>, DbErr> {
     let status = match ending {
         Ending::Released => HoldStatus::Released,
         Ending::Expired => HoldStatus::Expired,
@@ -95,25 +102,25 @@ pub async fn end_hold_in(
     move_tickets(hold.event_id, hold.quantity, Count::Held, Count::Available)
         .exec(txn)
         .await?;
-    free_seats(txn, hold.id, SeatStatus::Held).await?;
-    Ok(Some(hold))
+    let seat_ids = free_seats(txn, hold.id, SeatStatus::Held).await?;
+    Ok(Some(Ended { hold, seat_ids }))
 }
 
 /// Makes the seats a hold has in `status` available again (none, on a
-/// general-admission event).
+/// general-admission event). Returns their ids.
 pub async fn free_seats(
     txn: &DatabaseTransaction,
     hold_id: Uuid,
     status: SeatStatus,
-) -> Result<u64, DbErr> {
+) -> Result<Vec<Uuid>, DbErr> {
     let freed = Seat::update_many()
         .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
         .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
         .filter(SeatColumn::HoldId.eq(hold_id))
         .filter(SeatColumn::Status.eq(status))
-        .exec(txn)
+        .exec_with_returning(txn)
         .await?;
-    Ok(freed.rows_affected)
+    Ok(freed.into_iter().map(|seat| seat.id).collect())
 }
 
 /// Expires up to `limit` holds whose time is up, oldest first, each in its own
@@ -122,7 +129,7 @@ pub async fn expire_due(
     db: &DatabaseConnection,
     due_by: DateTime<Utc>,
     limit: u64,
-) -> Result<Vec<HoldModel>, DbErr> {
+) -> Result<Vec<Ended>, DbErr> {
     let due: Vec<Uuid> = Hold::find()
         .select_only()
         .column(HoldColumn::Id)
@@ -137,8 +144,8 @@ pub async fn expire_due(
         .await?;
     let mut expired = Vec::new();
     for hold_id in due {
-        if let Some(hold) = end_hold(db, hold_id, Ending::Expired, Utc::now()).await? {
-            expired.push(hold);
+        if let Some(ended) = end_hold(db, hold_id, Ending::Expired, Utc::now()).await? {
+            expired.push(ended);
         }
     }
     Ok(expired)

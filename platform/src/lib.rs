@@ -12,11 +12,13 @@ pub mod email;
 pub mod env;
 pub mod health;
 pub mod jobs;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod queue;
 pub mod settings;
 
 pub use jobs::{DeliverNotification, EventChange, ExpireHold, Job, QUEUE_NAMESPACE};
+pub use live::{ChangeFeed, Changed};
 pub use queue::{JobQueue, Queues};
 pub use settings::{QueueBackend, Redacted, StorageSettings};

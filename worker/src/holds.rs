@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::ExpireHold;
+use platform::{ChangeFeed, Changed, ExpireHold};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::metrics;
@@ -24,6 +24,8 @@ const SWEEP_BATCH: u64 = 500;
 
 pub struct HoldExpirer {
     pub db: DatabaseConnection,
+    /// Told of each expiry, for the api's live subscribers.
+    pub live: ChangeFeed,
 }
 
 impl HoldExpirer {
@@ -42,10 +44,21 @@ impl HoldExpirer {
             Utc::now(),
         )
         .await?;
-        if ended.is_some() {
-            metrics::HOLDS_EXPIRED.with_label_values(&["timer"]).inc();
-        }
-        Ok(ended.is_some())
+        let Some(ended) = ended else {
+            return Ok(false);
+        };
+        metrics::HOLDS_EXPIRED.with_label_values(&["timer"]).inc();
+        self.announce(ended).await;
+        Ok(true)
+    }
+
+    async fn announce(&self, ended: inventory::Ended) {
+        self.live
+            .publish(Changed {
+                event_id: ended.hold.event_id,
+                seat_ids: ended.seat_ids,
+            })
+            .await;
     }
 
     /// One sweep round: expires holds whose timers are late, a batch at a time
@@ -60,8 +73,12 @@ impl HoldExpirer {
             metrics::HOLDS_EXPIRED
                 .with_label_values(&["sweep"])
                 .inc_by(expired.len() as u64);
-            total += expired.len();
-            if (expired.len() as u64) < SWEEP_BATCH {
+            let count = expired.len();
+            total += count;
+            for ended in expired {
+                self.announce(ended).await;
+            }
+            if (count as u64) < SWEEP_BATCH {
                 return Ok(total);
             }
         }

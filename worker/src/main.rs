@@ -1,7 +1,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use platform::{
-    Queues, StorageSettings, db,
+    ChangeFeed, Queues, StorageSettings, db,
     env::{self, ConfigError},
     health, logging, metrics,
 };
@@ -71,7 +71,12 @@ async fn run(
         .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
     let db = db::connect_with_retry(&storage.database_url, settings.concurrency as u32 + 2).await;
     let queues = Queues::open(&storage.queue, &storage.queue_namespace, &db).await?;
-    let worker = Worker::new(&settings, db, queues)?.spawn();
+    let live = ChangeFeed::open(
+        &storage.queue,
+        &storage.queue_namespace,
+        queues.notifications.redis_connection(),
+    )?;
+    let worker = Worker::new(&settings, db, queues, live)?.spawn();
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_server = tokio::spawn(metrics::serve(listener, metrics_stopped));
     tracing::info!(%metrics_addr, "worker running; metrics at /metrics");

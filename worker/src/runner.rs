@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use tracing::Instrument;
 
-use platform::{DeliverNotification, ExpireHold, Job, JobQueue, Queues};
+use platform::{ChangeFeed, DeliverNotification, ExpireHold, Job, JobQueue, Queues};
 
 use crate::{
     delivery::{Deliverer, Outcome},
@@ -46,11 +46,15 @@ impl Worker {
         settings: &WorkerSettings,
         db: DatabaseConnection,
         queues: Queues,
+        live: ChangeFeed,
     ) -> Result<Self, MailError> {
         let mailer = Mailer::from_settings(&settings.mail)?;
         tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
         Ok(Self {
-            expirer: Arc::new(HoldExpirer { db: db.clone() }),
+            expirer: Arc::new(HoldExpirer {
+                db: db.clone(),
+                live,
+            }),
             deliverer: Arc::new(Deliverer {
                 db,
                 mailer,

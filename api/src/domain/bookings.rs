@@ -80,6 +80,7 @@ pub async fn book(
         Some((booking, notification_id)) => {
             services.observer.booked();
             outbox::enqueue(services, vec![notification_id]);
+            super::announce(services, event_id, Vec::new());
             Ok(BookingDetails {
                 booking,
                 seats: Vec::new(),
@@ -350,12 +351,13 @@ pub async fn cancel(
     .exec(&txn)
     .await?;
     let details = details(&txn, booking_id).await?;
+    let mut freed = Vec::new();
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))
         .one(&txn)
         .await?
     {
-        inventory::free_seats(&txn, hold.id, SeatStatus::Booked).await?;
+        freed = inventory::free_seats(&txn, hold.id, SeatStatus::Booked).await?;
     }
     let ids = outbox::write(
         &txn,
@@ -369,5 +371,6 @@ pub async fn cancel(
     txn.commit().await?;
     services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
+    super::announce(services, cancelled.event_id, freed);
     Ok(details)
 }

@@ -411,6 +411,9 @@ pub async fn update(
     }
     txn.commit().await?;
     outbox::enqueue(services, notification_ids);
+    if new_total.is_some() {
+        super::announce(services, event_id, Vec::new());
+    }
     Ok(updated)
 }
 
@@ -548,6 +551,8 @@ pub async fn cancel(
     let ids = outbox::write(&txn, services, notices).await?;
     txn.commit().await?;
     outbox::enqueue(services, ids);
+    // Every seat is free again; subscribers re-read the map for the seats.
+    super::announce(services, event_id, Vec::new());
     Ok(updated)
 }
 

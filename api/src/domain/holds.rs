@@ -92,6 +92,7 @@ pub async fn create(
         match hold_in_one_statement(&services.db, customer_id, event_id, *quantity).await {
             Ok(Some(hold)) => {
                 schedule_expiry(services, &hold);
+                super::announce(services, event_id, Vec::new());
                 return Ok(HoldDetails {
                     hold,
                     seats: Vec::new(),
@@ -118,6 +119,11 @@ pub async fn create(
     .await?;
     txn.commit().await?;
     schedule_expiry(services, &hold);
+    super::announce(
+        services,
+        event_id,
+        seats.iter().map(|seat| seat.id).collect(),
+    );
     Ok(HoldDetails { hold, seats })
 }
 
@@ -152,6 +158,11 @@ pub(super) async fn book_seated(
     txn.commit().await?;
     services.observer.booked();
     outbox::enqueue(services, vec![notification_id]);
+    super::announce(
+        services,
+        event_id,
+        details.seats.iter().map(|seat| seat.id).collect(),
+    );
     Ok(details)
 }
 
@@ -404,8 +415,12 @@ pub async fn confirm(
             HoldStatus::Released => return Err(released()),
             HoldStatus::Expired => return Err(Error::HoldExpired),
             HoldStatus::Active if hold.expires_at <= now() => {
-                inventory::end_hold(&services.db, hold.id, inventory::Ending::Expired, now())
-                    .await?;
+                let ending = inventory::Ending::Expired;
+                if let Some(ended) =
+                    inventory::end_hold(&services.db, hold.id, ending, now()).await?
+                {
+                    super::announce(services, hold.event_id, ended.seat_ids);
+                }
             }
             HoldStatus::Active => {
                 if let Some((details, notification_id)) =
@@ -413,6 +428,8 @@ pub async fn confirm(
                 {
                     services.observer.booked();
                     outbox::enqueue(services, vec![notification_id]);
+                    let seats = details.seats.iter().map(|seat| seat.id).collect();
+                    super::announce(services, hold.event_id, seats);
                     return Ok(details);
                 }
             }
@@ -494,9 +511,11 @@ pub async fn release(
                 };
                 if let Some(ended) =
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
-                    && ending == inventory::Ending::Released
                 {
-                    return details(&services.db, ended).await;
+                    super::announce(services, hold.event_id, ended.seat_ids);
+                    if ending == inventory::Ending::Released {
+                        return details(&services.db, ended.hold).await;
+                    }
                 }
             }
         }

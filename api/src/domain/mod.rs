@@ -15,7 +15,7 @@ pub use validation::ValidationErrors;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use platform::Queues;
+use platform::{ChangeFeed, Changed, Queues};
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 /// Told what happens in the business as it happens; the api counts it in its
@@ -31,16 +31,24 @@ pub trait Observer: Send + Sync {
 pub struct Services {
     pub db: DatabaseConnection,
     pub queues: Queues,
+    /// Where availability changes are announced (`crate::live` listens).
+    pub live: ChangeFeed,
     pub observer: Arc<dyn Observer>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, queues: Queues, observer: Arc<dyn Observer>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        queues: Queues,
+        live: ChangeFeed,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
         Self {
             db,
             queues,
+            live,
             observer,
             request_id: None,
         }
@@ -152,3 +160,10 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub use platform::db::begin_write;
+
+/// Tells every api process, after the commit, that an event's availability
+/// changed (and which seats); live subscribers read the new numbers.
+pub fn announce(services: &Services, event_id: uuid::Uuid, seat_ids: Vec<uuid::Uuid>) {
+    let feed = services.live.clone();
+    tokio::spawn(async move { feed.publish(Changed { event_id, seat_ids }).await });
+}

@@ -1,4 +1,12 @@
-use rocket::{get, http::Status, patch, post, serde::json::Json};
+use std::sync::Arc;
+
+use rocket::{
+    Shutdown, State, get,
+    http::Status,
+    patch, post,
+    response::stream::{Event, EventStream},
+    serde::json::Json,
+};
 
 use super::{
     AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput, SeatStatusView,
@@ -8,6 +16,7 @@ use crate::{
     auth::Organizer,
     domain::{Services, events, seating},
     http::{ApiError, JsonBody, parse_id},
+    live::{Availability, LiveHub},
 };
 
 /// Create an event (organizers).
@@ -147,3 +156,41 @@ pub async fn seats(
     let seats = seating::list(&services.db, parse_id(id, "event")?, section).await?;
     Ok(Json(Items::of(seats)))
 }
+
+/// Live availability of one event, as Server-Sent Events: an `availability`
+/// event (`{available, held, booked, status}`, and on a seated event the seats
+/// that changed) on connect and after every change, made on any api process,
+/// at most four a second; a heartbeat comment every 15 seconds.
+#[utoipa::path(get, path = "/api/v1/events/{id}/live", tag = "events",
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "An endless `text/event-stream` of `availability` events, each with this data", content_type = "text/event-stream", body = Availability),
+        docs::UnknownEvent,
+    ))]
+#[get("/events/<id>/live")]
+pub async fn live(
+    hub: &State<Arc<LiveHub>>,
+    id: &str,
+    mut shutdown: Shutdown,
+) -> Result<EventStream![Event + 'static], ApiError> {
+    let mut availability = hub.watch(parse_id(id, "event")?).await?;
+    let stream = EventStream! {
+        let first = availability.borrow_and_update().clone();
+        yield Event::json(&first).event("availability");
+        loop {
+            tokio::select! {
+                changed = availability.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let now = availability.borrow_and_update().clone();
+                    yield Event::json(&now).event("availability");
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+    };
+    Ok(stream.heartbeat(HEARTBEAT))
+}
+
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);

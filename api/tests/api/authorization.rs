@@ -50,6 +50,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         "/api/v1/events/<id>/seats",
         [200, 200, 200, 200, 200],
     ),
+    ("GET", "/api/v1/events/<id>/live", [200, 200, 200, 200, 200]),
     // `customer` already has the fixture's hold: one per event.
     (
         "POST",

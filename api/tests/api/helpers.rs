@@ -494,7 +494,13 @@ pub async fn spawn_worker(settings: &Settings) -> WorkerHandle {
     )
     .await
     .expect("worker queues");
-    worker::Worker::new(&settings.worker, db, queues)
+    let live = platform::ChangeFeed::open(
+        &settings.storage.queue,
+        &settings.storage.queue_namespace,
+        queues.notifications.redis_connection(),
+    )
+    .expect("worker change feed");
+    worker::Worker::new(&settings.worker, db, queues, live)
         .expect("worker")
         .spawn()
 }

@@ -12,6 +12,7 @@ mod faults;
 mod helpers;
 mod holds;
 mod idempotency;
+mod live;
 mod notifications;
 mod operations;
 mod seating;

@@ -351,3 +351,96 @@ async fn a_login_flood_keeps_memory_bounded_and_turns_the_excess_away() {
         api.rss_mib()
     );
 }
+
+/// 1,000 open live streams on one api process: memory stays within a stated
+/// bound, and a booking reaches every one of them within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_live_streams_stay_small_and_all_hear_a_change() {
+    const STREAMS: usize = 1000;
+    let smtp = SmtpSink::start().await;
+    let api = ApiProcess::start_with(
+        &smtp,
+        &[("AUTH_SECRET", "live-secret-0123456789abcdef0123456789")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let register = |role: &'static str| {
+        let (http, base) = (http.clone(), api.base.clone());
+        async move {
+            let email = format!("{role}-{}@example.com", uuid::Uuid::now_v7().simple());
+            http.post(format!("{base}/api/v1/auth/register"))
+                .json(&json!({"email": email, "password": "correct horse", "name": "L", "role": role}))
+                .send()
+                .await
+                .unwrap();
+            let login: serde_json::Value = http
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": "correct horse"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            login["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let organizer = register("organizer").await;
+    let customer = register("customer").await;
+    let event: serde_json::Value = http
+        .post(format!("{}/api/v1/events", api.base))
+        .bearer_auth(&organizer)
+        .json(
+            &json!({"title": "Live", "venue": "Hall", "starts_at": "2030-05-01T19:00:00Z",
+                      "ends_at": "2030-05-01T23:00:00Z", "total_tickets": 100}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let before = api.rss_mib();
+
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        streams.push(crate::live::Subscription::open(&api.base, &event_id).await);
+    }
+    for stream in &mut streams {
+        stream
+            .next(Duration::from_secs(5))
+            .await
+            .expect("a message on connect");
+    }
+    let with_streams = api.rss_mib();
+
+    let started = Instant::now();
+    let booked = http
+        .post(format!("{}/api/v1/events/{event_id}/bookings", api.base))
+        .bearer_auth(&customer)
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status().as_u16(), 201);
+    let heard = futures::future::join_all(streams.iter_mut().map(|stream| async {
+        stream
+            .until(Duration::from_secs(1), |m| m["available"] == 99)
+            .await;
+        started.elapsed()
+    }))
+    .await;
+    let slowest = heard.iter().max().unwrap();
+    eprintln!(
+        "{STREAMS} live streams: RSS {before} MiB before, {with_streams} MiB with them open \
+         ({:.1} KiB a stream); a booking reached all of them within {slowest:?}",
+        (with_streams.saturating_sub(before) * 1024) as f64 / STREAMS as f64
+    );
+    // Loose: a stream costs a few KiB (the connection, one task, one snapshot).
+    assert!(
+        with_streams.saturating_sub(before) < 100,
+        "{STREAMS} streams took {} MiB",
+        with_streams - before
+    );
+}
