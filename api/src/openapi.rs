@@ -40,6 +40,7 @@ macro_rules! routes_and_document {
                 (name = "auth", description = "Accounts and tokens"),
                 (name = "events", description = "Events and their organizers"),
                 (name = "holds", description = "Checkout: tickets held for a while, then confirmed or released"),
+                (name = "waitlist", description = "Waiting for a sold-out event"),
                 (name = "bookings", description = "Tickets"),
                 (name = "operations", description = "Health, readiness, metrics"),
             )
@@ -65,6 +66,8 @@ routes_and_document! {
         routes::holds::get,
         routes::holds::confirm,
         routes::holds::release,
+        routes::waitlist::join,
+        routes::waitlist::leave,
         routes::bookings::book,
         routes::bookings::list_own,
         routes::bookings::get,

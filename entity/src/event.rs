@@ -25,6 +25,8 @@ pub struct Model {
     pub hold_minutes: i32,
     /// Reserved seating: tickets are the rows of `seats`.
     pub seated: bool,
+    /// How long a waitlist offer (a hold made for the next in line) lasts.
+    pub offer_minutes: i32,
     pub status: EventStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,5 +1,5 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `notifications` and `idempotency_keys`.
+//! `hold_seats`, `waitlist_entries`, `notifications` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
@@ -12,6 +12,7 @@ pub mod idempotency_key;
 pub mod notification;
 pub mod seat;
 pub mod user;
+pub mod waitlist_entry;
 
 pub mod prelude {
     pub use super::booking::{
@@ -45,5 +46,9 @@ pub mod prelude {
     pub use super::user::{
         ActiveModel as UserActiveModel, Column as UserColumn, Entity as User, Model as UserModel,
         Role,
+    };
+    pub use super::waitlist_entry::{
+        ActiveModel as WaitlistEntryActiveModel, Column as WaitlistEntryColumn,
+        Entity as WaitlistEntry, Model as WaitlistEntryModel, WaitlistStatus,
     };
 }

@@ -15,6 +15,8 @@ pub struct Model {
     pub user_id: Uuid,
     pub event_id: Uuid,
     pub booking_id: Option<Uuid>,
+    /// For `waitlist_offered`: the hold made for the customer.
+    pub hold_id: Option<Uuid>,
     /// For `event_updated`: the list of changed fields with old and new values.
     pub changes: Option<Json>,
     pub status: NotificationStatus,
@@ -46,6 +48,8 @@ pub enum NotificationKind {
     EventUpdated,
     #[sea_orm(string_value = "event_cancelled")]
     EventCancelled,
+    #[sea_orm(string_value = "waitlist_offered")]
+    WaitlistOffered,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

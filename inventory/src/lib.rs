@@ -8,6 +8,9 @@
 //!
 //! Lock order, on every path: the hold, then its event, then seats.
 
+pub mod outbox;
+pub mod waitlist;
+
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use platform::db::begin_write;
@@ -47,11 +50,13 @@ pub fn move_tickets(event_id: Uuid, n: i32, from: Count, to: Count) -> UpdateMan
         .filter(EventColumn::Id.eq(event_id))
 }
 
-/// A hold that ended here, and the seats it gave back.
+/// A hold that ended here, the seats it gave back, and the waitlist offers its
+/// tickets went to.
 #[derive(Debug, Clone)]
 pub struct Ended {
     pub hold: HoldModel,
     pub seat_ids: Vec<Uuid>,
+    pub offers: Vec<waitlist::Offer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +108,12 @@ pub async fn end_hold_in(
         .exec(txn)
         .await?;
     let seat_ids = free_seats(txn, hold.id, SeatStatus::Held).await?;
-    Ok(Some(Ended { hold, seat_ids }))
+    let offers = waitlist::offer_returned(txn, hold.event_id).await?;
+    Ok(Some(Ended {
+        hold,
+        seat_ids,
+        offers,
+    }))
 }
 
 /// Makes the seats a hold has in `status` available again (none, on a

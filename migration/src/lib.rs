@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_idempotency_keys;
 mod m20261123_000003_holds_and_seats;
+mod m20261123_000004_waitlist;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_idempotency_keys::Migration),
             Box::new(m20261123_000003_holds_and_seats::Migration),
+            Box::new(m20261123_000004_waitlist::Migration),
         ]
     }
 }

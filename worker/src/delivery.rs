@@ -209,6 +209,16 @@ impl Deliverer {
                 templates::booking_cancelled(&customer, &event, booking, &seats)
             }
             (NotificationKind::EventCancelled, _) => templates::event_cancelled(&customer, &event),
+            (NotificationKind::WaitlistOffered, _) => {
+                let hold_id = notification
+                    .hold_id
+                    .ok_or(SendError::Missing("the offer"))?;
+                let hold = Hold::find_by_id(hold_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(SendError::Missing("the offer"))?;
+                templates::waitlist_offered(&customer, &event, &hold)
+            }
             (NotificationKind::EventUpdated, _) => {
                 let changes: Vec<EventChange> = match &notification.changes {
                     Some(json) => serde_json::from_value(json.clone())?,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::{ChangeFeed, Changed, ExpireHold};
+use platform::{ChangeFeed, Changed, DeliverNotification, ExpireHold, Queues};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::metrics;
@@ -26,6 +26,8 @@ pub struct HoldExpirer {
     pub db: DatabaseConnection,
     /// Told of each expiry, for the api's live subscribers.
     pub live: ChangeFeed,
+    /// For the waitlist offers an expiry makes: their emails and their timers.
+    pub queues: Queues,
 }
 
 impl HoldExpirer {
@@ -52,6 +54,8 @@ impl HoldExpirer {
         Ok(true)
     }
 
+    /// After the commit: the change announced, and the tickets' waitlist offers
+    /// emailed and timed. A push that fails is made up for by the sweeps.
     async fn announce(&self, ended: inventory::Ended) {
         self.live
             .publish(Changed {
@@ -59,6 +63,34 @@ impl HoldExpirer {
                 seat_ids: ended.seat_ids,
             })
             .await;
+        if ended.offers.is_empty() {
+            return;
+        }
+        let jobs = ended
+            .offers
+            .iter()
+            .map(|offer| DeliverNotification {
+                notification_id: offer.notification_id,
+                request_id: None,
+            })
+            .collect();
+        if let Err(error) = self.queues.notifications.push(jobs).await {
+            tracing::warn!(%error, "could not enqueue waitlist offers; the sweep will");
+        }
+        for offer in ended.offers {
+            let timer = ExpireHold {
+                hold_id: offer.hold.id,
+                expires_at: offer.hold.expires_at,
+            };
+            if let Err(error) = self
+                .queues
+                .hold_expiry
+                .schedule(timer, offer.hold.expires_at)
+                .await
+            {
+                tracing::warn!(%error, "could not time a waitlist offer; the sweep will expire it");
+            }
+        }
     }
 
     /// One sweep round: expires holds whose timers are late, a batch at a time

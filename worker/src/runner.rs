@@ -54,6 +54,7 @@ impl Worker {
             expirer: Arc::new(HoldExpirer {
                 db: db.clone(),
                 live,
+                queues: queues.clone(),
             }),
             deliverer: Arc::new(Deliverer {
                 db,

@@ -131,6 +131,29 @@ pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventC
     }
 }
 
+/// A waitlist offer: tickets held for the customer, and for how long.
+pub fn waitlist_offered(customer: &UserModel, event: &EventModel, hold: &HoldModel) -> Email {
+    let minutes = (hold.expires_at - hold.created_at).num_minutes();
+    Email {
+        subject: format!("Tickets are waiting for you: {}", event.title),
+        body: format!(
+            "Hello {name},\n\n\
+             tickets came back for {title} ({starts}, {venue}), and you were next on \
+             the waitlist: {quantity} ticket(s) are held for you for {minutes} minutes, \
+             until {until}.\n\n\
+             Confirm them before then to book them (hold {hold_id}); after that they \
+             go to the next person in line.\n",
+            name = customer.name,
+            title = event.title,
+            starts = when(event),
+            venue = event.venue,
+            quantity = hold.quantity,
+            until = readable(hold.expires_at),
+            hold_id = hold.id,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -153,6 +176,7 @@ mod tests {
             held_tickets: 0,
             booked_tickets: 0,
             hold_minutes: 10,
+            offer_minutes: 30,
             seated: false,
             status: EventStatus::Scheduled,
             created_at: at,
@@ -243,6 +267,70 @@ mod tests {
             "Wednesday 1 May 2030, 19:00 UTC",
             "Tickets:  3",
             &booking.id.to_string(),
+        ] {
+            assert!(
+                email.body.contains(expected),
+                "missing {expected:?}: {}",
+                email.body
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod offer_tests {
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn an_offer_says_how_long_it_lasts() {
+        let at = Utc.with_ymd_and_hms(2030, 5, 1, 18, 0, 0).unwrap();
+        let event = EventModel {
+            id: Uuid::now_v7(),
+            organizer_id: Uuid::now_v7(),
+            title: "Night of Rust".into(),
+            description: None,
+            venue: "Hall A".into(),
+            starts_at: at + chrono::Duration::hours(1),
+            ends_at: at + chrono::Duration::hours(4),
+            total_tickets: 10,
+            available_tickets: 8,
+            held_tickets: 2,
+            booked_tickets: 0,
+            hold_minutes: 10,
+            offer_minutes: 30,
+            seated: false,
+            status: EventStatus::Scheduled,
+            created_at: at,
+            updated_at: at,
+        };
+        let hold = HoldModel {
+            id: Uuid::now_v7(),
+            event_id: event.id,
+            user_id: Uuid::now_v7(),
+            quantity: 2,
+            status: HoldStatus::Active,
+            expires_at: at + chrono::Duration::minutes(30),
+            booking_id: None,
+            created_at: at,
+            ended_at: None,
+        };
+        let customer = UserModel {
+            id: hold.user_id,
+            email: "ann@example.com".into(),
+            password_hash: String::new(),
+            name: "Ann".into(),
+            role: Role::Customer,
+            created_at: at,
+        };
+        let email = waitlist_offered(&customer, &event, &hold);
+        assert_eq!(email.subject, "Tickets are waiting for you: Night of Rust");
+        for expected in [
+            "2 ticket(s) are held for you for 30 minutes",
+            "until Wednesday 1 May 2030, 18:30 UTC",
+            &hold.id.to_string(),
         ] {
             assert!(
                 email.body.contains(expected),

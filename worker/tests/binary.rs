@@ -41,6 +41,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         held_tickets: Set(0),
         booked_tickets: Set(2),
         hold_minutes: Set(10),
+        offer_minutes: Set(30),
         seated: Set(false),
         status: Set(EventStatus::Scheduled),
         created_at: Set(now),
@@ -68,6 +69,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         user_id: Set(user.id),
         event_id: Set(event.id),
         booking_id: Set(Some(booking.id)),
+        hold_id: Set(None),
         changes: Set(None),
         status: Set(NotificationStatus::Pending),
         attempts: Set(0),
@@ -274,6 +276,7 @@ async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
             user_id: Set(user_id),
             event_id: Set(event.id),
             booking_id: Set(None),
+            hold_id: Set(None),
             changes: Set(Some(changes.clone())),
             status: Set(NotificationStatus::Pending),
             attempts: Set(0),
@@ -391,7 +394,8 @@ async fn storage(
 
 /// Expiry when every worker was down at the moment (no timer jobs at all, only
 /// due rows), with the first worker SIGKILLed part-way through and two more
-/// started together: every held ticket comes back exactly once.
+/// started together: every held ticket comes back exactly once, and the first
+/// to come back are offered to the waitlist, each entry once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     const HOLDS: usize = 3000;
@@ -443,6 +447,41 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
             .await
             .unwrap();
     }
+    // 500 customers wait for one ticket each: the first 500 tickets to come
+    // back are offered to them, in the transactions that return them.
+    const WAITING: usize = 500;
+    let waiting: Vec<_> = (0..WAITING)
+        .map(|i| UserActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(format!("waiting{i}@example.com")),
+            password_hash: Set("-".into()),
+            name: Set(format!("Waiting {i}")),
+            role: Set(Role::Customer),
+            created_at: Set(now),
+        })
+        .collect();
+    User::insert_many(waiting.clone())
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    let line: Vec<_> = waiting
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| WaitlistEntryActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event.id),
+            user_id: Set(*customer.id.as_ref()),
+            quantity: Set(1),
+            status: Set(WaitlistStatus::Waiting),
+            hold_id: Set(None),
+            created_at: Set(now + chrono::Duration::milliseconds(i as i64)),
+            ended_at: Set(None),
+        })
+        .collect();
+    WaitlistEntry::insert_many(line)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
     let count = |status: HoldStatus| {
         let db = db.clone();
         async move {
@@ -501,7 +540,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     let mut second = start(&env);
     let mut third = start(&env);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(HoldStatus::Active).await > 0 {
+    while count(HoldStatus::Expired).await < HOLDS {
         assert!(
             Instant::now() < deadline,
             "holds still active after a minute"
@@ -518,11 +557,31 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
 
     let event_after = books_balance().await;
     assert_eq!(count(HoldStatus::Expired).await, HOLDS);
-    assert_eq!(event_after.held_tickets, 0);
+    assert_eq!(
+        (event_after.held_tickets, count(HoldStatus::Active).await),
+        (WAITING as i32, WAITING),
+        "each waiting customer holds one offered ticket"
+    );
     assert_eq!(
         event_after.available_tickets,
-        event.available_tickets + HOLDS as i32,
-        "every held ticket came back, once"
+        event.available_tickets + (HOLDS - WAITING) as i32,
+        "every held ticket came back, once; the first 500 to the line"
+    );
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let offered = WaitlistEntry::find()
+        .filter(entity::waitlist_entry::Column::Status.eq(WaitlistStatus::Offered))
+        .count(&db)
+        .await
+        .unwrap();
+    let offer_emails = Notification::find()
+        .filter(entity::notification::Column::Kind.eq(NotificationKind::WaitlistOffered))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        (offered, offer_emails),
+        (WAITING as u64, WAITING as u64),
+        "every entry offered once, with one email"
     );
     eprintln!(
         "SIGKILL after {expired_at_kill} of {HOLDS} holds expired; two fresh workers returned the rest"

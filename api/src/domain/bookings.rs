@@ -204,6 +204,7 @@ pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
         user_id: booking.user_id,
         event_id: booking.event_id,
         booking_id: Some(booking.id),
+        hold_id: None,
         changes: None,
     }
 }
@@ -359,6 +360,7 @@ pub async fn cancel(
     {
         freed = inventory::free_seats(&txn, hold.id, SeatStatus::Booked).await?;
     }
+    let offers = inventory::waitlist::offer_returned(&txn, cancelled.event_id).await?;
     let ids = outbox::write(
         &txn,
         services,
@@ -372,5 +374,6 @@ pub async fn cancel(
     services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
     super::announce(services, cancelled.event_id, freed);
+    super::waitlist::offered(services, cancelled.event_id, offers);
     Ok(details)
 }

@@ -26,6 +26,8 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 pub const DEFAULT_HOLD_MINUTES: i64 = 10;
 pub const MAX_HOLD_MINUTES: i64 = 60;
+pub const DEFAULT_OFFER_MINUTES: i64 = 30;
+pub const MAX_OFFER_MINUTES: i64 = 1_440;
 
 /// A new event, every field checked.
 pub struct NewEvent {
@@ -36,6 +38,7 @@ pub struct NewEvent {
     ends_at: DateTime<Utc>,
     total_tickets: i32,
     hold_minutes: i32,
+    offer_minutes: i32,
     seating: Option<SeatMap>,
 }
 
@@ -54,6 +57,7 @@ impl NewEvent {
         ends_at: Option<DateTime<Utc>>,
         total_tickets: Option<i64>,
         hold_minutes: Option<i64>,
+        offer_minutes: Option<i64>,
         seating: Option<SeatMapInput>,
     ) -> Result<Self, ValidationErrors> {
         let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
@@ -61,6 +65,8 @@ impl NewEvent {
         let description = self::description(&mut errors, description);
         let hold_minutes =
             self::hold_minutes(&mut errors, hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES));
+        let offer_minutes =
+            self::offer_minutes(&mut errors, offer_minutes.unwrap_or(DEFAULT_OFFER_MINUTES));
         let seating = seating.and_then(|map| SeatMap::parse(&mut errors, map));
         let total_tickets = match (total_tickets, &seating) {
             (None, None) => {
@@ -93,6 +99,7 @@ impl NewEvent {
             ends_at,
             total_tickets,
             hold_minutes,
+            offer_minutes,
         ) {
             (
                 Some(title),
@@ -101,6 +108,7 @@ impl NewEvent {
                 Some(ends_at),
                 Some(total_tickets),
                 Some(hold_minutes),
+                Some(offer_minutes),
             ) if errors.is_empty() => Ok(Self {
                 title,
                 description,
@@ -109,6 +117,7 @@ impl NewEvent {
                 ends_at,
                 total_tickets,
                 hold_minutes,
+                offer_minutes,
                 seating,
             }),
             _ => Err(errors),
@@ -128,6 +137,7 @@ pub struct EventChanges {
     ends_at: Option<DateTime<Utc>>,
     total_tickets: Option<i32>,
     hold_minutes: Option<i32>,
+    offer_minutes: Option<i32>,
 }
 
 impl EventChanges {
@@ -143,6 +153,7 @@ impl EventChanges {
         ends_at: Option<DateTime<Utc>>,
         total_tickets: Option<i64>,
         hold_minutes: Option<i64>,
+        offer_minutes: Option<i64>,
     ) -> Result<Self, ValidationErrors> {
         let changes = Self {
             title: title.and_then(|t| validation::text(&mut errors, "title", t, TITLE_MAX_CHARS)),
@@ -152,6 +163,7 @@ impl EventChanges {
             ends_at,
             total_tickets: total_tickets.and_then(|t| ticket_count(&mut errors, t)),
             hold_minutes: hold_minutes.and_then(|m| self::hold_minutes(&mut errors, m)),
+            offer_minutes: offer_minutes.and_then(|m| self::offer_minutes(&mut errors, m)),
         };
         if errors.is_empty() {
             Ok(changes)
@@ -190,6 +202,18 @@ fn hold_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
     }
 }
 
+fn offer_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
+    if (1..=MAX_OFFER_MINUTES).contains(&raw) {
+        i32::try_from(raw).ok()
+    } else {
+        errors.add(
+            "offer_minutes",
+            format!("must be between 1 and {MAX_OFFER_MINUTES}"),
+        );
+        None
+    }
+}
+
 fn description(errors: &mut ValidationErrors, raw: Option<String>) -> Option<String> {
     validation::checked_text(
         errors,
@@ -220,6 +244,7 @@ pub async fn create(
         ends_at,
         total_tickets: total,
         hold_minutes,
+        offer_minutes,
         seating,
     } = event;
     let now = now();
@@ -237,6 +262,7 @@ pub async fn create(
         held_tickets: Set(0),
         booked_tickets: Set(0),
         hold_minutes: Set(hold_minutes),
+        offer_minutes: Set(offer_minutes),
         seated: Set(seating.is_some()),
         status: Set(EventStatus::Scheduled),
         created_at: Set(now),
@@ -352,6 +378,7 @@ pub async fn update(
         ));
     }
     let hold_minutes = changes.hold_minutes.filter(|m| *m != event.hold_minutes);
+    let offer_minutes = changes.offer_minutes.filter(|m| *m != event.offer_minutes);
     let (changes, new_total) = diff(&event, changes)?;
     let new_total = new_total.filter(|t| *t != event.total_tickets);
     let taken = event.held_tickets + event.booked_tickets;
@@ -367,7 +394,11 @@ pub async fn update(
             "{taken} tickets are already booked or held; total_tickets cannot go below that"
         )));
     }
-    if changes.is_empty() && new_total.is_none() && hold_minutes.is_none() {
+    if changes.is_empty()
+        && new_total.is_none()
+        && hold_minutes.is_none()
+        && offer_minutes.is_none()
+    {
         return Ok(event);
     }
     let mut active: EventActiveModel = event.clone().into();
@@ -387,8 +418,18 @@ pub async fn update(
     if let Some(minutes) = hold_minutes {
         active.hold_minutes = Set(minutes);
     }
+    if let Some(minutes) = offer_minutes {
+        active.offer_minutes = Set(minutes);
+    }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
+    // More capacity: the waitlist first.
+    let offers = match new_total {
+        Some(total) if total > event.total_tickets => {
+            inventory::waitlist::offer_returned(&txn, event_id).await?
+        }
+        _ => Vec::new(),
+    };
 
     let mut notification_ids = Vec::new();
     if !changes.is_empty() {
@@ -414,6 +455,12 @@ pub async fn update(
     if new_total.is_some() {
         super::announce(services, event_id, Vec::new());
     }
+    let updated = if offers.is_empty() {
+        updated
+    } else {
+        super::waitlist::offered(services, event_id, offers);
+        get(&services.db, event_id).await?
+    };
     Ok(updated)
 }
 
@@ -491,6 +538,7 @@ fn event_notices(
             user_id,
             event_id,
             booking_id: None,
+            hold_id: None,
             changes: changes.clone(),
         })
         .collect()

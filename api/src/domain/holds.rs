@@ -349,7 +349,7 @@ async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uui
 
 /// The hold's timer: a job due when it expires. Should the push fail, the
 /// worker's sweep expires the hold a little later instead.
-fn schedule_expiry(services: &Services, hold: &HoldModel) {
+pub(super) fn schedule_expiry(services: &Services, hold: &HoldModel) {
     let queue = services.queues.hold_expiry.clone();
     let job = ExpireHold {
         hold_id: hold.id,
@@ -420,6 +420,7 @@ pub async fn confirm(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
+                    super::waitlist::offered(services, hold.event_id, ended.offers);
                 }
             }
             HoldStatus::Active => {
@@ -513,6 +514,7 @@ pub async fn release(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
+                    super::waitlist::offered(services, hold.event_id, ended.offers);
                     if ending == inventory::Ending::Released {
                         return details(&services.db, ended.hold).await;
                     }

@@ -9,12 +9,12 @@ pub mod outbox;
 pub mod seating;
 pub mod users;
 mod validation;
+pub mod waitlist;
 
 pub use validation::ValidationErrors;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use platform::{ChangeFeed, Changed, Queues};
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
@@ -153,11 +153,7 @@ fn is_unavailable(error: &DbErr) -> bool {
     }
 }
 
-/// Timestamps at the precision the database keeps, so what we return is what a
-/// later read returns.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub use platform::db::now;
 
 pub use platform::db::begin_write;
 

@@ -7,6 +7,7 @@ pub mod health;
 pub mod holds;
 mod requests;
 mod views;
+pub mod waitlist;
 
 pub use requests::*;
 pub use views::*;

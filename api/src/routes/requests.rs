@@ -69,6 +69,10 @@ pub struct NewEventInput {
     #[serde(default)]
     #[schema(default = 10, minimum = 1, maximum = 60)]
     pub hold_minutes: Option<i64>,
+    /// How long a waitlist offer lasts.
+    #[serde(default)]
+    #[schema(default = 30, minimum = 1, maximum = 1440)]
+    pub offer_minutes: Option<i64>,
     /// Reserved seating: the seat map, fixed from then on.
     #[serde(default)]
     pub seating: Option<SeatingInput>,
@@ -140,6 +144,9 @@ pub struct EventPatch {
     /// For holds made from now on.
     #[schema(minimum = 1, maximum = 60)]
     pub hold_minutes: Option<i64>,
+    /// For waitlist offers made from now on.
+    #[schema(minimum = 1, maximum = 1440)]
+    pub offer_minutes: Option<i64>,
 }
 
 /// An RFC 3339 time, in UTC at the precision the database keeps.
@@ -172,6 +179,7 @@ impl TryFrom<NewEventInput> for NewEvent {
             ends_at,
             input.total_tickets,
             input.hold_minutes,
+            input.offer_minutes,
             input.seating.map(SeatMapInput::from),
         )
     }
@@ -197,8 +205,23 @@ impl TryFrom<EventPatch> for EventChanges {
             ends_at,
             patch.total_tickets,
             patch.hold_minutes,
+            patch.offer_minutes,
         )
     }
+}
+
+/// A place in a sold-out event's waitlist, for this many tickets.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistRequest {
+    /// 1 to 10 tickets; 1 when absent.
+    #[serde(default = "one")]
+    #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
+    pub quantity: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// What to hold or book: a number of tickets, or (on a seated event) particular

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 
-use crate::domain::{bookings::BookingDetails, holds::HoldDetails};
+use crate::domain::{bookings::BookingDetails, holds::HoldDetails, waitlist::Place};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -56,6 +56,8 @@ pub struct EventView {
     pub booked_tickets: i32,
     /// How long a hold lasts.
     pub hold_minutes: i32,
+    /// How long a waitlist offer lasts.
+    pub offer_minutes: i32,
     /// Reserved seating: see `GET /events/{id}/seats`.
     pub seated: bool,
     #[schema(value_type = EventStatusName)]
@@ -79,6 +81,7 @@ impl From<EventModel> for EventView {
             held_tickets: e.held_tickets,
             booked_tickets: e.booked_tickets,
             hold_minutes: e.hold_minutes,
+            offer_minutes: e.offer_minutes,
             seated: e.seated,
             status: e.status,
             created_at: e.created_at,
@@ -256,6 +259,44 @@ pub enum HoldStatusName {
     Confirmed,
     Released,
     Expired,
+}
+
+/// A place in an event's waitlist.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitlistView {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    /// 1 is next; `null` once offered or left.
+    pub position: Option<u64>,
+    pub quantity: i32,
+    #[schema(value_type = WaitlistStatusName)]
+    pub status: WaitlistStatus,
+    /// Once offered: the hold made for you (confirm it to book).
+    pub hold_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Place> for WaitlistView {
+    fn from(place: Place) -> Self {
+        let e = place.entry;
+        Self {
+            id: e.id,
+            event_id: e.event_id,
+            position: place.position,
+            quantity: e.quantity,
+            status: e.status,
+            hold_id: e.hold_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum WaitlistStatusName {
+    Waiting,
+    Offered,
+    Left,
 }
 
 #[derive(ToSchema)]

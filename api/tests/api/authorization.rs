@@ -64,6 +64,17 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [401, 404, 403, 403, 201],
     ),
     ("DELETE", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
+    // The fixture event is on sale: nobody waits for it.
+    (
+        "POST",
+        "/api/v1/events/<id>/waitlist",
+        [401, 409, 403, 403, 409],
+    ),
+    (
+        "DELETE",
+        "/api/v1/events/<id>/waitlist",
+        [401, 404, 403, 403, 404],
+    ),
     ("GET", "/api/v1/bookings", [401, 200, 403, 403, 200]),
     ("GET", "/api/v1/bookings/<id>", [401, 404, 404, 200, 200]),
     (

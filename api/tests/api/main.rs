@@ -18,3 +18,4 @@ mod operations;
 mod seating;
 mod shutdown;
 mod smtp;
+mod waitlist;

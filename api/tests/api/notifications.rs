@@ -560,6 +560,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         user_id: customer.id,
         event_id,
         booking_id: None,
+        hold_id: None,
         changes: None,
     };
     for chunk in ids.chunks(1_000) {

@@ -1,0 +1,150 @@
+//! The waitlist (SPEC §11): customers line up for a sold-out event; tickets
+//! that come back are offered to them in order (`inventory::waitlist`).
+
+use entity::prelude::*;
+use inventory::waitlist::Offer;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, SqlErr, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{Error, Services, bookings, holds, now, outbox};
+
+/// An entry and its place in the line (1 is next).
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub entry: WaitlistEntryModel,
+    /// While waiting; `None` once offered or left.
+    pub position: Option<u64>,
+}
+
+/// Joins the event's waitlist for `quantity` tickets; only a sold-out event
+/// has one (otherwise, hold the tickets). Joining again returns the place
+/// already held (`false`: nothing new was made).
+pub async fn join(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    quantity: i64,
+) -> Result<(Place, bool), Error> {
+    let quantity = bookings::quantity(quantity)?;
+    if let Some(place) = waiting(&services.db, customer_id, event_id).await? {
+        return Ok((place, false));
+    }
+    let event = Event::find_by_id(event_id)
+        .one(&services.db)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if event.status == EventStatus::Cancelled {
+        return Err(Error::EventCancelled);
+    }
+    if event.available_tickets >= quantity {
+        return Err(Error::Conflict(format!(
+            "{} tickets are on sale: hold them instead of waiting",
+            event.available_tickets
+        )));
+    }
+    let inserted = WaitlistEntryActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        user_id: Set(customer_id),
+        quantity: Set(quantity),
+        status: Set(WaitlistStatus::Waiting),
+        hold_id: Set(None),
+        created_at: Set(now()),
+        ended_at: Set(None),
+    }
+    .insert(&services.db)
+    .await;
+    match inserted {
+        Ok(entry) => Ok((place(&services.db, entry).await?, true)),
+        // A concurrent join of the same customer won.
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let place = waiting(&services.db, customer_id, event_id).await?;
+            place.map(|p| (p, false)).ok_or(Error::Conflict(
+                "your place in the line just changed; try again".into(),
+            ))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Leaves the line; an offer already made stays a hold (release it instead).
+pub async fn leave(services: &Services, customer_id: Uuid, event_id: Uuid) -> Result<Place, Error> {
+    let left = WaitlistEntry::update_many()
+        .col_expr(
+            WaitlistEntryColumn::Status,
+            Expr::value(WaitlistStatus::Left),
+        )
+        .col_expr(WaitlistEntryColumn::EndedAt, Expr::value(Some(now())))
+        .filter(WaitlistEntryColumn::EventId.eq(event_id))
+        .filter(WaitlistEntryColumn::UserId.eq(customer_id))
+        .filter(WaitlistEntryColumn::Status.eq(WaitlistStatus::Waiting))
+        .exec_with_returning(&services.db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("place in this event's waitlist"))?;
+    Ok(Place {
+        entry: left,
+        position: None,
+    })
+}
+
+async fn waiting(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<Place>, Error> {
+    let entry = WaitlistEntry::find()
+        .filter(WaitlistEntryColumn::EventId.eq(event_id))
+        .filter(WaitlistEntryColumn::UserId.eq(customer_id))
+        .filter(WaitlistEntryColumn::Status.eq(WaitlistStatus::Waiting))
+        .one(db)
+        .await?;
+    match entry {
+        Some(entry) => Ok(Some(place(db, entry).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn place(db: &DatabaseConnection, entry: WaitlistEntryModel) -> Result<Place, Error> {
+    if entry.status != WaitlistStatus::Waiting {
+        return Ok(Place {
+            entry,
+            position: None,
+        });
+    }
+    let ahead = WaitlistEntry::find()
+        .filter(WaitlistEntryColumn::EventId.eq(entry.event_id))
+        .filter(WaitlistEntryColumn::Status.eq(WaitlistStatus::Waiting))
+        .filter(
+            Condition::any()
+                .add(WaitlistEntryColumn::CreatedAt.lt(entry.created_at))
+                .add(
+                    Condition::all()
+                        .add(WaitlistEntryColumn::CreatedAt.eq(entry.created_at))
+                        .add(WaitlistEntryColumn::Id.lt(entry.id)),
+                ),
+        )
+        .count(db)
+        .await?;
+    Ok(Place {
+        entry,
+        position: Some(ahead + 1),
+    })
+}
+
+/// After the commit that made them: each offer's email is queued, its hold's
+/// timer set, and the change announced.
+pub fn offered(services: &Services, event_id: Uuid, offers: Vec<Offer>) {
+    if offers.is_empty() {
+        return;
+    }
+    for offer in &offers {
+        holds::schedule_expiry(services, &offer.hold);
+    }
+    outbox::enqueue(services, offers.iter().map(|o| o.notification_id).collect());
+    super::announce(services, event_id, Vec::new());
+}

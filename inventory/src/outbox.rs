@@ -1,0 +1,70 @@
+//! Notification rows, written in the caller's transaction (the outbox): by the
+//! api for what a request changed, and here for waitlist offers, which the
+//! worker makes too when a hold expires. The job that says "send it" is pushed
+//! after commit by whoever committed.
+
+use entity::prelude::*;
+use platform::{EventChange, db::now};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use uuid::Uuid;
+
+pub struct Notice {
+    pub kind: NotificationKind,
+    pub user_id: Uuid,
+    pub event_id: Uuid,
+    pub booking_id: Option<Uuid>,
+    pub hold_id: Option<Uuid>,
+    pub changes: Option<Vec<EventChange>>,
+}
+
+impl Notice {
+    pub fn row(self, id: Uuid, request_id: Option<String>) -> NotificationActiveModel {
+        let now = now();
+        NotificationActiveModel {
+            id: Set(id),
+            kind: Set(self.kind),
+            user_id: Set(self.user_id),
+            event_id: Set(self.event_id),
+            booking_id: Set(self.booking_id),
+            hold_id: Set(self.hold_id),
+            changes: Set(self
+                .changes
+                .map(|c| serde_json::to_value(c).unwrap_or_default())),
+            status: Set(NotificationStatus::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(now),
+            // Optimistic: the push follows the commit. Should it be lost, the sweep
+            // treats the row as un-enqueued once this is old enough.
+            enqueued_at: Set(Some(now)),
+            locked_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(now),
+            request_id: Set(request_id),
+        }
+    }
+}
+
+/// Inserts the notices (in chunks, to stay under bind-parameter limits) and
+/// returns their ids, for the caller to push once committed.
+pub async fn write<C: ConnectionTrait>(
+    db: &C,
+    request_id: Option<String>,
+    notices: Vec<Notice>,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut ids = Vec::with_capacity(notices.len());
+    let rows: Vec<_> = notices
+        .into_iter()
+        .map(|notice| {
+            let id = Uuid::now_v7();
+            ids.push(id);
+            notice.row(id, request_id.clone())
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        Notification::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(ids)
+}

@@ -1,0 +1,119 @@
+//! Returned tickets go to the waitlist before general sale (SPEC §11). Called
+//! in the same transaction that returns tickets (a release, an expiry, a
+//! cancellation, a capacity increase), with the event row locked, so a ticket
+//! that comes back is offered before anyone else can take it, exactly once:
+//! the offer is a hold, made and written together with its email's outbox row.
+
+use chrono::Duration;
+use entity::prelude::*;
+use platform::db::now;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{Count, move_tickets, outbox};
+
+/// Waiting entries read per offer round; more than any return can serve.
+const LINE_PAGE: u64 = 500;
+
+/// A hold made for the next in line, and its email's outbox row.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub hold: HoldModel,
+    pub notification_id: Uuid,
+}
+
+/// Offers what is available now to waiting entries, in order: each entry
+/// whose quantity fits (and whose customer has no active hold on the event)
+/// gets a hold lasting the event's `offer_minutes`. General admission only:
+/// a seated event's returned seats go back on sale.
+pub async fn offer_returned(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+) -> Result<Vec<Offer>, DbErr> {
+    let Some(event) = Event::find_by_id(event_id).one(txn).await? else {
+        return Ok(Vec::new());
+    };
+    let mut available = event.available_tickets;
+    if available == 0 || event.seated || event.status != EventStatus::Scheduled {
+        return Ok(Vec::new());
+    }
+    let line = WaitlistEntry::find()
+        .filter(WaitlistEntryColumn::EventId.eq(event_id))
+        // A literal, so a prepared statement's generic plan can use the
+        // partial index `waitlist_waiting_in_order_idx`.
+        .filter(Expr::cust("waitlist_entries.status = 'waiting'"))
+        .filter(WaitlistEntryColumn::Quantity.lte(available))
+        .order_by_asc(WaitlistEntryColumn::CreatedAt)
+        .order_by_asc(WaitlistEntryColumn::Id)
+        .limit(LINE_PAGE)
+        .all(txn)
+        .await?;
+    let mut offers = Vec::new();
+    let now = now();
+    for entry in line {
+        if entry.quantity > available {
+            continue;
+        }
+        let holding = Hold::find()
+            .filter(HoldColumn::EventId.eq(event_id))
+            .filter(HoldColumn::UserId.eq(entry.user_id))
+            .filter(HoldColumn::Status.eq(HoldStatus::Active))
+            .one(txn)
+            .await?
+            .is_some();
+        if holding {
+            continue;
+        }
+        let hold = HoldActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event_id),
+            user_id: Set(entry.user_id),
+            quantity: Set(entry.quantity),
+            status: Set(HoldStatus::Active),
+            expires_at: Set(now + Duration::minutes(i64::from(event.offer_minutes))),
+            booking_id: Set(None),
+            created_at: Set(now),
+            ended_at: Set(None),
+        }
+        .insert(txn)
+        .await?;
+        move_tickets(event_id, entry.quantity, Count::Available, Count::Held)
+            .exec(txn)
+            .await?;
+        WaitlistEntry::update_many()
+            .col_expr(
+                WaitlistEntryColumn::Status,
+                Expr::value(WaitlistStatus::Offered),
+            )
+            .col_expr(WaitlistEntryColumn::HoldId, Expr::value(Some(hold.id)))
+            .col_expr(WaitlistEntryColumn::EndedAt, Expr::value(Some(now)))
+            .filter(WaitlistEntryColumn::Id.eq(entry.id))
+            .exec(txn)
+            .await?;
+        let ids = outbox::write(
+            txn,
+            None,
+            vec![outbox::Notice {
+                kind: NotificationKind::WaitlistOffered,
+                user_id: entry.user_id,
+                event_id,
+                booking_id: None,
+                hold_id: Some(hold.id),
+                changes: None,
+            }],
+        )
+        .await?;
+        available -= entry.quantity;
+        offers.push(Offer {
+            hold,
+            notification_id: ids.first().copied().unwrap_or_default(),
+        });
+        if available == 0 {
+            break;
+        }
+    }
+    Ok(offers)
+}
