@@ -275,37 +275,11 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(test)]
-mod offer_tests {
-    use chrono::{TimeZone, Utc};
-    use uuid::Uuid;
-
-    use super::*;
 
     #[test]
     fn an_offer_says_how_long_it_lasts() {
-        let at = Utc.with_ymd_and_hms(2030, 5, 1, 18, 0, 0).unwrap();
-        let event = EventModel {
-            id: Uuid::now_v7(),
-            organizer_id: Uuid::now_v7(),
-            title: "Night of Rust".into(),
-            description: None,
-            venue: "Hall A".into(),
-            starts_at: at + chrono::Duration::hours(1),
-            ends_at: at + chrono::Duration::hours(4),
-            total_tickets: 10,
-            available_tickets: 8,
-            held_tickets: 2,
-            booked_tickets: 0,
-            hold_minutes: 10,
-            offer_minutes: 30,
-            seated: false,
-            status: EventStatus::Scheduled,
-            created_at: at,
-            updated_at: at,
-        };
+        let event = event();
+        let at = event.starts_at - chrono::Duration::hours(1);
         let hold = HoldModel {
             id: Uuid::now_v7(),
             event_id: event.id,
@@ -317,15 +291,7 @@ mod offer_tests {
             created_at: at,
             ended_at: None,
         };
-        let customer = UserModel {
-            id: hold.user_id,
-            email: "ann@example.com".into(),
-            password_hash: String::new(),
-            name: "Ann".into(),
-            role: Role::Customer,
-            created_at: at,
-        };
-        let email = waitlist_offered(&customer, &event, &hold);
+        let email = waitlist_offered(&customer(), &event, &hold);
         assert_eq!(email.subject, "Tickets are waiting for you: Night of Rust");
         for expected in [
             "2 ticket(s) are held for you for 30 minutes",

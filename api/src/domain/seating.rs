@@ -206,6 +206,16 @@ pub async fn list(
     event_id: Uuid,
     section: Option<&str>,
 ) -> Result<Vec<SeatModel>, Error> {
+    // Checked as a section name is when it is made (PostgreSQL cannot even
+    // compare a text with U+0000).
+    let mut errors = ValidationErrors::default();
+    let section = match section {
+        Some(name) => Some(
+            validation::text(&mut errors, "section", name, SECTION_MAX_CHARS)
+                .ok_or(Error::Validation(errors))?,
+        ),
+        None => None,
+    };
     super::events::get(db, event_id).await?;
     let mut query = Seat::find()
         .filter(SeatColumn::EventId.eq(event_id))

@@ -146,6 +146,7 @@ pub async fn attendees(
     responses(
         (status = 200, description = "Seats in rank order", body = Items<SeatStatusView>),
         docs::UnknownEvent,
+        (status = 422, description = "`section` is empty, too long or has control characters", body = ErrorBody),
     ))]
 #[get("/events/<id>/seats?<section>")]
 pub async fn seats(

@@ -260,3 +260,38 @@ async fn a_change_on_one_api_process_reaches_subscribers_on_another() {
         started.elapsed()
     );
 }
+
+/// Redis goes away and comes back (empty): the api's feed reconnects by itself,
+/// re-reads what it follows (changes made meanwhile went unheard), and live
+/// updates flow again.
+#[tokio::test]
+async fn live_updates_resume_after_redis_restarts() {
+    if !production_mode() {
+        eprintln!("embedded mode has no Redis; this runs with DATABASE_URL and REDIS_URL");
+        return;
+    }
+    let redis = crate::notifications::PrivateRedis::start();
+    let app = TestApp::spawn_with(|s| {
+        s.storage.queue = platform::QueueBackend::Redis { url: redis.url() };
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let event_id = event["id"].as_str().unwrap();
+    let mut live = Subscription::open(&app.address, event_id).await;
+    live.until(Duration::from_secs(1), |m| counts(m) == (10, 0, 0))
+        .await;
+
+    redis.stop();
+    let (status, _) = app.book(&customer, event_id, 2).await;
+    assert_eq!(status, 201, "bookings go on while Redis is down");
+    redis.start_again();
+    live.until(Duration::from_secs(10), |m| counts(m) == (8, 0, 2))
+        .await;
+
+    let (status, _) = app.book(&customer, event_id, 1).await;
+    assert_eq!(status, 201);
+    live.until(Duration::from_secs(2), |m| counts(m) == (7, 0, 3))
+        .await;
+}

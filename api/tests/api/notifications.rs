@@ -471,13 +471,13 @@ async fn confirmations_survive_redis_being_down_and_restarted_empty() {
 
 /// A redis-server of the test's own on a free port, so stopping it disturbs no
 /// other test.
-struct PrivateRedis {
+pub struct PrivateRedis {
     port: u16,
     child: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -491,11 +491,11 @@ impl PrivateRedis {
         redis
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn start_again(&self) {
+    pub fn start_again(&self) {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -519,7 +519,7 @@ impl PrivateRedis {
         *self.child.lock().unwrap() = Some(child);
     }
 
-    fn stop(&self) {
+    pub fn stop(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
             let _ = child.kill();
             let _ = child.wait();

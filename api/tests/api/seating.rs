@@ -133,6 +133,21 @@ async fn a_seat_map_makes_the_seats_and_lists_them_in_rank_order() {
         )
         .await;
     assert_eq!(balcony["items"].as_array().unwrap().len(), 3);
+    // A name no section can have is refused, on both databases (PostgreSQL
+    // cannot compare a text with U+0000 at all).
+    for bad in ["%00", "Bal%01cony", "%20"] {
+        let (status, body) = app
+            .get(
+                &format!("/api/v1/events/{}/seats?section={bad}", id(&event)),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["details"]["section"].is_string()),
+            (422, true),
+            "{bad}: {body}"
+        );
+    }
 
     // A matching total is accepted; general admission lists no seats.
     let mut body = event_body(small_map());
