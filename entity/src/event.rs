@@ -27,6 +27,13 @@ pub struct Model {
     pub seated: bool,
     /// How long a waitlist offer (a hold made for the next in line) lasts.
     pub offer_minutes: i32,
+    /// Holds and bookings open then; `None`: on sale from the start.
+    pub on_sale_at: Option<DateTimeUtc>,
+    /// With the waiting room, holds and bookings need an admission pass.
+    pub waiting_room_enabled: bool,
+    pub admit_per_minute: i32,
+    /// How long an admission pass lasts.
+    pub pass_minutes: i32,
     pub status: EventStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -10,6 +10,7 @@ pub mod hold;
 pub mod hold_seat;
 pub mod idempotency_key;
 pub mod notification;
+pub mod queue_entry;
 pub mod seat;
 pub mod user;
 pub mod waitlist_entry;
@@ -38,6 +39,10 @@ pub mod prelude {
     pub use super::notification::{
         ActiveModel as NotificationActiveModel, Column as NotificationColumn,
         Entity as Notification, Model as NotificationModel, NotificationKind, NotificationStatus,
+    };
+    pub use super::queue_entry::{
+        ActiveModel as QueueEntryActiveModel, Column as QueueEntryColumn, Entity as QueueEntry,
+        Model as QueueEntryModel,
     };
     pub use super::seat::{
         ActiveModel as SeatActiveModel, Column as SeatColumn, Entity as Seat, Model as SeatModel,

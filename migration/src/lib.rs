@@ -4,6 +4,7 @@ mod m20261122_000001_initial_schema;
 mod m20261122_000002_idempotency_keys;
 mod m20261123_000003_holds_and_seats;
 mod m20261123_000004_waitlist;
+mod m20261123_000005_waiting_room;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_idempotency_keys::Migration),
             Box::new(m20261123_000003_holds_and_seats::Migration),
             Box::new(m20261123_000004_waitlist::Migration),
+            Box::new(m20261123_000005_waiting_room::Migration),
         ]
     }
 }

@@ -83,7 +83,7 @@ async fn the_holds_migration_keeps_what_was_sold_and_then_guards_the_counts() {
     .await
     .expect("a move between counts keeps the sum");
     // And back down.
-    Migrator::down(&db, Some(2)).await.unwrap();
+    Migrator::down(&db, Some(3)).await.unwrap();
     assert_eq!(
         one_i64(&db, "SELECT available_tickets FROM events").await,
         5

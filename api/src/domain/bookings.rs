@@ -9,8 +9,8 @@ use inventory::{Count, move_tickets};
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -52,7 +52,8 @@ pub async fn book(
     let quantity = match selection {
         Selection::Quantity(quantity) => quantity,
         Selection::Seats(_) => {
-            return holds::book_seated(services, customer_id, event_id, selection, remember).await;
+            return holds::book_through_hold(services, customer_id, event_id, selection, remember)
+                .await;
         }
     };
     // Complete before it is written, so that its response can be recorded in the
@@ -88,9 +89,15 @@ pub async fn book(
         }
         None => {
             let why = why_not_booked(&services.db, event_id, true).await;
-            if matches!(why, Error::Seated) {
-                return holds::book_seated(services, customer_id, event_id, selection, remember)
-                    .await;
+            if matches!(why, Error::NeedsTransaction) {
+                return holds::book_through_hold(
+                    services,
+                    customer_id,
+                    event_id,
+                    selection,
+                    remember,
+                )
+                .await;
             }
             if matches!(why, Error::SoldOut { .. }) {
                 services.observer.refused_sold_out();
@@ -115,6 +122,7 @@ async fn book_in_one_statement(
                SET available_tickets = available_tickets - $1,
                    booked_tickets = booked_tickets + $1
              WHERE id = $2 AND status = 'scheduled' AND NOT seated
+               AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
                AND available_tickets >= $1
          RETURNING id
         ), booking AS (
@@ -179,6 +187,12 @@ async fn book_in_transaction(
     )
     .filter(EventColumn::Status.eq(EventStatus::Scheduled))
     .filter(EventColumn::Seated.eq(false))
+    .filter(EventColumn::WaitingRoomEnabled.eq(false))
+    .filter(
+        Condition::any()
+            .add(EventColumn::OnSaleAt.is_null())
+            .add(EventColumn::OnSaleAt.lte(booking.created_at)),
+    )
     .filter(EventColumn::AvailableTickets.gte(booking.quantity))
     .exec(&txn)
     .await?;
@@ -210,8 +224,9 @@ pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
 }
 
 /// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise. After the general-admission path (`general_admission`), a
-/// seated event is [`Error::Seated`]: the caller takes seats instead.
+/// a promise. After the one-statement path (`general_admission`), a seated or
+/// waiting-room event is [`Error::NeedsTransaction`]: the caller takes the
+/// tickets through a hold, which checks seats and admission.
 pub(super) async fn why_not_booked(
     db: &DatabaseConnection,
     event_id: Uuid,
@@ -220,7 +235,10 @@ pub(super) async fn why_not_booked(
     match Event::find_by_id(event_id).one(db).await {
         Ok(None) => Error::NotFound("event"),
         Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
-        Ok(Some(event)) if event.seated && general_admission => Error::Seated,
+        Ok(Some(event)) if event.on_sale_at.is_some_and(|at| now() < at) => Error::NotOnSale,
+        Ok(Some(event)) if (event.seated || event.waiting_room_enabled) && general_admission => {
+            Error::NeedsTransaction
+        }
         Ok(Some(event)) => Error::SoldOut {
             available: event.available_tickets,
         },

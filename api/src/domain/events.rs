@@ -40,6 +40,58 @@ pub struct NewEvent {
     hold_minutes: i32,
     offer_minutes: i32,
     seating: Option<SeatMap>,
+    sale: SaleSettings,
+}
+
+/// When tickets go on sale, and whether through a waiting room.
+#[derive(Debug, Clone, Default)]
+pub struct SaleSettings {
+    pub on_sale_at: Option<DateTime<Utc>>,
+    pub waiting_room: Option<WaitingRoomSettings>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WaitingRoomSettings {
+    pub enabled: bool,
+    pub admit_per_minute: i32,
+    pub pass_minutes: i32,
+}
+
+impl WaitingRoomSettings {
+    pub const MAX_ADMIT_PER_MINUTE: i64 = 600_000;
+    pub const MAX_PASS_MINUTES: i64 = 120;
+
+    /// Checks each setting, adding to `errors`; defaults: 60 a minute, 10
+    /// minutes a pass.
+    pub fn parse(
+        errors: &mut ValidationErrors,
+        enabled: bool,
+        admit_per_minute: Option<i64>,
+        pass_minutes: Option<i64>,
+    ) -> Option<Self> {
+        let admit = admit_per_minute.unwrap_or(60);
+        let pass = pass_minutes.unwrap_or(10);
+        let mut ok = true;
+        if !(1..=Self::MAX_ADMIT_PER_MINUTE).contains(&admit) {
+            errors.add(
+                "waiting_room.admit_per_minute",
+                format!("must be between 1 and {}", Self::MAX_ADMIT_PER_MINUTE),
+            );
+            ok = false;
+        }
+        if !(1..=Self::MAX_PASS_MINUTES).contains(&pass) {
+            errors.add(
+                "waiting_room.pass_minutes",
+                format!("must be between 1 and {}", Self::MAX_PASS_MINUTES),
+            );
+            ok = false;
+        }
+        ok.then_some(Self {
+            enabled,
+            admit_per_minute: admit as i32,
+            pass_minutes: pass as i32,
+        })
+    }
 }
 
 impl NewEvent {
@@ -59,6 +111,7 @@ impl NewEvent {
         hold_minutes: Option<i64>,
         offer_minutes: Option<i64>,
         seating: Option<SeatMapInput>,
+        sale: SaleSettings,
     ) -> Result<Self, ValidationErrors> {
         let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
         let venue = validation::text(&mut errors, "venue", venue, VENUE_MAX_CHARS);
@@ -119,6 +172,7 @@ impl NewEvent {
                 hold_minutes,
                 offer_minutes,
                 seating,
+                sale,
             }),
             _ => Err(errors),
         }
@@ -138,6 +192,7 @@ pub struct EventChanges {
     total_tickets: Option<i32>,
     hold_minutes: Option<i32>,
     offer_minutes: Option<i32>,
+    sale: SaleSettings,
 }
 
 impl EventChanges {
@@ -154,6 +209,7 @@ impl EventChanges {
         total_tickets: Option<i64>,
         hold_minutes: Option<i64>,
         offer_minutes: Option<i64>,
+        sale: SaleSettings,
     ) -> Result<Self, ValidationErrors> {
         let changes = Self {
             title: title.and_then(|t| validation::text(&mut errors, "title", t, TITLE_MAX_CHARS)),
@@ -164,6 +220,7 @@ impl EventChanges {
             total_tickets: total_tickets.and_then(|t| ticket_count(&mut errors, t)),
             hold_minutes: hold_minutes.and_then(|m| self::hold_minutes(&mut errors, m)),
             offer_minutes: offer_minutes.and_then(|m| self::offer_minutes(&mut errors, m)),
+            sale,
         };
         if errors.is_empty() {
             Ok(changes)
@@ -246,7 +303,13 @@ pub async fn create(
         hold_minutes,
         offer_minutes,
         seating,
+        sale,
     } = event;
+    let room = sale.waiting_room.unwrap_or(WaitingRoomSettings {
+        enabled: false,
+        admit_per_minute: 60,
+        pass_minutes: 10,
+    });
     let now = now();
     let txn = begin_write(db).await?;
     let event = EventActiveModel {
@@ -263,6 +326,10 @@ pub async fn create(
         booked_tickets: Set(0),
         hold_minutes: Set(hold_minutes),
         offer_minutes: Set(offer_minutes),
+        on_sale_at: Set(sale.on_sale_at),
+        waiting_room_enabled: Set(room.enabled),
+        admit_per_minute: Set(room.admit_per_minute),
+        pass_minutes: Set(room.pass_minutes),
         seated: Set(seating.is_some()),
         status: Set(EventStatus::Scheduled),
         created_at: Set(now),
@@ -379,6 +446,7 @@ pub async fn update(
     }
     let hold_minutes = changes.hold_minutes.filter(|m| *m != event.hold_minutes);
     let offer_minutes = changes.offer_minutes.filter(|m| *m != event.offer_minutes);
+    let sale = changes.sale.clone();
     let (changes, new_total) = diff(&event, changes)?;
     let new_total = new_total.filter(|t| *t != event.total_tickets);
     let taken = event.held_tickets + event.booked_tickets;
@@ -398,6 +466,8 @@ pub async fn update(
         && new_total.is_none()
         && hold_minutes.is_none()
         && offer_minutes.is_none()
+        && sale.on_sale_at.is_none()
+        && sale.waiting_room.is_none()
     {
         return Ok(event);
     }
@@ -420,6 +490,14 @@ pub async fn update(
     }
     if let Some(minutes) = offer_minutes {
         active.offer_minutes = Set(minutes);
+    }
+    if let Some(at) = sale.on_sale_at {
+        active.on_sale_at = Set(Some(at));
+    }
+    if let Some(room) = sale.waiting_room {
+        active.waiting_room_enabled = Set(room.enabled);
+        active.admit_per_minute = Set(room.admit_per_minute);
+        active.pass_minutes = Set(room.pass_minutes);
     }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;

@@ -100,7 +100,7 @@ pub async fn create(
             }
             Ok(None) => match bookings::why_not_booked(&services.db, event_id, true).await {
                 // Seats are taken in a transaction, below.
-                Error::Seated => {}
+                Error::NeedsTransaction => {}
                 why => return Err(why),
             },
             Err(error) if is_second_active_hold(&error) => {
@@ -127,9 +127,9 @@ pub async fn create(
     Ok(HoldDetails { hold, seats })
 }
 
-/// A hold and its confirmation in one transaction: how a seated event is booked
-/// in one step.
-pub(super) async fn book_seated(
+/// A hold and its confirmation in one transaction: how a seated or
+/// waiting-room event is booked in one step.
+pub(super) async fn book_through_hold(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
@@ -182,6 +182,7 @@ async fn hold_in_one_statement(
                SET available_tickets = available_tickets - $1,
                    held_tickets = held_tickets + $1
              WHERE id = $2 AND status = 'scheduled' AND NOT seated
+               AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
                AND available_tickets >= $1
          RETURNING id, hold_minutes
         )
@@ -224,6 +225,7 @@ async fn take(
     if event.status == EventStatus::Cancelled {
         return Err(Error::EventCancelled);
     }
+    super::waiting_room::check_admission(&txn, &event, customer_id).await?;
     if matches!(selection, Selection::Seats(_)) && !event.seated {
         return Err(ValidationErrors::single(
             "seat_ids",

@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod seating;
 pub mod users;
 mod validation;
+pub mod waiting_room;
 pub mod waitlist;
 
 pub use validation::ValidationErrors;
@@ -84,10 +85,15 @@ pub enum Error {
     HoldExists { hold_id: uuid::Uuid },
     #[error("the hold has expired")]
     HoldExpired,
-    /// Between domain functions only: general-admission booking found a seated
-    /// event, which books through a hold. Never answered to a client.
-    #[error("the event has reserved seating")]
-    Seated,
+    #[error("not on sale yet")]
+    NotOnSale,
+    #[error("no valid admission pass")]
+    NotAdmitted,
+    /// Between domain functions only: the one-statement path does not apply
+    /// (reserved seating, a waiting room); take the tickets in a transaction.
+    /// Never answered to a client.
+    #[error("the event needs the transaction path")]
+    NeedsTransaction,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("idempotency key reused for a different request")]

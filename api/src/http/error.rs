@@ -27,12 +27,14 @@ pub enum ErrorCode {
     BadRequest,
     Unauthorized,
     Forbidden,
+    NotAdmitted,
     NotFound,
     MethodNotAllowed,
     Conflict,
     EmailTaken,
     SoldOut,
     EventCancelled,
+    NotOnSale,
     SeatsUnavailable,
     HoldExists,
     IdempotencyConflict,
@@ -49,13 +51,14 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => Status::BadRequest,
             ErrorCode::Unauthorized => Status::Unauthorized,
-            ErrorCode::Forbidden => Status::Forbidden,
+            ErrorCode::Forbidden | ErrorCode::NotAdmitted => Status::Forbidden,
             ErrorCode::NotFound => Status::NotFound,
             ErrorCode::MethodNotAllowed => Status::MethodNotAllowed,
             ErrorCode::Conflict
             | ErrorCode::EmailTaken
             | ErrorCode::SoldOut
             | ErrorCode::EventCancelled
+            | ErrorCode::NotOnSale
             | ErrorCode::SeatsUnavailable
             | ErrorCode::HoldExists
             | ErrorCode::IdempotencyConflict => Status::Conflict,
@@ -299,7 +302,17 @@ impl From<DomainError> for ApiError {
                 ErrorCode::HoldExpired,
                 "this hold has expired and its tickets went back on sale; hold tickets again",
             ),
-            DomainError::Seated => Self::internal().caused_by("Error::Seated reached the client"),
+            DomainError::NotOnSale => Self::new(
+                ErrorCode::NotOnSale,
+                "tickets for this event are not on sale yet; see its on_sale_at",
+            ),
+            DomainError::NotAdmitted => Self::new(
+                ErrorCode::NotAdmitted,
+                "this event sells through its waiting room: join it and wait for your turn",
+            ),
+            DomainError::NeedsTransaction => {
+                Self::internal().caused_by("Error::NeedsTransaction reached the client")
+            }
             DomainError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
             DomainError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyConflict,

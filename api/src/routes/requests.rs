@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     ValidationErrors,
-    events::{EventChanges, NewEvent},
+    events::{EventChanges, NewEvent, SaleSettings, WaitingRoomSettings},
     holds::Selection,
     seating::SeatMapInput,
     users::NewUser,
@@ -76,6 +76,46 @@ pub struct NewEventInput {
     /// Reserved seating: the seat map, fixed from then on.
     #[serde(default)]
     pub seating: Option<SeatingInput>,
+    /// RFC 3339: holds and bookings open then (409 `not_on_sale` before).
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub on_sale_at: Option<String>,
+    /// Sell through a waiting room: customers join a line and need an
+    /// admission pass to hold or book.
+    #[serde(default)]
+    pub waiting_room: Option<WaitingRoomInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingRoomInput {
+    pub enabled: bool,
+    /// Customers admitted per minute, in line order.
+    #[serde(default)]
+    #[schema(default = 60, minimum = 1, maximum = 600000)]
+    pub admit_per_minute: Option<i64>,
+    /// How long an admission pass lasts.
+    #[serde(default)]
+    #[schema(default = 10, minimum = 1, maximum = 120)]
+    pub pass_minutes: Option<i64>,
+}
+
+fn sale_settings(
+    errors: &mut ValidationErrors,
+    on_sale_at: Option<&str>,
+    waiting_room: Option<WaitingRoomInput>,
+) -> SaleSettings {
+    SaleSettings {
+        on_sale_at: on_sale_at.and_then(|raw| timestamp(errors, "on_sale_at", raw)),
+        waiting_room: waiting_room.and_then(|room| {
+            WaitingRoomSettings::parse(
+                errors,
+                room.enabled,
+                room.admit_per_minute,
+                room.pass_minutes,
+            )
+        }),
+    }
 }
 
 /// Sections in order of preference (best first), each with its rows; up to
@@ -147,6 +187,10 @@ pub struct EventPatch {
     /// For waitlist offers made from now on.
     #[schema(minimum = 1, maximum = 1440)]
     pub offer_minutes: Option<i64>,
+    #[schema(format = DateTime)]
+    pub on_sale_at: Option<String>,
+    /// Replaces the waiting room's settings.
+    pub waiting_room: Option<WaitingRoomInput>,
 }
 
 /// An RFC 3339 time, in UTC at the precision the database keeps.
@@ -170,6 +214,7 @@ impl TryFrom<NewEventInput> for NewEvent {
         let mut errors = ValidationErrors::default();
         let starts_at = timestamp(&mut errors, "starts_at", &input.starts_at);
         let ends_at = timestamp(&mut errors, "ends_at", &input.ends_at);
+        let sale = sale_settings(&mut errors, input.on_sale_at.as_deref(), input.waiting_room);
         NewEvent::parse(
             errors,
             &input.title,
@@ -181,6 +226,7 @@ impl TryFrom<NewEventInput> for NewEvent {
             input.hold_minutes,
             input.offer_minutes,
             input.seating.map(SeatMapInput::from),
+            sale,
         )
     }
 }
@@ -196,6 +242,7 @@ impl TryFrom<EventPatch> for EventChanges {
         let ends_at = patch
             .ends_at
             .and_then(|raw| timestamp(&mut errors, "ends_at", &raw));
+        let sale = sale_settings(&mut errors, patch.on_sale_at.as_deref(), patch.waiting_room);
         EventChanges::parse(
             errors,
             patch.title.as_deref(),
@@ -206,6 +253,7 @@ impl TryFrom<EventPatch> for EventChanges {
             patch.total_tickets,
             patch.hold_minutes,
             patch.offer_minutes,
+            sale,
         )
     }
 }

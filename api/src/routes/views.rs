@@ -3,7 +3,12 @@
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 
-use crate::domain::{bookings::BookingDetails, holds::HoldDetails, waitlist::Place};
+use crate::domain::{
+    bookings::BookingDetails,
+    holds::HoldDetails,
+    waiting_room::{Standing, Statistics, Status as QueueStatus},
+    waitlist::Place,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -58,6 +63,9 @@ pub struct EventView {
     pub hold_minutes: i32,
     /// How long a waitlist offer lasts.
     pub offer_minutes: i32,
+    /// Holds and bookings open then; `null`: on sale.
+    pub on_sale_at: Option<DateTime<Utc>>,
+    pub waiting_room: WaitingRoomView,
     /// Reserved seating: see `GET /events/{id}/seats`.
     pub seated: bool,
     #[schema(value_type = EventStatusName)]
@@ -82,6 +90,12 @@ impl From<EventModel> for EventView {
             booked_tickets: e.booked_tickets,
             hold_minutes: e.hold_minutes,
             offer_minutes: e.offer_minutes,
+            on_sale_at: e.on_sale_at,
+            waiting_room: WaitingRoomView {
+                enabled: e.waiting_room_enabled,
+                admit_per_minute: e.admit_per_minute,
+                pass_minutes: e.pass_minutes,
+            },
             seated: e.seated,
             status: e.status,
             created_at: e.created_at,
@@ -259,6 +273,69 @@ pub enum HoldStatusName {
     Confirmed,
     Released,
     Expired,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingRoomView {
+    pub enabled: bool,
+    pub admit_per_minute: i32,
+    pub pass_minutes: i32,
+}
+
+/// Where a customer stands in an event's waiting room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    #[schema(value_type = QueueStatusName)]
+    pub status: &'static str,
+    /// While waiting: how many are ahead, plus one. `null` before the on-sale,
+    /// when the order of those who came early is not yet drawn.
+    pub position: Option<i64>,
+    pub estimated_wait_secs: Option<i64>,
+    /// When the admission pass ends (or will, once your turn comes).
+    pub pass_expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<Standing> for QueueView {
+    fn from(s: Standing) -> Self {
+        Self {
+            status: match s.status {
+                QueueStatus::Waiting => "waiting",
+                QueueStatus::Admitted => "admitted",
+                QueueStatus::Expired => "expired",
+            },
+            position: s.position,
+            estimated_wait_secs: s.estimated_wait_secs,
+            pass_expires_at: s.pass_expires_at,
+        }
+    }
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum QueueStatusName {
+    Waiting,
+    Admitted,
+    Expired,
+}
+
+/// The organizer's view of the waiting room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueStatisticsView {
+    pub waiting: u64,
+    pub admitted: u64,
+    pub expired: u64,
+    pub served: u64,
+}
+
+impl From<Statistics> for QueueStatisticsView {
+    fn from(s: Statistics) -> Self {
+        Self {
+            waiting: s.waiting,
+            admitted: s.admitted,
+            expired: s.expired,
+            served: s.served,
+        }
+    }
 }
 
 /// A place in an event's waitlist.

@@ -64,6 +64,22 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [401, 404, 403, 403, 201],
     ),
     ("DELETE", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
+    // The fixture event has no waiting room.
+    (
+        "POST",
+        "/api/v1/events/<id>/queue",
+        [401, 409, 403, 403, 409],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/queue/me",
+        [401, 409, 403, 403, 409],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/queue",
+        [401, 403, 403, 200, 403],
+    ),
     // The fixture event is on sale: nobody waits for it.
     (
         "POST",

@@ -18,4 +18,5 @@ mod operations;
 mod seating;
 mod shutdown;
 mod smtp;
+mod waiting_room;
 mod waitlist;

@@ -1,0 +1,357 @@
+//! The on-sale and its waiting room (SPEC §10).
+//!
+//! Before `on_sale_at` nothing can be held or booked. With the waiting room on,
+//! customers join a line, and holding or booking needs an admission pass.
+//!
+//! The line is ordered by `rank`. Those who join before the on-sale draw a
+//! uniformly random rank, so arriving first at that moment buys nothing.
+//! Everyone after them ranks by arrival.
+//!
+//! Admission is a function of time. From `on_sale_at`, one customer is
+//! admitted every `60 / admit_per_minute` seconds, in line order. An early
+//! joiner's turn follows from their place among the early ones. A later
+//! arrival's turn is fixed when they join: the next free slot after the last
+//! turn given out, or now. No process hands out admissions, so any number of
+//! api processes admit at exactly the set rate, nobody twice. The state lives
+//! in the database: an api restart or a Redis restart changes nothing.
+//!
+//! A pass lasts `pass_minutes` from the customer's turn. It is checked against
+//! the signed-in customer, so it cannot be passed on.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::prelude::*;
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr,
+};
+use uuid::Uuid;
+
+use super::{Error, Services, begin_write, now};
+
+/// Ranks from here up belong to those who came after the on-sale, in order.
+const LATE: i64 = 1 << 62;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Waiting,
+    Admitted,
+    Expired,
+}
+
+/// Where a customer stands in the line, now.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub status: Status,
+    /// While waiting, how many are ahead plus one. `None` before the on-sale,
+    /// when the early joiners' order is not yet drawn.
+    pub position: Option<i64>,
+    pub estimated_wait_secs: Option<i64>,
+    pub pass_expires_at: Option<DateTime<Utc>>,
+}
+
+fn interval(event: &EventModel) -> Duration {
+    Duration::microseconds(60_000_000 / i64::from(event.admit_per_minute.max(1)))
+}
+
+fn on_sale(event: &EventModel) -> DateTime<Utc> {
+    event.on_sale_at.unwrap_or(event.created_at)
+}
+
+/// Joins the line, or returns the place already held.
+pub async fn join(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Standing, Error> {
+    let event = with_waiting_room(&services.db, event_id).await?;
+    if let Some(entry) = entry(&services.db, event_id, customer_id).await? {
+        return standing(&services.db, &event, &entry, now()).await;
+    }
+    let now = now();
+    let entry = if now < on_sale(&event) {
+        join_early(&services.db, &event, customer_id, now).await?
+    } else {
+        join_late(&services.db, &event, customer_id, now).await?
+    };
+    standing(&services.db, &event, &entry, now).await
+}
+
+/// Before the on-sale: a random rank; the order is the ranks'.
+async fn join_early(
+    db: &DatabaseConnection,
+    event: &EventModel,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<QueueEntryModel, Error> {
+    loop {
+        let rank = rand::rng().random_range(0..LATE);
+        let inserted = QueueEntryActiveModel {
+            event_id: Set(event.id),
+            user_id: Set(customer_id),
+            rank: Set(rank),
+            joined_at: Set(now),
+            admit_at: Set(None),
+        }
+        .insert(db)
+        .await;
+        match inserted {
+            Ok(entry) => return Ok(entry),
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                // The customer joined meanwhile, or (once in 2^62) the rank was taken.
+                if let Some(entry) = entry(db, event.id, customer_id).await? {
+                    return Ok(entry);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// After the on-sale: behind everyone, with a turn of one's own, fixed now.
+/// Joins are serialised on the event row so that turns are handed out once.
+async fn join_late(
+    db: &DatabaseConnection,
+    event: &EventModel,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<QueueEntryModel, Error> {
+    let txn = begin_write(db).await?;
+    Event::find_by_id(event.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    if let Some(entry) = entry(&txn, event.id, customer_id).await? {
+        return Ok(entry);
+    }
+    let early = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event.id))
+        .filter(QueueEntryColumn::Rank.lt(LATE))
+        .count(&txn)
+        .await?;
+    let (last_rank, last_turn): (Option<i64>, Option<DateTime<Utc>>) = QueueEntry::find()
+        .select_only()
+        .column_as(QueueEntryColumn::Rank.max(), "rank")
+        .column_as(QueueEntryColumn::AdmitAt.max(), "admit_at")
+        .filter(QueueEntryColumn::EventId.eq(event.id))
+        .filter(QueueEntryColumn::Rank.gte(LATE))
+        .into_tuple()
+        .one(&txn)
+        .await?
+        .unwrap_or((None, None));
+    let last_early_turn = early
+        .checked_sub(1)
+        .map(|n| on_sale(event) + interval(event) * i32::try_from(n).unwrap_or(i32::MAX));
+    let turn = match last_turn.max(last_early_turn) {
+        Some(previous) => (previous + interval(event)).max(now),
+        None => now,
+    };
+    let entry = QueueEntryActiveModel {
+        event_id: Set(event.id),
+        user_id: Set(customer_id),
+        rank: Set(last_rank.map_or(LATE, |r| r + 1)),
+        joined_at: Set(now),
+        admit_at: Set(Some(turn)),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(entry)
+}
+
+/// The customer's standing, or not found if they never joined.
+pub async fn me(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Standing, Error> {
+    let event = with_waiting_room(db, event_id).await?;
+    let entry = entry(db, event_id, customer_id)
+        .await?
+        .ok_or(Error::NotFound("place in this event's waiting room"))?;
+    standing(db, &event, &entry, now()).await
+}
+
+async fn with_waiting_room(db: &DatabaseConnection, event_id: Uuid) -> Result<EventModel, Error> {
+    let event = Event::find_by_id(event_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if !event.waiting_room_enabled {
+        return Err(Error::Conflict("this event has no waiting room".into()));
+    }
+    if event.status == EventStatus::Cancelled {
+        return Err(Error::EventCancelled);
+    }
+    Ok(event)
+}
+
+async fn entry<C: ConnectionTrait>(
+    db: &C,
+    event_id: Uuid,
+    customer_id: Uuid,
+) -> Result<Option<QueueEntryModel>, Error> {
+    Ok(QueueEntry::find_by_id((event_id, customer_id))
+        .one(db)
+        .await?)
+}
+
+/// When the entry's turn comes; `None` before the on-sale for an early joiner.
+async fn turn<C: ConnectionTrait>(
+    db: &C,
+    event: &EventModel,
+    entry: &QueueEntryModel,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    if let Some(turn) = entry.admit_at {
+        return Ok(Some(turn));
+    }
+    if now < on_sale(event) {
+        return Ok(None);
+    }
+    let ahead = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event.id))
+        .filter(QueueEntryColumn::Rank.lt(entry.rank))
+        .count(db)
+        .await?;
+    Ok(Some(
+        on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX),
+    ))
+}
+
+async fn standing<C: ConnectionTrait>(
+    db: &C,
+    event: &EventModel,
+    entry: &QueueEntryModel,
+    now: DateTime<Utc>,
+) -> Result<Standing, Error> {
+    let pass = Duration::minutes(i64::from(event.pass_minutes));
+    Ok(match turn(db, event, entry, now).await? {
+        None => Standing {
+            status: Status::Waiting,
+            position: None,
+            estimated_wait_secs: None,
+            pass_expires_at: None,
+        },
+        Some(turn) if now < turn => {
+            let wait = turn - now;
+            let step = interval(event).num_microseconds().unwrap_or(1).max(1);
+            Standing {
+                status: Status::Waiting,
+                position: Some(wait.num_microseconds().unwrap_or(i64::MAX) / step + 1),
+                estimated_wait_secs: Some((wait.num_milliseconds() + 999) / 1000),
+                pass_expires_at: Some(turn + pass),
+            }
+        }
+        Some(turn) => Standing {
+            status: if now < turn + pass {
+                Status::Admitted
+            } else {
+                Status::Expired
+            },
+            position: None,
+            estimated_wait_secs: None,
+            pass_expires_at: Some(turn + pass),
+        },
+    })
+}
+
+/// May this customer take tickets for this event now? Before the on-sale, no
+/// one; with the waiting room, only with a valid pass.
+pub async fn check_admission<C: ConnectionTrait>(
+    db: &C,
+    event: &EventModel,
+    customer_id: Uuid,
+) -> Result<(), Error> {
+    let now = now();
+    if event.on_sale_at.is_some_and(|at| now < at) {
+        return Err(Error::NotOnSale);
+    }
+    if !event.waiting_room_enabled {
+        return Ok(());
+    }
+    let Some(entry) = entry(db, event.id, customer_id).await? else {
+        return Err(Error::NotAdmitted);
+    };
+    match standing(db, event, &entry, now).await?.status {
+        Status::Admitted => Ok(()),
+        Status::Waiting | Status::Expired => Err(Error::NotAdmitted),
+    }
+}
+
+/// The organizer's view of the line now.
+#[derive(Debug, Clone, Default)]
+pub struct Statistics {
+    pub waiting: u64,
+    pub admitted: u64,
+    pub expired: u64,
+    /// Customers from the line who hold or booked tickets.
+    pub served: u64,
+}
+
+pub async fn statistics(
+    db: &DatabaseConnection,
+    organizer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Statistics, Error> {
+    let event = super::events::get(db, event_id).await?;
+    if event.organizer_id != organizer_id {
+        return Err(Error::Forbidden(
+            "only the event's organizer may see its waiting room",
+        ));
+    }
+    let now = now();
+    let pass = Duration::minutes(i64::from(event.pass_minutes));
+    let step = interval(&event);
+    // Early joiners' turns follow from their count; later ones' are stored.
+    let early = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_id))
+        .filter(QueueEntryColumn::Rank.lt(LATE))
+        .count(db)
+        .await?;
+    let turns_by = |at: DateTime<Utc>| -> u64 {
+        if at < on_sale(&event) {
+            return 0;
+        }
+        let elapsed = (at - on_sale(&event))
+            .num_microseconds()
+            .unwrap_or(i64::MAX);
+        let due = elapsed / step.num_microseconds().unwrap_or(1).max(1) + 1;
+        u64::try_from(due).unwrap_or(0).min(early)
+    };
+    let late = |condition: sea_orm::Condition| {
+        QueueEntry::find()
+            .filter(QueueEntryColumn::EventId.eq(event_id))
+            .filter(QueueEntryColumn::Rank.gte(LATE))
+            .filter(condition)
+            .count(db)
+    };
+    let total = early + late(sea_orm::Condition::all()).await?;
+    let reached = turns_by(now)
+        + late(sea_orm::Condition::all().add(QueueEntryColumn::AdmitAt.lte(now))).await?;
+    let expired = turns_by(now - pass)
+        + late(sea_orm::Condition::all().add(QueueEntryColumn::AdmitAt.lte(now - pass))).await?;
+    let served = Hold::find()
+        .select_only()
+        .column(HoldColumn::UserId)
+        .distinct()
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.is_in([HoldStatus::Active, HoldStatus::Confirmed]))
+        .filter(
+            HoldColumn::UserId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(QueueEntryColumn::UserId)
+                    .from(QueueEntry)
+                    .and_where(QueueEntryColumn::EventId.eq(event_id))
+                    .to_owned(),
+            ),
+        )
+        .count(db)
+        .await?;
+    Ok(Statistics {
+        waiting: total - reached,
+        admitted: reached - expired,
+        expired,
+        served,
+    })
+}

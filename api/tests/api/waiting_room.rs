@@ -1,0 +1,304 @@
+//! The on-sale and its waiting room (SPEC §10).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use entity::prelude::*;
+use futures::future::join_all;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser};
+
+fn id(value: &Value) -> &str {
+    value["id"].as_str().unwrap()
+}
+
+async fn event_with(app: &TestApp, organizer: &TestUser, extra: Value) -> Value {
+    let mut body = json!({
+        "title": "On-sale", "venue": "Arena", "total_tickets": 1000,
+        "starts_at": "2030-05-01T19:00:00Z", "ends_at": "2030-05-01T23:00:00Z",
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    let (status, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    assert_eq!(status, 201, "{event}");
+    event
+}
+
+async fn join(app: &TestApp, base: &str, customer: &TestUser, event_id: &str) -> Value {
+    let response = app
+        .http
+        .post(format!("{base}/api/v1/events/{event_id}/queue"))
+        .bearer_auth(&customer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn nothing_is_held_or_booked_before_the_on_sale() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let on_sale = Utc::now() + chrono::Duration::seconds(2);
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"on_sale_at": on_sale.to_rfc3339()}),
+    )
+    .await;
+    assert!(event["on_sale_at"].is_string());
+    let (status, body) = app.hold(&customer, id(&event), 1).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("not_on_sale")),
+        "{body}"
+    );
+    let (status, body) = app.book(&customer, id(&event), 1).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("not_on_sale")),
+        "{body}"
+    );
+    assert_eq!(app.count::<Hold>().await + app.count::<Booking>().await, 0);
+
+    tokio::time::sleep((on_sale - Utc::now()).to_std().unwrap_or_default()).await;
+    let (status, body) = app.book(&customer, id(&event), 1).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn the_waiting_room_lets_in_only_customers_with_a_valid_pass_of_their_own() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [ann, bob] = [app.customer().await, app.customer().await];
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"waiting_room": {"enabled": true, "admit_per_minute": 600, "pass_minutes": 1}}),
+    )
+    .await;
+    let event_id = id(&event);
+    assert_eq!(
+        event["waiting_room"],
+        json!({"enabled": true, "admit_per_minute": 600, "pass_minutes": 1})
+    );
+
+    let (status, body) = app.book(&ann, event_id, 1).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("not_admitted")),
+        "{body}"
+    );
+    let (status, body) = app.hold(&ann, event_id, 1).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("not_admitted")),
+        "{body}"
+    );
+
+    // The line is empty and the sale is on: admitted at once.
+    let standing = join(&app, &app.address, &ann, event_id).await;
+    assert_eq!(standing["status"], "admitted", "{standing}");
+    let expires: chrono::DateTime<Utc> = standing["pass_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((expires - Utc::now()).num_seconds() > 50);
+    let (status, body) = app.book(&ann, event_id, 1).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = app.book(&bob, event_id, 1).await;
+    assert_eq!(status, 403, "a pass is its customer's own");
+
+    // Bob joins right after Ann: his turn is one interval (100 ms) later.
+    let standing = join(&app, &app.address, &bob, event_id).await;
+    if standing["status"] == "waiting" {
+        assert_eq!(standing["position"], 1, "{standing}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/queue/me"),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.hold(&bob, event_id, 2).await;
+    assert_eq!(status, 201, "{body}");
+
+    // A pass that has run out lets nobody in.
+    QueueEntry::update_many()
+        .col_expr(
+            QueueEntryColumn::AdmitAt,
+            Expr::value(Some(Utc::now() - chrono::Duration::minutes(2))),
+        )
+        .filter(QueueEntryColumn::UserId.eq(ann.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let (_, standing) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/queue/me"),
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(standing["status"], "expired", "{standing}");
+    let (status, _) = app.book(&ann, event_id, 1).await;
+    assert_eq!(status, 403);
+
+    let (status, stats) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/queue"),
+            Some(&organizer.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        stats,
+        json!({"waiting": 0, "admitted": 1, "expired": 1, "served": 2})
+    );
+    app.assert_ticket_invariant(event_id).await;
+
+    let plain = app.event(&organizer, 5).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/events/{}/queue", id(&plain)),
+            Some(&ann.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, &body["error"]["code"]), (409, &json!("conflict")));
+}
+
+/// SPEC §10's proof: 2,000 customers join before the on-sale. The admission
+/// order is a random permutation of the join order (a rank correlation that
+/// fails on first-come-first-served), and two api processes agree on who is in
+/// at every moment: exactly `admit_per_minute` a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn early_joiners_are_admitted_in_a_random_order_at_the_set_rate() {
+    const CUSTOMERS: usize = 2000;
+    const PER_MINUTE: i64 = 30_000; // one every 2 ms
+    let app = TestApp::spawn_with(|s| s.db_max_connections = 16).await;
+    let (second, _shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let on_sale = Utc::now() + chrono::Duration::seconds(15);
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"on_sale_at": on_sale.to_rfc3339(),
+               "waiting_room": {"enabled": true, "admit_per_minute": PER_MINUTE, "pass_minutes": 10}}),
+    )
+    .await;
+    let event_id = id(&event).to_owned();
+    let customers = app.customers(CUSTOMERS).await;
+    for (i, chunk) in customers.chunks(50).enumerate() {
+        let base = if i % 2 == 0 { &app.address } else { &second };
+        let joined = join_all(chunk.iter().map(|c| join(&app, base, c, &event_id))).await;
+        for standing in joined {
+            assert_eq!(
+                (standing["status"].as_str(), &standing["position"]),
+                (Some("waiting"), &Value::Null)
+            );
+        }
+    }
+    assert!(Utc::now() < on_sale, "all joined before the on-sale");
+
+    // The order: rank, against the order of joining.
+    let entries = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_id.parse::<uuid::Uuid>().unwrap()))
+        .order_by_asc(QueueEntryColumn::JoinedAt)
+        .order_by_asc(QueueEntryColumn::Rank)
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), CUSTOMERS);
+    let mut by_rank: Vec<(i64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.rank, i))
+        .collect();
+    by_rank.sort();
+    let n = CUSTOMERS as f64;
+    let d2: f64 = by_rank
+        .iter()
+        .enumerate()
+        .map(|(admitted, (_, joined))| (admitted as f64 - *joined as f64).powi(2))
+        .sum();
+    let spearman = 1.0 - 6.0 * d2 / (n * (n * n - 1.0));
+    eprintln!("rank correlation of admission order with join order: {spearman:.3}");
+    assert!(
+        spearman.abs() < 0.1,
+        "admission follows join order: rho = {spearman}"
+    );
+
+    // At the on-sale, both processes count the same admissions, one every 2 ms.
+    tokio::time::sleep(
+        (on_sale - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500),
+    )
+    .await;
+    let interval_ms = 60_000.0 / PER_MINUTE as f64;
+    for base in [&app.address, &second, &app.address, &second] {
+        let before = (Utc::now() - on_sale).num_microseconds().unwrap() as f64 / 1000.0;
+        let stats: Value = app
+            .http
+            .get(format!("{base}/api/v1/events/{event_id}/queue"))
+            .bearer_auth(&organizer.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let after = (Utc::now() - on_sale).num_microseconds().unwrap() as f64 / 1000.0;
+        let reached = stats["admitted"].as_f64().unwrap() + stats["expired"].as_f64().unwrap();
+        let (low, high) = (
+            (before / interval_ms).floor() + 1.0,
+            (after / interval_ms).floor() + 1.0,
+        );
+        assert!(
+            (low..=high.min(n)).contains(&reached.min(n)) || reached == n,
+            "{reached} admitted {before:.0}–{after:.0} ms after the on-sale: {stats}"
+        );
+        assert_eq!(stats["waiting"].as_f64().unwrap() + reached, n);
+    }
+    // The first in the line is in; the last is told where they stand.
+    let customer = |entry: usize| {
+        let user_id = entries[entry].user_id;
+        customers.iter().find(|c| c.id == user_id).unwrap()
+    };
+    let first = customer(by_rank[0].1);
+    let last = customer(by_rank[CUSTOMERS - 1].1);
+    let (_, standing) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/queue/me"),
+            Some(&first.token),
+        )
+        .await;
+    assert_eq!(standing["status"], "admitted");
+    let (status, _) = app.book(first, &event_id, 1).await;
+    assert_eq!(status, 201);
+    let standing: Value = app
+        .http
+        .get(format!("{second}/api/v1/events/{event_id}/queue/me"))
+        .bearer_auth(&last.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if standing["status"] == "waiting" {
+        assert!(standing["position"].as_i64().unwrap() >= 1);
+        assert!(standing["estimated_wait_secs"].as_i64().unwrap() <= 4);
+    }
+    // Joining again changes nothing.
+    let again = join(&app, &second, first, &event_id).await;
+    assert_eq!(again["status"], "admitted");
+}
