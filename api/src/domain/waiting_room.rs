@@ -196,27 +196,80 @@ async fn entry<C: ConnectionTrait>(
         .await?)
 }
 
-/// When the entry's turn comes; `None` before the on-sale for an early joiner.
+/// What decides where a customer stands; the rest is the clock.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    on_sale: DateTime<Utc>,
+    /// When their turn comes; `None` before the on-sale for an early joiner.
+    at: Option<DateTime<Utc>>,
+    interval: Duration,
+    pass: Duration,
+}
+
+impl Turn {
+    /// Whether [`Turn::standing`] can be trusted at `now` without asking the
+    /// database again (an early joiner's turn is drawn at the on-sale).
+    pub fn is_settled_at(&self, now: DateTime<Utc>) -> bool {
+        self.at.is_some() || now < self.on_sale
+    }
+
+    pub fn standing(&self, now: DateTime<Utc>) -> Standing {
+        match self.at {
+            None => Standing {
+                status: Status::Waiting,
+                position: None,
+                estimated_wait_secs: None,
+                pass_expires_at: None,
+            },
+            Some(turn) if now < turn => {
+                let wait = turn - now;
+                let step = self.interval.num_microseconds().unwrap_or(1).max(1);
+                Standing {
+                    status: Status::Waiting,
+                    position: Some(wait.num_microseconds().unwrap_or(i64::MAX) / step + 1),
+                    estimated_wait_secs: Some((wait.num_milliseconds() + 999) / 1000),
+                    pass_expires_at: Some(turn + self.pass),
+                }
+            }
+            Some(turn) => Standing {
+                status: if now < turn + self.pass {
+                    Status::Admitted
+                } else {
+                    Status::Expired
+                },
+                position: None,
+                estimated_wait_secs: None,
+                pass_expires_at: Some(turn + self.pass),
+            },
+        }
+    }
+}
+
+/// The entry's turn, read (for an early joiner, counted) from the database.
 async fn turn<C: ConnectionTrait>(
     db: &C,
     event: &EventModel,
     entry: &QueueEntryModel,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, Error> {
-    if let Some(turn) = entry.admit_at {
-        return Ok(Some(turn));
-    }
-    if now < on_sale(event) {
-        return Ok(None);
-    }
-    let ahead = QueueEntry::find()
-        .filter(QueueEntryColumn::EventId.eq(event.id))
-        .filter(QueueEntryColumn::Rank.lt(entry.rank))
-        .count(db)
-        .await?;
-    Ok(Some(
-        on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX),
-    ))
+) -> Result<Turn, Error> {
+    let at = match entry.admit_at {
+        Some(at) => Some(at),
+        None if now < on_sale(event) => None,
+        None => {
+            let ahead = QueueEntry::find()
+                .filter(QueueEntryColumn::EventId.eq(event.id))
+                .filter(QueueEntryColumn::Rank.lt(entry.rank))
+                .count(db)
+                .await?;
+            Some(on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX))
+        }
+    };
+    Ok(Turn {
+        on_sale: on_sale(event),
+        at,
+        interval: interval(event),
+        pass: Duration::minutes(i64::from(event.pass_minutes)),
+    })
 }
 
 async fn standing<C: ConnectionTrait>(
@@ -225,35 +278,25 @@ async fn standing<C: ConnectionTrait>(
     entry: &QueueEntryModel,
     now: DateTime<Utc>,
 ) -> Result<Standing, Error> {
-    let pass = Duration::minutes(i64::from(event.pass_minutes));
-    Ok(match turn(db, event, entry, now).await? {
-        None => Standing {
-            status: Status::Waiting,
-            position: None,
-            estimated_wait_secs: None,
-            pass_expires_at: None,
-        },
-        Some(turn) if now < turn => {
-            let wait = turn - now;
-            let step = interval(event).num_microseconds().unwrap_or(1).max(1);
-            Standing {
-                status: Status::Waiting,
-                position: Some(wait.num_microseconds().unwrap_or(i64::MAX) / step + 1),
-                estimated_wait_secs: Some((wait.num_milliseconds() + 999) / 1000),
-                pass_expires_at: Some(turn + pass),
-            }
-        }
-        Some(turn) => Standing {
-            status: if now < turn + pass {
-                Status::Admitted
-            } else {
-                Status::Expired
-            },
-            position: None,
-            estimated_wait_secs: None,
-            pass_expires_at: Some(turn + pass),
-        },
-    })
+    Ok(turn(db, event, entry, now).await?.standing(now))
+}
+
+/// The customer's turn in the event's waiting room, if they are in it.
+pub async fn turn_of(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<Turn>, Error> {
+    let Some(event) = Event::find_by_id(event_id).one(db).await? else {
+        return Ok(None);
+    };
+    if !event.waiting_room_enabled {
+        return Ok(None);
+    }
+    match entry(db, event_id, customer_id).await? {
+        Some(entry) => Ok(Some(turn(db, &event, &entry, now()).await?)),
+        None => Ok(None),
+    }
 }
 
 /// May this customer take tickets for this event now? Before the on-sale, no

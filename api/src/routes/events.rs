@@ -9,12 +9,13 @@ use rocket::{
 };
 
 use super::{
-    AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput, SeatStatusView,
+    AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput, QueueView,
+    SeatStatusView,
 };
 use crate::http::{docs, error::ErrorBody};
 use crate::{
-    auth::Organizer,
-    domain::{Services, events, seating},
+    auth::{Customer, Organizer},
+    domain::{Services, events, seating, waiting_room},
     http::{ApiError, JsonBody, parse_id},
     live::{Availability, LiveHub},
 };
@@ -161,23 +162,37 @@ pub async fn seats(
 /// Live availability of one event, as Server-Sent Events: an `availability`
 /// event (`{available, held, booked, status}`, and on a seated event the seats
 /// that changed) on connect and after every change, made on any api process,
-/// at most four a second; a heartbeat comment every 15 seconds.
+/// at most four a second; a heartbeat comment every 15 seconds. Signed in as a
+/// customer in the event's waiting room, also a `queue` event (as
+/// `GET /events/{id}/queue/me`) on connect and whenever it changes.
 #[utoipa::path(get, path = "/api/v1/events/{id}/live", tag = "events",
     params(("id" = String, Path, description = "Event id")),
     responses(
-        (status = 200, description = "An endless `text/event-stream` of `availability` events, each with this data", content_type = "text/event-stream", body = Availability),
+        (status = 200, description = "An endless `text/event-stream` of `availability` events, each with this data (and `queue` events with a `QueueView`)", content_type = "text/event-stream", body = Availability),
         docs::UnknownEvent,
     ))]
 #[get("/events/<id>/live")]
 pub async fn live(
     hub: &State<Arc<LiveHub>>,
+    services: Services,
+    customer: Option<Customer>,
     id: &str,
     mut shutdown: Shutdown,
 ) -> Result<EventStream![Event + 'static], ApiError> {
-    let mut availability = hub.watch(parse_id(id, "event")?).await?;
+    let event_id = parse_id(id, "event")?;
+    let mut availability = hub.watch(event_id).await?;
+    let mut turn = match customer {
+        Some(customer) => waiting_room::turn_of(&services.db, customer.0, event_id)
+            .await?
+            .map(|turn| (customer.0, turn)),
+        None => None,
+    };
+    let db = services.db;
     let stream = EventStream! {
         let first = availability.borrow_and_update().clone();
         yield Event::json(&first).event("availability");
+        let mut told = None;
+        let mut clock = tokio::time::interval(QUEUE_TICK);
         loop {
             tokio::select! {
                 changed = availability.changed() => {
@@ -187,6 +202,23 @@ pub async fn live(
                     let now = availability.borrow_and_update().clone();
                     yield Event::json(&now).event("availability");
                 }
+                _ = clock.tick(), if turn.is_some() => {
+                    let now = crate::domain::now();
+                    if let Some((customer_id, current)) = &turn
+                        && !current.is_settled_at(now)
+                        && let Ok(Some(fresh)) = waiting_room::turn_of(&db, *customer_id, event_id).await
+                    {
+                        turn = Some((*customer_id, fresh));
+                    }
+                    if let Some((_, current)) = &turn {
+                        let view = QueueView::from(current.standing(now));
+                        let key = (view.status, view.position);
+                        if told != Some(key) {
+                            told = Some(key);
+                            yield Event::json(&view).event("queue");
+                        }
+                    }
+                }
                 _ = &mut shutdown => break,
             }
         }
@@ -194,4 +226,6 @@ pub async fn live(
     Ok(stream.heartbeat(HEARTBEAT))
 }
 
+/// How often a waiting customer's place is recomputed for their stream.
+const QUEUE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -22,9 +22,17 @@ pub struct Subscription {
 
 impl Subscription {
     pub async fn open(base: &str, event_id: &str) -> Self {
-        let response = reqwest::get(format!("{base}/api/v1/events/{event_id}/live"))
-            .await
-            .unwrap();
+        Self::open_as(base, event_id, None).await
+    }
+
+    /// Signed in: a customer in the waiting room also gets `queue` events.
+    pub async fn open_as(base: &str, event_id: &str, token: Option<&str>) -> Self {
+        let mut request =
+            reqwest::Client::new().get(format!("{base}/api/v1/events/{event_id}/live"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),
@@ -43,18 +51,22 @@ impl Subscription {
     /// The next `availability` message's data, or `None` if none comes within
     /// `within`.
     pub async fn next(&mut self, within: Duration) -> Option<Value> {
+        self.next_of("availability", within).await
+    }
+
+    /// The next message of this kind (`availability`, `queue`), skipping others.
+    pub async fn next_of(&mut self, kind: &str, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
+        let wanted = format!("event:{kind}");
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let message: String = self.buffer.drain(..end + 2).collect();
-                let is_availability = message
-                    .lines()
-                    .any(|l| l == "event:availability" || l == "event: availability");
+                let is_wanted = message.lines().any(|l| l == wanted);
                 let data = message
                     .lines()
                     .find_map(|l| l.strip_prefix("data:"))
                     .map(str::trim);
-                if let (true, Some(data)) = (is_availability, data) {
+                if let (true, Some(data)) = (is_wanted, data) {
                     return Some(serde_json::from_str(data).unwrap());
                 }
             }

@@ -302,3 +302,53 @@ async fn early_joiners_are_admitted_in_a_random_order_at_the_set_rate() {
     let again = join(&app, &second, first, &event_id).await;
     assert_eq!(again["status"], "admitted");
 }
+
+/// A customer waiting in line sees their place on the live stream, and then
+/// their admission; anonymous subscribers see only availability.
+#[tokio::test]
+async fn a_waiting_customer_sees_their_place_on_the_live_stream() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [ann, bob] = [app.customer().await, app.customer().await];
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"waiting_room": {"enabled": true, "admit_per_minute": 30, "pass_minutes": 5}}),
+    )
+    .await;
+    let event_id = id(&event);
+    assert_eq!(
+        join(&app, &app.address, &ann, event_id).await["status"],
+        "admitted"
+    );
+    // Bob's turn comes one interval (2 s) after Ann's.
+    assert_eq!(
+        join(&app, &app.address, &bob, event_id).await["status"],
+        "waiting"
+    );
+
+    let mut live =
+        crate::live::Subscription::open_as(&app.address, event_id, Some(&bob.token)).await;
+    let waiting = live
+        .next_of("queue", Duration::from_secs(2))
+        .await
+        .expect("a queue event");
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["position"].as_i64()),
+        (Some("waiting"), Some(1))
+    );
+    let admitted = live
+        .next_of("queue", Duration::from_secs(4))
+        .await
+        .expect("admission");
+    assert_eq!(admitted["status"], "admitted", "{admitted}");
+
+    let mut anonymous = crate::live::Subscription::open(&app.address, event_id).await;
+    assert!(anonymous.next(Duration::from_secs(1)).await.is_some());
+    assert!(
+        anonymous
+            .next_of("queue", Duration::from_millis(1500))
+            .await
+            .is_none()
+    );
+}
