@@ -352,3 +352,53 @@ async fn a_waiting_customer_sees_their_place_on_the_live_stream() {
             .is_none()
     );
 }
+
+/// The line lives in the database: Redis restarting empty, and the api process
+/// a customer joined through going away, change no one's place or turn.
+#[tokio::test]
+async fn places_survive_a_redis_restart_and_an_api_restart() {
+    if !crate::helpers::production_mode() {
+        eprintln!("embedded mode has no Redis; this runs with DATABASE_URL and REDIS_URL");
+        return;
+    }
+    let redis = crate::notifications::PrivateRedis::start();
+    let app = TestApp::spawn_with(|s| {
+        s.storage.queue = platform::QueueBackend::Redis { url: redis.url() };
+    })
+    .await;
+    let (first_api, first_shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let customers = app.customers(3).await;
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"waiting_room": {"enabled": true, "admit_per_minute": 6, "pass_minutes": 5}}),
+    )
+    .await;
+    let event_id = id(&event);
+    let mut before = Vec::new();
+    for customer in &customers {
+        before.push(join(&app, &first_api, customer, event_id).await);
+    }
+    assert_eq!(before[0]["status"], "admitted");
+    assert_eq!(before[2]["position"], 2, "{:?}", before[2]);
+
+    redis.stop();
+    redis.start_again();
+    first_shutdown.notify();
+    for (customer, was) in customers.iter().zip(&before) {
+        let again = join(&app, &app.address, customer, event_id).await;
+        assert_eq!(again["status"], was["status"]);
+        assert_eq!(
+            again["pass_expires_at"], was["pass_expires_at"],
+            "the same turn"
+        );
+    }
+    let (status, _) = app.book(&customers[0], event_id, 1).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.book(&customers[1], event_id, 1).await;
+    assert_eq!(
+        status, 403,
+        "not their turn yet, before or after the restarts"
+    );
+}
