@@ -392,7 +392,13 @@ async fn each_hold_has_a_timer_job_that_expires_it() {
 
     // A timer due in a moment, for a hold that expires then: the worker ends it
     // before the sweep (which leaves holds alone for SWEEP_GRACE) could.
-    let due = Utc::now() + chrono::Duration::milliseconds(500);
+    // On a whole second: timer jobs are due in whole seconds, so none of the
+    // margin below goes to rounding.
+    let due = chrono::DurationRound::duration_trunc(
+        Utc::now() + chrono::Duration::milliseconds(1500),
+        chrono::Duration::seconds(1),
+    )
+    .unwrap();
     expire_at(&app, id(&hold), due).await;
     queues
         .hold_expiry
