@@ -392,6 +392,6 @@ pub async fn cancel(
     services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
     super::announce(services, cancelled.event_id, freed);
-    super::waitlist::offered(services, cancelled.event_id, offers);
+    super::waitlist::offered(services, offers);
     Ok(details)
 }

@@ -536,7 +536,7 @@ pub async fn update(
     let updated = if offers.is_empty() {
         updated
     } else {
-        super::waitlist::offered(services, event_id, offers);
+        super::waitlist::offered(services, offers);
         get(&services.db, event_id).await?
     };
     Ok(updated)

@@ -422,7 +422,7 @@ pub async fn confirm(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
-                    super::waitlist::offered(services, hold.event_id, ended.offers);
+                    super::waitlist::offered(services, ended.offers);
                 }
             }
             HoldStatus::Active => {
@@ -516,7 +516,7 @@ pub async fn release(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
-                    super::waitlist::offered(services, hold.event_id, ended.offers);
+                    super::waitlist::offered(services, ended.offers);
                     if ending == inventory::Ending::Released {
                         return details(&services.db, ended.hold).await;
                     }

@@ -136,15 +136,12 @@ async fn place(db: &DatabaseConnection, entry: WaitlistEntryModel) -> Result<Pla
     })
 }
 
-/// After the commit that made them: each offer's email is queued, its hold's
-/// timer set, and the change announced.
-pub fn offered(services: &Services, event_id: Uuid, offers: Vec<Offer>) {
-    if offers.is_empty() {
-        return;
-    }
+/// After the commit that made them: each offer's email is queued and its
+/// hold's timer set. The caller announces the change it made (offers are part
+/// of it).
+pub fn offered(services: &Services, offers: Vec<Offer>) {
     for offer in &offers {
         holds::schedule_expiry(services, &offer.hold);
     }
     outbox::enqueue(services, offers.iter().map(|o| o.notification_id).collect());
-    super::announce(services, event_id, Vec::new());
 }
