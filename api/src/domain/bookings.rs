@@ -31,14 +31,8 @@ pub struct BookingDetails {
 }
 
 pub(super) fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
-    if (1..=MAX_QUANTITY).contains(&raw) {
-        Ok(raw as i32)
-    } else {
-        Err(ValidationErrors::single(
-            "quantity",
-            format!("must be between 1 and {MAX_QUANTITY}"),
-        ))
-    }
+    let mut errors = ValidationErrors::default();
+    super::validation::count(&mut errors, "quantity", raw, MAX_QUANTITY).ok_or(errors)
 }
 
 /// Books tickets for a customer, or fails having written nothing.

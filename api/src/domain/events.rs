@@ -69,27 +69,22 @@ impl WaitingRoomSettings {
         admit_per_minute: Option<i64>,
         pass_minutes: Option<i64>,
     ) -> Option<Self> {
-        let admit = admit_per_minute.unwrap_or(60);
-        let pass = pass_minutes.unwrap_or(10);
-        let mut ok = true;
-        if !(1..=Self::MAX_ADMIT_PER_MINUTE).contains(&admit) {
-            errors.add(
-                "waiting_room.admit_per_minute",
-                format!("must be between 1 and {}", Self::MAX_ADMIT_PER_MINUTE),
-            );
-            ok = false;
-        }
-        if !(1..=Self::MAX_PASS_MINUTES).contains(&pass) {
-            errors.add(
-                "waiting_room.pass_minutes",
-                format!("must be between 1 and {}", Self::MAX_PASS_MINUTES),
-            );
-            ok = false;
-        }
-        ok.then_some(Self {
+        let admit = validation::count(
+            errors,
+            "waiting_room.admit_per_minute",
+            admit_per_minute.unwrap_or(60),
+            Self::MAX_ADMIT_PER_MINUTE,
+        );
+        let pass = validation::count(
+            errors,
+            "waiting_room.pass_minutes",
+            pass_minutes.unwrap_or(10),
+            Self::MAX_PASS_MINUTES,
+        );
+        Some(Self {
             enabled,
-            admit_per_minute: admit as i32,
-            pass_minutes: pass as i32,
+            admit_per_minute: admit?,
+            pass_minutes: pass?,
         })
     }
 }
@@ -236,39 +231,15 @@ pub struct Page {
 }
 
 fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
-    if (1..=MAX_TICKETS).contains(&raw) {
-        i32::try_from(raw).ok()
-    } else {
-        errors.add(
-            "total_tickets",
-            format!("must be between 1 and {MAX_TICKETS}"),
-        );
-        None
-    }
+    validation::count(errors, "total_tickets", raw, MAX_TICKETS)
 }
 
 fn hold_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
-    if (1..=MAX_HOLD_MINUTES).contains(&raw) {
-        i32::try_from(raw).ok()
-    } else {
-        errors.add(
-            "hold_minutes",
-            format!("must be between 1 and {MAX_HOLD_MINUTES}"),
-        );
-        None
-    }
+    validation::count(errors, "hold_minutes", raw, MAX_HOLD_MINUTES)
 }
 
 fn offer_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
-    if (1..=MAX_OFFER_MINUTES).contains(&raw) {
-        i32::try_from(raw).ok()
-    } else {
-        errors.add(
-            "offer_minutes",
-            format!("must be between 1 and {MAX_OFFER_MINUTES}"),
-        );
-        None
-    }
+    validation::count(errors, "offer_minutes", raw, MAX_OFFER_MINUTES)
 }
 
 fn description(errors: &mut ValidationErrors, raw: Option<String>) -> Option<String> {

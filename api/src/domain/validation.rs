@@ -71,6 +71,17 @@ pub fn checked_text(
     }
 }
 
+/// A whole number from 1 to `max` (which fits an `i32`), or the field's error.
+pub fn count(errors: &mut ValidationErrors, field: &str, raw: i64, max: i64) -> Option<i32> {
+    match i32::try_from(raw) {
+        Ok(n) if (1..=max).contains(&raw) => Some(n),
+        _ => {
+            errors.add(field, format!("must be between 1 and {max}"));
+            None
+        }
+    }
+}
+
 /// A required, trimmed, single-line, bounded piece of text.
 pub fn text(
     errors: &mut ValidationErrors,
