@@ -58,6 +58,11 @@ fn on_sale(event: &EventModel) -> DateTime<Utc> {
     event.on_sale_at.unwrap_or(event.created_at)
 }
 
+/// The turn of the early joiner with `ahead` early joiners before them.
+fn early_turn(event: &EventModel, ahead: u64) -> DateTime<Utc> {
+    on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX)
+}
+
 /// Joins the line, or returns the place already held.
 pub async fn join(
     services: &Services,
@@ -139,9 +144,7 @@ async fn join_late(
         .one(&txn)
         .await?
         .unwrap_or((None, None));
-    let last_early_turn = early
-        .checked_sub(1)
-        .map(|n| on_sale(event) + interval(event) * i32::try_from(n).unwrap_or(i32::MAX));
+    let last_early_turn = early.checked_sub(1).map(|ahead| early_turn(event, ahead));
     let turn = match last_turn.max(last_early_turn) {
         Some(previous) => (previous + interval(event)).max(now),
         None => now,
@@ -261,7 +264,7 @@ async fn turn<C: ConnectionTrait>(
                 .filter(QueueEntryColumn::Rank.lt(entry.rank))
                 .count(db)
                 .await?;
-            Some(on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX))
+            Some(early_turn(event, ahead))
         }
     };
     Ok(Turn {
