@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser, all_at_once};
 
 const REQUESTS: usize = 1000;
 const TICKETS: i64 = 10;
@@ -17,37 +17,17 @@ const TICKETS: i64 = 10;
 /// Fires `REQUESTS` bookings of one ticket, released at once, spread over
 /// `customers` and over the given api base URLs; returns the statuses and bodies.
 async fn stampede(bases: &[String], customers: &[TestUser], event_id: &str) -> Vec<(u16, Value)> {
-    // One connection per request: no pooling, so the server really sees them at once.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let barrier = Arc::new(Barrier::new(REQUESTS));
-    let requests = (0..REQUESTS).map(|i| {
-        let url = format!(
-            "{}/api/v1/events/{event_id}/bookings",
-            bases[i % bases.len()]
-        );
-        let token = customers[i % customers.len()].token.clone();
-        let (http, barrier) = (http.clone(), barrier.clone());
-        tokio::spawn(async move {
-            barrier.wait().await;
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"quantity": 1}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
+    let requests = (0..REQUESTS)
+        .map(|i| {
+            let url = format!(
+                "{}/api/v1/events/{event_id}/bookings",
+                bases[i % bases.len()]
+            );
+            let token = customers[i % customers.len()].token.clone();
+            (url, token, json!({"quantity": 1}))
         })
-    });
-    join_all(requests)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect()
+        .collect();
+    all_at_once(requests).await
 }
 
 async fn assert_exactly_ten_booked(app: &TestApp, results: &[(u16, Value)], event_id: &str) {

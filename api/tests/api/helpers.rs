@@ -68,6 +68,42 @@ pub fn policy() -> DeliveryPolicy {
     }
 }
 
+/// A JSON resource's `id`.
+pub fn id(value: &Value) -> &str {
+    value["id"].as_str().unwrap()
+}
+
+/// Sends the POSTs `(url, bearer token, body)` truly at once: each on its own
+/// connection (no pooling), released together by a barrier. Returns each
+/// answer's status and body, in the order given.
+pub async fn all_at_once(requests: Vec<(String, String, Value)>) -> Vec<(u16, Value)> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let requests = requests.into_iter().map(|(url, token, body)| {
+        let (http, barrier) = (http.clone(), barrier.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        })
+    });
+    futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 pub fn production_mode() -> bool {
     std::env::var("DATABASE_URL").is_ok_and(|url| url.starts_with("postgres"))
 }

@@ -2,21 +2,15 @@
 //! `available + held + booked == total` after every step; a stampede for the
 //! last tickets; confirmation racing expiry.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
 use entity::prelude::*;
-use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser};
-
-fn id(value: &Value) -> &str {
-    value["id"].as_str().unwrap()
-}
+use crate::helpers::{TestApp, TestUser, all_at_once, id};
 
 async fn breakdown(app: &TestApp, event_id: &str) -> (i64, i64, i64) {
     let (status, event) = app.get(&format!("/api/v1/events/{event_id}"), None).await;
@@ -442,37 +436,12 @@ async fn a_thousand_concurrent_holds_for_ten_tickets_make_exactly_ten() {
     let organizer = app.organizer().await;
     let event = app.event(&organizer, 10).await;
     let customers = app.customers(REQUESTS).await;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let barrier = Arc::new(Barrier::new(REQUESTS));
     let url = app.url(&format!("/api/v1/events/{}/holds", id(&event)));
-    let requests = customers.iter().map(|customer| {
-        let (http, barrier, url, token) = (
-            http.clone(),
-            barrier.clone(),
-            url.clone(),
-            customer.token.clone(),
-        );
-        tokio::spawn(async move {
-            barrier.wait().await;
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"quantity": 1}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        })
-    });
-    let results: Vec<(u16, Value)> = join_all(requests)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
+    let requests = customers
+        .iter()
+        .map(|c| (url.clone(), c.token.clone(), json!({"quantity": 1})))
         .collect();
+    let results = all_at_once(requests).await;
     let held: Vec<(usize, &Value)> = results
         .iter()
         .enumerate()

@@ -1,20 +1,14 @@
 //! Seated events (SPEC §9): the seat map, seat status, holds and bookings by
 //! seat or by best available, and the database refusing a seat taken twice.
 
-use std::{collections::BTreeSet, sync::Arc, time::Instant};
+use std::{collections::BTreeSet, time::Instant};
 
 use entity::prelude::*;
-use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser};
-
-fn id(value: &Value) -> &str {
-    value["id"].as_str().unwrap()
-}
+use crate::helpers::{TestApp, TestUser, all_at_once, id};
 
 fn event_body(seating: Value) -> Value {
     json!({
@@ -473,33 +467,13 @@ async fn a_thousand_concurrent_requests_for_overlapping_seats_hold_each_seat_onc
         })
         .collect();
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let barrier = Arc::new(Barrier::new(REQUESTS));
     let url = app.url(&format!("/api/v1/events/{}/holds", id(&event)));
-    let requests = customers.iter().zip(&wanted).map(|(customer, seats)| {
-        let (http, barrier, url) = (http.clone(), barrier.clone(), url.clone());
-        let (token, body) = (customer.token.clone(), json!({"seat_ids": seats}));
-        tokio::spawn(async move {
-            barrier.wait().await;
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        })
-    });
-    let results: Vec<(u16, Value)> = join_all(requests)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
+    let requests = customers
+        .iter()
+        .zip(&wanted)
+        .map(|(c, seats)| (url.clone(), c.token.clone(), json!({"seat_ids": seats})))
         .collect();
+    let results = all_at_once(requests).await;
 
     let mut held_seats = BTreeSet::new();
     let mut held_count = 0;

@@ -8,11 +8,7 @@ use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser};
-
-fn id(value: &Value) -> &str {
-    value["id"].as_str().unwrap()
-}
+use crate::helpers::{TestApp, TestUser, id};
 
 async fn event_with(app: &TestApp, organizer: &TestUser, extra: Value) -> Value {
     let mut body = json!({

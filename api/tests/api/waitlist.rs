@@ -8,11 +8,7 @@ use entity::prelude::*;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser};
-
-fn id(value: &Value) -> &str {
-    value["id"].as_str().unwrap()
-}
+use crate::helpers::{TestApp, TestUser, id};
 
 async fn join(app: &TestApp, customer: &TestUser, event_id: &str, quantity: i64) -> (u16, Value) {
     app.post(
