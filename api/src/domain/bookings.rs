@@ -110,16 +110,9 @@ async fn book_in_one_statement(
     booking: BookingModel,
     remembered: Option<(String, u16, String)>,
 ) -> Result<Option<(BookingModel, Uuid)>, Error> {
-    const SQL: &str = r#"
-        WITH taken AS (
-            UPDATE events
-               SET available_tickets = available_tickets - $1,
-                   booked_tickets = booked_tickets + $1
-             WHERE id = $2 AND status = 'scheduled' AND NOT seated
-               AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
-               AND available_tickets >= $1
-         RETURNING id
-        ), booking AS (
+    const SQL: &str = concat!(
+        take_in_one_statement!("booked_tickets", "id"),
+        r#", booking AS (
             INSERT INTO bookings (id, event_id, user_id, quantity, status, created_at)
             SELECT $3, id, $4, $1, 'confirmed', $5 FROM taken
             RETURNING id, event_id, user_id, quantity, status, created_at, cancelled_at
@@ -136,7 +129,8 @@ async fn book_in_one_statement(
              WHERE idempotency_keys.user_id = $4 AND idempotency_keys.key = $8
                AND idempotency_keys.status = 'in_flight'
         )
-        SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#;
+        SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#
+    );
     let notification_id = Uuid::now_v7();
     let (key, status, response) = match remembered {
         Some((key, status, response)) => (Some(key), Some(i32::from(status)), Some(response)),

@@ -176,21 +176,15 @@ async fn hold_in_one_statement(
     event_id: Uuid,
     quantity: i32,
 ) -> Result<Option<HoldModel>, DbErr> {
-    const SQL: &str = r#"
-        WITH taken AS (
-            UPDATE events
-               SET available_tickets = available_tickets - $1,
-                   held_tickets = held_tickets + $1
-             WHERE id = $2 AND status = 'scheduled' AND NOT seated
-               AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
-               AND available_tickets >= $1
-         RETURNING id, hold_minutes
-        )
+    const SQL: &str = concat!(
+        take_in_one_statement!("held_tickets", "id, hold_minutes"),
+        r#"
         INSERT INTO holds (id, event_id, user_id, quantity, status, expires_at, created_at)
         SELECT $3, id, $4, $1, 'active', $5 + make_interval(mins => hold_minutes), $5
           FROM taken
         RETURNING id, event_id, user_id, quantity, status, expires_at, booking_id, created_at,
-                  ended_at"#;
+                  ended_at"#
+    );
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         SQL,

@@ -1,6 +1,34 @@
 //! The rules of the product, independent of HTTP: what may be booked, by whom, and
 //! what has to be written together. Nothing here knows about Rocket.
 
+/// PostgreSQL's one-statement take, as the first step of a CTE named `taken`:
+/// `$1` tickets of event `$2` move from available into `$counter`, only for an
+/// event that sells that way (general admission, on sale at `$5`, no waiting
+/// room) and has them; it returns `$returning`. The bookings and the holds
+/// that take this path share it, so they cannot disagree about which events
+/// may.
+macro_rules! take_in_one_statement {
+    ($counter:literal, $returning:literal) => {
+        concat!(
+            "WITH taken AS (
+                UPDATE events
+                   SET available_tickets = available_tickets - $1,
+                       ",
+            $counter,
+            " = ",
+            $counter,
+            " + $1
+                 WHERE id = $2 AND status = 'scheduled' AND NOT seated
+                   AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
+                   AND available_tickets >= $1
+             RETURNING ",
+            $returning,
+            "
+            )"
+        )
+    };
+}
+
 pub mod bookings;
 pub mod events;
 pub mod holds;
