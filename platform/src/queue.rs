@@ -361,6 +361,19 @@ pub struct Queues {
 }
 
 impl Queues {
+    /// A hold's timer: its expiry job, due when it expires.
+    pub async fn time_hold(
+        &self,
+        hold_id: uuid::Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), QueueError> {
+        let job = ExpireHold {
+            hold_id,
+            expires_at,
+        };
+        self.hold_expiry.schedule(job, expires_at).await
+    }
+
     pub async fn open(
         backend: &QueueBackend,
         namespace: &str,

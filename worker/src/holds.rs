@@ -78,16 +78,8 @@ impl HoldExpirer {
             tracing::warn!(%error, "could not enqueue waitlist offers; the sweep will");
         }
         for offer in ended.offers {
-            let timer = ExpireHold {
-                hold_id: offer.hold.id,
-                expires_at: offer.hold.expires_at,
-            };
-            if let Err(error) = self
-                .queues
-                .hold_expiry
-                .schedule(timer, offer.hold.expires_at)
-                .await
-            {
+            let timed = self.queues.time_hold(offer.hold.id, offer.hold.expires_at);
+            if let Err(error) = timed.await {
                 tracing::warn!(%error, "could not time a waitlist offer; the sweep will expire it");
             }
         }

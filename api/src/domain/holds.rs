@@ -12,7 +12,6 @@
 use chrono::Duration;
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
-use platform::ExpireHold;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, Set, SqlErr, Statement, sea_query::Expr,
@@ -346,14 +345,10 @@ async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uui
 /// The hold's timer: a job due when it expires. Should the push fail, the
 /// worker's sweep expires the hold a little later instead.
 pub(super) fn schedule_expiry(services: &Services, hold: &HoldModel) {
-    let queue = services.queues.hold_expiry.clone();
-    let job = ExpireHold {
-        hold_id: hold.id,
-        expires_at: hold.expires_at,
-    };
+    let queues = services.queues.clone();
+    let (hold_id, expires_at) = (hold.id, hold.expires_at);
     tokio::spawn(async move {
-        let expires_at = job.expires_at;
-        if let Err(error) = queue.schedule(job, expires_at).await {
+        if let Err(error) = queues.time_hold(hold_id, expires_at).await {
             tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
         }
     });

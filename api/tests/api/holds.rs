@@ -395,14 +395,7 @@ async fn each_hold_has_a_timer_job_that_expires_it() {
     .unwrap();
     expire_at(&app, id(&hold), due).await;
     queues
-        .hold_expiry
-        .schedule(
-            platform::ExpireHold {
-                hold_id: id(&hold).parse().unwrap(),
-                expires_at: due,
-            },
-            due,
-        )
+        .time_hold(id(&hold).parse().unwrap(), due)
         .await
         .unwrap();
     until_hold_is(
