@@ -5,7 +5,7 @@
 
 use entity::prelude::*;
 use platform::{EventChange, db::now};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Iterable, Set};
 use uuid::Uuid;
 
 pub struct Notice {
@@ -45,23 +45,36 @@ impl Notice {
     }
 }
 
-/// Inserts the notices (in chunks, to stay under bind-parameter limits) and
+/// Inserts the notices (a few dozen per statement: `rows_per_insert`) and
 /// returns their ids, for the caller to push once committed.
 pub async fn write<C: ConnectionTrait>(
     db: &C,
     request_id: Option<String>,
     notices: Vec<Notice>,
 ) -> Result<Vec<Uuid>, DbErr> {
+    let each = notices
+        .into_iter()
+        .map(|notice| (notice, request_id.clone()))
+        .collect();
+    write_each(db, each).await
+}
+
+/// [`write`], each notice marked with the request that caused it.
+pub async fn write_each<C: ConnectionTrait>(
+    db: &C,
+    notices: Vec<(Notice, Option<String>)>,
+) -> Result<Vec<Uuid>, DbErr> {
     let mut ids = Vec::with_capacity(notices.len());
     let rows: Vec<_> = notices
         .into_iter()
-        .map(|notice| {
+        .map(|(notice, request_id)| {
             let id = Uuid::now_v7();
             ids.push(id);
-            notice.row(id, request_id.clone())
+            notice.row(id, request_id)
         })
         .collect();
-    for chunk in rows.chunks(500) {
+    let per_insert = platform::db::rows_per_insert(NotificationColumn::iter().count());
+    for chunk in rows.chunks(per_insert) {
         Notification::insert_many(chunk.to_vec())
             .exec_without_returning(db)
             .await?;

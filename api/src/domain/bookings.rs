@@ -9,15 +9,16 @@ use inventory::{Count, move_tickets};
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
     Error, Services, ValidationErrors, begin_write,
+    box_office::{Answer, Order, Taking},
     holds::{self, Selection},
-    idempotency::{self, Remember},
+    idempotency::Remember,
     now, outbox, seating,
 };
 
@@ -50,8 +51,29 @@ pub async fn book(
                 .await;
         }
     };
+    let result = services
+        .box_office
+        .refusing_sold_out(event_id, quantity, async {
+            book_general_admission(services, customer_id, event_id, quantity, remember).await
+        })
+        .await;
+    if let Err(Error::SoldOut { .. }) = &result {
+        services.observer.refused_sold_out();
+    }
+    result
+}
+
+/// In the event's next batch (`box_office`); a seated or waiting-room event
+/// through a hold instead.
+async fn book_general_admission(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    quantity: i32,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<BookingDetails, Error> {
     // Complete before it is written, so that its response can be recorded in the
-    // same statement.
+    // same transaction.
     let booking = BookingModel {
         id: Uuid::now_v7(),
         event_id,
@@ -61,143 +83,42 @@ pub async fn book(
         created_at: now(),
         cancelled_at: None,
     };
-    let remembered = remember.as_ref().map(|r| {
-        r.response(&BookingDetails {
-            booking: booking.clone(),
-            seats: Vec::new(),
-        })
-    });
-    let booked = match services.db.get_database_backend() {
-        DbBackend::Postgres => book_in_one_statement(services, booking, remembered).await?,
-        _ => book_in_transaction(services, booking, remembered).await?,
+    let details = BookingDetails {
+        booking: booking.clone(),
+        seats: Vec::new(),
     };
-    match booked {
-        Some((booking, notification_id)) => {
+    let order = Order {
+        customer_id,
+        quantity,
+        taking: Taking::Booking {
+            remembered: remember.as_ref().map(|r| r.response(&details)),
+            booking,
+        },
+        request_id: services.request_id.clone(),
+    };
+    match services.box_office.take(event_id, order).await? {
+        Answer::Booked => {
             services.observer.booked();
-            outbox::enqueue(services, vec![notification_id]);
-            super::announce(services, event_id, Vec::new());
-            Ok(BookingDetails {
-                booking,
-                seats: Vec::new(),
-            })
+            Ok(details)
         }
-        None => {
-            let why = why_not_booked(&services.db, event_id, true).await;
-            if matches!(why, Error::NeedsTransaction) {
-                return holds::book_through_hold(
+        Answer::SoldOut { available } => Err(Error::SoldOut { available }),
+        Answer::Held(_) | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
+            "a booking's batch answered as for a hold"
+        ))),
+        Answer::NotHere => match why_not_booked(&services.db, event_id, true).await {
+            Error::NeedsTransaction => {
+                holds::book_through_hold(
                     services,
                     customer_id,
                     event_id,
-                    selection,
+                    Selection::Quantity(quantity),
                     remember,
                 )
-                .await;
+                .await
             }
-            if matches!(why, Error::SoldOut { .. }) {
-                services.observer.refused_sold_out();
-            }
-            Err(why)
-        }
+            why => Err(why),
+        },
     }
-}
-
-/// PostgreSQL: decrement, booking row, outbox row and (with a key) the remembered
-/// response in one statement, so the event row is locked for one statement's
-/// duration and no client round trip happens while it is held. Under a stampede
-/// this is what keeps throughput up.
-async fn book_in_one_statement(
-    services: &Services,
-    booking: BookingModel,
-    remembered: Option<(String, u16, String)>,
-) -> Result<Option<(BookingModel, Uuid)>, Error> {
-    const SQL: &str = concat!(
-        take_in_one_statement!("booked_tickets", "id"),
-        r#", booking AS (
-            INSERT INTO bookings (id, event_id, user_id, quantity, status, created_at)
-            SELECT $3, id, $4, $1, 'confirmed', $5 FROM taken
-            RETURNING id, event_id, user_id, quantity, status, created_at, cancelled_at
-        ), notice AS (
-            INSERT INTO notifications
-                   (id, kind, user_id, event_id, booking_id, status, attempts,
-                    next_attempt_at, enqueued_at, created_at, request_id)
-            SELECT $6, 'booking_confirmed', user_id, event_id, id, 'pending', 0, $5, $5, $5, $7
-              FROM booking
-        ), remembered AS (
-            UPDATE idempotency_keys
-               SET status = 'completed', response_status = $10, response_body = $9
-              FROM booking
-             WHERE idempotency_keys.user_id = $4 AND idempotency_keys.key = $8
-               AND idempotency_keys.status = 'in_flight'
-        )
-        SELECT id, event_id, user_id, quantity, status, created_at, cancelled_at FROM booking"#
-    );
-    let notification_id = Uuid::now_v7();
-    let (key, status, response) = match remembered {
-        Some((key, status, response)) => (Some(key), Some(i32::from(status)), Some(response)),
-        None => (None, None, None),
-    };
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        SQL,
-        [
-            booking.quantity.into(),
-            booking.event_id.into(),
-            booking.id.into(),
-            booking.user_id.into(),
-            booking.created_at.into(),
-            notification_id.into(),
-            services.request_id.clone().into(),
-            key.into(),
-            response.into(),
-            status.into(),
-        ],
-    );
-    let booked = Booking::find()
-        .from_raw_sql(statement)
-        .one(&services.db)
-        .await?;
-    Ok(booked.map(|b| (b, notification_id)))
-}
-
-/// SQLite has no data-modifying CTEs; it serialises writers anyway, so a short
-/// immediate transaction is equivalent.
-async fn book_in_transaction(
-    services: &Services,
-    booking: BookingModel,
-    remembered: Option<(String, u16, String)>,
-) -> Result<Option<(BookingModel, Uuid)>, Error> {
-    let txn = begin_write(&services.db).await?;
-    let taken = move_tickets(
-        booking.event_id,
-        booking.quantity,
-        Count::Available,
-        Count::Booked,
-    )
-    .filter(EventColumn::Status.eq(EventStatus::Scheduled))
-    .filter(EventColumn::Seated.eq(false))
-    .filter(EventColumn::WaitingRoomEnabled.eq(false))
-    .filter(
-        Condition::any()
-            .add(EventColumn::OnSaleAt.is_null())
-            .add(EventColumn::OnSaleAt.lte(booking.created_at)),
-    )
-    .filter(EventColumn::AvailableTickets.gte(booking.quantity))
-    .exec(&txn)
-    .await?;
-    if taken.rows_affected == 0 {
-        return Ok(None);
-    }
-    // `reset_all` marks every field as set: an insert of a complete model.
-    let booking = BookingActiveModel::from(booking)
-        .reset_all()
-        .insert(&txn)
-        .await?;
-    let ids = outbox::write(&txn, services, vec![confirmation(&booking)]).await?;
-    if let Some((key, status, response)) = remembered {
-        idempotency::save_response(&txn, booking.user_id, &key, status, &response).await?;
-    }
-    txn.commit().await?;
-    Ok(ids.first().map(|&id| (booking, id)))
 }
 
 pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
@@ -212,7 +133,7 @@ pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
 }
 
 /// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise. After the one-statement path (`general_admission`), a seated or
+/// a promise. After the batch (`general_admission`), a seated or
 /// waiting-room event is [`Error::NeedsTransaction`]: the caller takes the
 /// tickets through a hold, which checks seats and admission.
 pub(super) async fn why_not_booked(

@@ -315,7 +315,14 @@ pub async fn create(
     Ok(event)
 }
 
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Error> {
+/// The event as this process knows it (`box_office`): at most a moment behind
+/// a change made elsewhere, never behind one made here.
+pub async fn get(services: &Services, id: Uuid) -> Result<EventModel, Error> {
+    services.box_office.event(id).await
+}
+
+/// The event, read now.
+pub async fn find(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Error> {
     Event::find_by_id(id)
         .one(db)
         .await?
@@ -501,14 +508,12 @@ pub async fn update(
     }
     txn.commit().await?;
     outbox::enqueue(services, notification_ids);
-    if new_total.is_some() {
-        super::announce(services, event_id, Vec::new());
-    }
+    super::announce(services, event_id, Vec::new());
     let updated = if offers.is_empty() {
         updated
     } else {
         super::waitlist::offered(services, offers);
-        get(&services.db, event_id).await?
+        find(&services.db, event_id).await?
     };
     Ok(updated)
 }
@@ -659,7 +664,7 @@ pub async fn attendees(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Vec<(BookingDetails, UserModel)>, Error> {
-    let event = get(db, event_id).await?;
+    let event = find(db, event_id).await?;
     if event.organizer_id != organizer_id {
         return Err(Error::Forbidden(
             "only the event's organizer may see its bookings",

@@ -3,8 +3,8 @@
 //!
 //! Taking tickets is a conditional update of the event's counters
 //! (`available -= n, held += n` only while `available >= n`), in the same
-//! statement as the hold row (PostgreSQL, general admission) or the same
-//! transaction as the hold row and its seats; the database keeps
+//! transaction as the hold row and its seats, or for general admission in a
+//! batch of the event's concurrent requests (`box_office`); the database keeps
 //! `available + held + booked == total`. Ending a hold is `inventory`'s, shared
 //! with the worker that expires holds. Lock order on every path: hold, event,
 //! seats (a new hold has no row to lock yet: event, then seats).
@@ -13,14 +13,15 @@ use chrono::Duration;
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Set, SqlErr, Statement, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
     Error, Services, ValidationErrors, begin_write,
     bookings::{self, BookingDetails, MAX_QUANTITY},
+    box_office::{Answer, Order, Taking},
     idempotency::{self, Remember},
     now, outbox, seating,
 };
@@ -85,29 +86,31 @@ pub async fn create(
     event_id: Uuid,
     selection: Selection,
 ) -> Result<HoldDetails, Error> {
-    if let (Selection::Quantity(quantity), DbBackend::Postgres) =
-        (&selection, services.db.get_database_backend())
-    {
-        match hold_in_one_statement(&services.db, customer_id, event_id, *quantity).await {
-            Ok(Some(hold)) => {
-                schedule_expiry(services, &hold);
-                super::announce(services, event_id, Vec::new());
-                return Ok(HoldDetails {
+    let Selection::Quantity(quantity) = selection else {
+        return hold_in_transaction(services, customer_id, event_id, selection).await;
+    };
+    services
+        .box_office
+        .refusing_sold_out(event_id, quantity, async {
+            match hold_general_admission(services, customer_id, event_id, quantity).await? {
+                Some(hold) => Ok(HoldDetails {
                     hold,
                     seats: Vec::new(),
-                });
+                }),
+                None => hold_in_transaction(services, customer_id, event_id, selection).await,
             }
-            Ok(None) => match bookings::why_not_booked(&services.db, event_id, true).await {
-                // Seats are taken in a transaction, below.
-                Error::NeedsTransaction => {}
-                why => return Err(why),
-            },
-            Err(error) if is_second_active_hold(&error) => {
-                return Err(existing_hold(&services.db, customer_id, event_id).await);
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+        })
+        .await
+}
+
+/// Seats, or admission through a waiting room: checked and taken in a
+/// transaction of the hold's own.
+async fn hold_in_transaction(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    selection: Selection,
+) -> Result<HoldDetails, Error> {
     let (txn, hold, seats) = take(
         services,
         customer_id,
@@ -165,37 +168,34 @@ pub(super) async fn book_through_hold(
     Ok(details)
 }
 
-/// PostgreSQL, general admission: the counters and the hold row in one
-/// statement, so the event row is locked for one statement's time (as a
-/// booking does). `None`: nothing taken (sold out, cancelled, unknown, or
-/// seated); a second active hold fails the whole statement on the unique index.
-async fn hold_in_one_statement(
-    db: &DatabaseConnection,
+/// In the event's next batch (`box_office`). `None`: the event needs a
+/// transaction of its own (seats, a waiting room).
+async fn hold_general_admission(
+    services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i32,
-) -> Result<Option<HoldModel>, DbErr> {
-    const SQL: &str = concat!(
-        take_in_one_statement!("held_tickets", "id, hold_minutes"),
-        r#"
-        INSERT INTO holds (id, event_id, user_id, quantity, status, expires_at, created_at)
-        SELECT $3, id, $4, $1, 'active', $5 + make_interval(mins => hold_minutes), $5
-          FROM taken
-        RETURNING id, event_id, user_id, quantity, status, expires_at, booking_id, created_at,
-                  ended_at"#
-    );
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        SQL,
-        [
-            quantity.into(),
-            event_id.into(),
-            Uuid::now_v7().into(),
-            customer_id.into(),
-            now().into(),
-        ],
-    );
-    Hold::find().from_raw_sql(statement).one(db).await
+) -> Result<Option<HoldModel>, Error> {
+    let order = Order {
+        customer_id,
+        quantity,
+        taking: Taking::Hold {
+            hold_id: Uuid::now_v7(),
+        },
+        request_id: services.request_id.clone(),
+    };
+    match services.box_office.take(event_id, order).await? {
+        Answer::Held(hold) => Ok(Some(hold)),
+        Answer::SoldOut { available } => Err(Error::SoldOut { available }),
+        Answer::HoldExists { hold_id } => Err(Error::HoldExists { hold_id }),
+        Answer::Booked => Err(Error::Internal(anyhow::anyhow!(
+            "a hold's batch answered as for a booking"
+        ))),
+        Answer::NotHere => match bookings::why_not_booked(&services.db, event_id, true).await {
+            Error::NeedsTransaction => Ok(None),
+            why => Err(why),
+        },
+    }
 }
 
 /// Takes the tickets in a transaction it leaves open for the caller to finish:

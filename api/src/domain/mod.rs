@@ -1,35 +1,8 @@
 //! The rules of the product, independent of HTTP: what may be booked, by whom, and
 //! what has to be written together. Nothing here knows about Rocket.
 
-/// PostgreSQL's one-statement take, as the first step of a CTE named `taken`:
-/// `$1` tickets of event `$2` move from available into `$counter`, only for an
-/// event that sells that way (general admission, on sale at `$5`, no waiting
-/// room) and has them; it returns `$returning`. The bookings and the holds
-/// that take this path share it, so they cannot disagree about which events
-/// may.
-macro_rules! take_in_one_statement {
-    ($counter:literal, $returning:literal) => {
-        concat!(
-            "WITH taken AS (
-                UPDATE events
-                   SET available_tickets = available_tickets - $1,
-                       ",
-            $counter,
-            " = ",
-            $counter,
-            " + $1
-                 WHERE id = $2 AND status = 'scheduled' AND NOT seated
-                   AND NOT waiting_room_enabled AND (on_sale_at IS NULL OR on_sale_at <= $5)
-                   AND available_tickets >= $1
-             RETURNING ",
-            $returning,
-            "
-            )"
-        )
-    };
-}
-
 pub mod bookings;
+pub mod box_office;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
@@ -63,6 +36,8 @@ pub struct Services {
     /// Where availability changes are announced (`crate::live` listens).
     pub live: ChangeFeed,
     pub observer: Arc<dyn Observer>,
+    /// This process's batches and what it knows is sold out.
+    pub box_office: Arc<box_office::BoxOffice>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
 }
@@ -75,6 +50,7 @@ impl Services {
         observer: Arc<dyn Observer>,
     ) -> Self {
         Self {
+            box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live.clone()),
             db,
             queues,
             live,
@@ -117,7 +93,7 @@ pub enum Error {
     NotOnSale,
     #[error("no valid admission pass")]
     NotAdmitted,
-    /// Between domain functions only: the one-statement path does not apply
+    /// Between domain functions only: the batch (`box_office`) does not apply
     /// (reserved seating, a waiting room); take the tickets in a transaction.
     /// Never answered to a client.
     #[error("the event needs the transaction path")]
@@ -191,9 +167,11 @@ pub use platform::db::now;
 
 pub use platform::db::begin_write;
 
-/// Tells every api process, after the commit, that an event's availability
-/// changed (and which seats); live subscribers read the new numbers.
+/// Tells every api process, after the commit, that an event changed (and
+/// which seats): live subscribers read the new numbers, and what this process
+/// knew of the event is forgotten at once.
 pub fn announce(services: &Services, event_id: uuid::Uuid, seat_ids: Vec<uuid::Uuid>) {
+    services.box_office.forget(Some(event_id));
     let feed = services.live.clone();
     tokio::spawn(async move { feed.publish(Changed { event_id, seat_ids }).await });
 }

@@ -216,7 +216,7 @@ pub async fn list(
         ),
         None => None,
     };
-    super::events::get(db, event_id).await?;
+    super::events::find(db, event_id).await?;
     let mut query = Seat::find()
         .filter(SeatColumn::EventId.eq(event_id))
         .order_by_asc(SeatColumn::Position);

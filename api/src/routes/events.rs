@@ -68,7 +68,7 @@ pub async fn list(
     ))]
 #[get("/events/<id>")]
 pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiError> {
-    let event = events::get(&services.db, parse_id(id, "event")?).await?;
+    let event = events::get(&services, parse_id(id, "event")?).await?;
     Ok(Json(event.into()))
 }
 

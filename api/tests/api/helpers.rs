@@ -77,22 +77,42 @@ pub fn id(value: &Value) -> &str {
 /// connection (no pooling), released together by a barrier. Returns each
 /// answer's status and body, in the order given.
 pub async fn all_at_once(requests: Vec<(String, String, Value)>) -> Vec<(u16, Value)> {
+    let shots = requests
+        .into_iter()
+        .map(|(url, token, body)| Shot {
+            url,
+            token,
+            body,
+            idempotency_key: None,
+        })
+        .collect();
+    fire_together(shots).await
+}
+
+/// One POST for [`fire_together`].
+pub struct Shot {
+    pub url: String,
+    pub token: String,
+    pub body: Value,
+    pub idempotency_key: Option<String>,
+}
+
+/// [`all_at_once`], with an `Idempotency-Key` where a shot has one.
+pub async fn fire_together(shots: Vec<Shot>) -> Vec<(u16, Value)> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
-    let requests = requests.into_iter().map(|(url, token, body)| {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(shots.len()));
+    let requests = shots.into_iter().map(|shot| {
         let (http, barrier) = (http.clone(), barrier.clone());
         tokio::spawn(async move {
+            let mut request = http.post(shot.url).bearer_auth(shot.token).json(&shot.body);
+            if let Some(key) = shot.idempotency_key {
+                request = request.header("Idempotency-Key", key);
+            }
             barrier.wait().await;
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let response = request.send().await.unwrap();
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.unwrap())
         })

@@ -5,6 +5,7 @@ mod abuse;
 mod auth;
 mod authorization;
 mod bad_input;
+mod batching;
 mod bookings;
 mod concurrency;
 mod events;

@@ -1,0 +1,525 @@
+//! This process's window onto each event's sales.
+//!
+//! - **Batches.** General-admission bookings and holds for one event that arrive while
+//!   that event's previous batch is in the database wait for it, then go
+//!   together: one transaction locks the event row once, allocates in arrival
+//!   order, and writes every booking (with its notification and remembered
+//!   response) and every hold. A lone request goes at once; only what is already waiting is
+//!   batched, so load makes batches bigger instead of queues longer, and the
+//!   hot row is locked once per batch instead of once per booking.
+//! - **What is known of each event.** The event as last read here answers
+//!   `GET /events/{id}`, and refuses requests for more tickets than it has
+//!   left (a sold-out event) with no database work, until the availability
+//!   feed says the event changed (in any process: a booking, cancellation,
+//!   release, expiry, edit) or [`KNOWN_FOR`] passes, whichever comes first.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use entity::prelude::*;
+use futures::StreamExt;
+use inventory::{Count, move_tickets};
+use platform::{
+    ChangeFeed, Changed, DeliverNotification, Queues, db::rows_per_insert, live::Heard,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, Iterable, QueryFilter, QuerySelect,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{Error, begin_write, bookings, idempotency, now};
+
+/// The most bookings one transaction writes; more waiting go in the next.
+const MAX_BATCH: usize = 256;
+/// How long an event's line outlives its last request.
+const IDLE: Duration = Duration::from_secs(1);
+/// How long a reading of an event is trusted without hearing from the feed:
+/// the bound on staleness should a message be lost.
+pub const KNOWN_FOR: Duration = Duration::from_secs(1);
+/// Change counters, shared by events whose ids hash alike (a shared counter
+/// only makes a reading be thrown away more often).
+const STRIPES: usize = 1024;
+
+/// One request waiting for its event's batch.
+pub(super) struct Order {
+    pub customer_id: Uuid,
+    pub quantity: i32,
+    pub taking: Taking,
+    pub request_id: Option<String>,
+}
+
+pub(super) enum Taking {
+    /// A confirmed booking, complete but for the writing, and the response to
+    /// record for an idempotent request: `(key, status, body)`.
+    Booking {
+        booking: BookingModel,
+        remembered: Option<(String, u16, String)>,
+    },
+    /// A hold with this id, lasting the event's `hold_minutes`.
+    Hold { hold_id: Uuid },
+}
+
+/// What the batch did with an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Answer {
+    Booked,
+    Held(HoldModel),
+    /// Fewer than the order's quantity were left when its turn came.
+    SoldOut {
+        available: i32,
+    },
+    /// A hold asked for by a customer who already holds tickets for the event.
+    HoldExists {
+        hold_id: Uuid,
+    },
+    /// The event does not sell this way (not found, cancelled, not on sale,
+    /// seated, behind a waiting room): the caller finds out why.
+    NotHere,
+}
+
+/// A change count read before looking at the database; a reading is only
+/// remembered if no change was heard since.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen(u64);
+
+struct Known {
+    event: EventModel,
+    at: Instant,
+}
+
+type Reply = oneshot::Sender<Result<Answer, Error>>;
+
+pub struct BoxOffice {
+    db: DatabaseConnection,
+    queues: Queues,
+    feed: ChangeFeed,
+    lines: Mutex<HashMap<Uuid, mpsc::UnboundedSender<(Order, Reply)>>>,
+    known: Mutex<HashMap<Uuid, Known>>,
+    changes: Box<[AtomicU64]>,
+    hasher: RandomState,
+}
+
+impl BoxOffice {
+    /// Starts listening to the feed (for as long as the box office lives).
+    pub fn open(db: DatabaseConnection, queues: Queues, feed: ChangeFeed) -> Arc<Self> {
+        let office = Arc::new(Self {
+            db,
+            queues,
+            feed: feed.clone(),
+            lines: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+            changes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: RandomState::new(),
+        });
+        tokio::spawn(listen(Arc::downgrade(&office), feed));
+        office
+    }
+
+    /// The event as last read here, if no change has been heard since and it
+    /// is younger than [`KNOWN_FOR`]; otherwise read now (and remembered).
+    pub async fn event(&self, event_id: Uuid) -> Result<EventModel, Error> {
+        if let Some(event) = self.known(event_id) {
+            return Ok(event);
+        }
+        let seen = self.seen(event_id);
+        let event = Event::find_by_id(event_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("event"))?;
+        self.remember(event.clone(), seen);
+        Ok(event)
+    }
+
+    /// Runs `sale` unless the event as known here has fewer than `quantity`
+    /// left; after a sold-out answer, makes sure the event is known.
+    pub async fn refusing_sold_out<T>(
+        &self,
+        event_id: Uuid,
+        quantity: i32,
+        sale: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        if let Some(event) = self.known(event_id)
+            && event.status == EventStatus::Scheduled
+            && event.on_sale_at.is_none_or(|at| at <= now())
+            && event.available_tickets < quantity
+        {
+            return Err(Error::SoldOut {
+                available: event.available_tickets,
+            });
+        }
+        let result = sale.await;
+        if let Err(Error::SoldOut { .. }) = &result {
+            // Errors here only mean it is not remembered.
+            let _ = self.event(event_id).await;
+        }
+        result
+    }
+
+    fn known(&self, event_id: Uuid) -> Option<EventModel> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(&event_id)
+            .filter(|known| known.at.elapsed() < KNOWN_FOR)
+            .map(|known| known.event.clone())
+    }
+
+    /// The change count for an event, to take before reading it.
+    fn seen(&self, event_id: Uuid) -> Seen {
+        Seen(self.stripe(event_id).load(Ordering::Acquire))
+    }
+
+    /// Remembers the event, read after `seen` was taken; unless a change has
+    /// been heard since, which may have come after the read.
+    fn remember(&self, event: EventModel, seen: Seen) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if self.seen(event.id).0 == seen.0 {
+            known.insert(
+                event.id,
+                Known {
+                    event,
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Forgets the event (`None`: every event), here and now; for changes
+    /// made in this process, before the feed brings the news back.
+    pub fn forget(&self, event_id: Option<Uuid>) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        match event_id {
+            Some(event_id) => {
+                self.stripe(event_id).fetch_add(1, Ordering::AcqRel);
+                known.remove(&event_id);
+            }
+            None => {
+                for stripe in &self.changes {
+                    stripe.fetch_add(1, Ordering::AcqRel);
+                }
+                known.clear();
+            }
+        }
+    }
+
+    fn stripe(&self, event_id: Uuid) -> &AtomicU64 {
+        &self.changes[self.hasher.hash_one(event_id) as usize % STRIPES]
+    }
+
+    /// Takes the order's tickets in the event's next batch.
+    pub(super) async fn take(
+        self: &Arc<Self>,
+        event_id: Uuid,
+        order: Order,
+    ) -> Result<Answer, Error> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+            let line = lines
+                .entry(event_id)
+                .or_insert_with(|| self.open_line(event_id));
+            if let Err(mpsc::error::SendError(returned)) = line.send((order, reply)) {
+                // The line's task died (a panic); start another.
+                let line = self.open_line(event_id);
+                let _ = line.send(returned);
+                lines.insert(event_id, line);
+            }
+        }
+        answer.await.map_err(|_| {
+            Error::Internal(anyhow::anyhow!("the booking batch ended without an answer"))
+        })?
+    }
+
+    fn open_line(self: &Arc<Self>, event_id: Uuid) -> mpsc::UnboundedSender<(Order, Reply)> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(Arc::clone(self).serve(event_id, receiver));
+        sender
+    }
+
+    /// One event's line: takes everything waiting, sells it, answers, repeats;
+    /// leaves once idle.
+    async fn serve(
+        self: Arc<Self>,
+        event_id: Uuid,
+        mut line: mpsc::UnboundedReceiver<(Order, Reply)>,
+    ) {
+        loop {
+            let first = match tokio::time::timeout(IDLE, line.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(_) => {
+                    // Under the lock no order can arrive between the look and the leaving.
+                    let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                    match line.try_recv() {
+                        Ok(first) => first,
+                        Err(_) => {
+                            lines.remove(&event_id);
+                            return;
+                        }
+                    }
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match line.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            // The next batch may begin once this one holds the event row:
+            // PostgreSQL queues it behind, so batches keep their order and the
+            // next starts the moment this one commits. (SQLite: one at a time.)
+            let (locked, holds_the_event) = oneshot::channel();
+            tokio::spawn(Arc::clone(&self).sell_and_answer(event_id, batch, locked));
+            let _ = holds_the_event.await;
+        }
+    }
+
+    async fn sell_and_answer(
+        self: Arc<Self>,
+        event_id: Uuid,
+        batch: Vec<(Order, Reply)>,
+        locked: oneshot::Sender<()>,
+    ) {
+        let (orders, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match self.sell(event_id, orders, locked).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                let unavailable = super::is_unavailable(&error);
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(if unavailable {
+                        Error::Unavailable(DbErr::Custom(message.clone()))
+                    } else {
+                        Error::Internal(anyhow::anyhow!("booking batch: {message}"))
+                    }));
+                }
+            }
+        }
+    }
+
+    /// One transaction for the batch: the event row locked once, tickets given
+    /// in arrival order to each order that still fits, every row written
+    /// together. After commit, the notifications and hold timers are pushed
+    /// and the change announced, once for the batch.
+    async fn sell(
+        &self,
+        event_id: Uuid,
+        orders: Vec<Order>,
+        locked: oneshot::Sender<()>,
+    ) -> Result<Vec<Answer>, DbErr> {
+        let seen = self.seen(event_id);
+        let txn = begin_write(&self.db).await?;
+        let event = Event::find_by_id(event_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            let _ = locked.send(());
+        }
+        let at = now();
+        let Some(event) = event.filter(|event| sells_in_one_go(event, at)) else {
+            return Ok(vec![Answer::NotHere; orders.len()]);
+        };
+        let mut holding = active_holds(&txn, event_id, &orders).await?;
+        let expires_at = at + chrono::Duration::minutes(i64::from(event.hold_minutes));
+        let mut left = event.available_tickets;
+        let answers: Vec<Answer> = orders
+            .iter()
+            .map(|order| {
+                let hold_id = match order.taking {
+                    Taking::Hold { hold_id } => Some(hold_id),
+                    Taking::Booking { .. } => None,
+                };
+                if let (Some(_), Some(&held)) = (hold_id, holding.get(&order.customer_id)) {
+                    return Answer::HoldExists { hold_id: held };
+                }
+                if order.quantity > left {
+                    return Answer::SoldOut { available: left };
+                }
+                left -= order.quantity;
+                match hold_id {
+                    None => Answer::Booked,
+                    Some(id) => {
+                        holding.insert(order.customer_id, id);
+                        Answer::Held(HoldModel {
+                            id,
+                            event_id,
+                            user_id: order.customer_id,
+                            quantity: order.quantity,
+                            status: HoldStatus::Active,
+                            expires_at,
+                            booking_id: None,
+                            created_at: at,
+                            ended_at: None,
+                        })
+                    }
+                }
+            })
+            .collect();
+        let written = write(&txn, event_id, &orders, &answers).await?;
+        txn.commit().await?;
+        if left == event.available_tickets {
+            // Nothing changed: what was read is still the event.
+            self.remember(event, seen);
+        } else {
+            self.forget(Some(event_id));
+            let (queues, feed) = (self.queues.clone(), self.feed.clone());
+            tokio::spawn(async move {
+                if let Err(error) = queues.notifications.push(written.jobs).await {
+                    tracing::warn!(%error, "could not enqueue confirmations; the sweep will retry");
+                }
+                for (hold_id, expires_at) in written.timers {
+                    if let Err(error) = queues.time_hold(hold_id, expires_at).await {
+                        tracing::warn!(%error, "could not time a hold; the sweep will expire it");
+                    }
+                }
+                feed.publish(Changed {
+                    event_id,
+                    seat_ids: Vec::new(),
+                })
+                .await;
+            });
+        }
+        Ok(answers)
+    }
+}
+
+/// The customers of the batch's hold orders who already hold tickets for the
+/// event, and their holds. Every hold is made with the event row locked, so
+/// this stays true until commit.
+async fn active_holds(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    orders: &[Order],
+) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let customers: Vec<Uuid> = orders
+        .iter()
+        .filter(|order| matches!(order.taking, Taking::Hold { .. }))
+        .map(|order| order.customer_id)
+        .collect();
+    if customers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Hold::find()
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .filter(HoldColumn::UserId.is_in(customers))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|hold| (hold.user_id, hold.id))
+        .collect())
+}
+
+/// What a batch leaves to push once committed.
+struct Written {
+    jobs: Vec<DeliverNotification>,
+    timers: Vec<(Uuid, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// The rows of a batch's successful orders, and the counters they move.
+async fn write(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    orders: &[Order],
+    answers: &[Answer],
+) -> Result<Written, DbErr> {
+    let mut booked = Vec::new();
+    let mut held = Vec::new();
+    for (order, answer) in orders.iter().zip(answers) {
+        match (&order.taking, answer) {
+            (Taking::Booking { booking, .. }, Answer::Booked) => booked.push((order, booking)),
+            (Taking::Hold { .. }, Answer::Held(hold)) => held.push(hold),
+            _ => {}
+        }
+    }
+    let mut written = Written {
+        jobs: Vec::new(),
+        timers: held.iter().map(|hold| (hold.id, hold.expires_at)).collect(),
+    };
+    if !booked.is_empty() {
+        for chunk in booked.chunks(rows_per_insert(BookingColumn::iter().count())) {
+            Booking::insert_many(
+                chunk
+                    .iter()
+                    .map(|(_, booking)| BookingActiveModel::from((*booking).clone()).reset_all()),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        let notices = booked
+            .iter()
+            .map(|(order, booking)| (bookings::confirmation(booking), order.request_id.clone()))
+            .collect();
+        let ids = inventory::outbox::write_each(txn, notices).await?;
+        for ((order, booking), notification_id) in booked.iter().zip(ids) {
+            written.jobs.push(DeliverNotification {
+                notification_id,
+                request_id: order.request_id.clone(),
+            });
+            if let Taking::Booking {
+                remembered: Some((key, status, body)),
+                ..
+            } = &order.taking
+            {
+                idempotency::save_response(txn, booking.user_id, key, *status, body).await?;
+            }
+        }
+        let sold = booked.iter().map(|(_, booking)| booking.quantity).sum();
+        move_tickets(event_id, sold, Count::Available, Count::Booked)
+            .exec(txn)
+            .await?;
+    }
+    if !held.is_empty() {
+        for chunk in held.chunks(rows_per_insert(HoldColumn::iter().count())) {
+            Hold::insert_many(
+                chunk
+                    .iter()
+                    .map(|hold| HoldActiveModel::from((*hold).clone()).reset_all()),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        let quantity = held.iter().map(|hold| hold.quantity).sum();
+        move_tickets(event_id, quantity, Count::Available, Count::Held)
+            .exec(txn)
+            .await?;
+    }
+    Ok(written)
+}
+
+/// Whether a general-admission booking may take the event's tickets straight
+/// from `available`, as the batch does: seats and admission need a hold.
+fn sells_in_one_go(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
+    event.status == EventStatus::Scheduled
+        && !event.seated
+        && !event.waiting_room_enabled
+        && event.on_sale_at.is_none_or(|on_sale| on_sale <= at)
+}
+
+/// Forgets what it knew of an event as soon as any process changes it.
+async fn listen(office: Weak<BoxOffice>, feed: ChangeFeed) {
+    let mut heard = std::pin::pin!(feed.listen());
+    while let Some(heard) = heard.next().await {
+        let Some(office) = office.upgrade() else {
+            return;
+        };
+        match heard {
+            Heard::Changed(change) => office.forget(Some(change.event_id)),
+            Heard::Gap => office.forget(None),
+        }
+    }
+}
