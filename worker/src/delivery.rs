@@ -7,6 +7,8 @@
 //! `sent` leaves it `sending`; once its lease runs out the row is sent again, which
 //! is why delivery is at-least-once in that one window and exactly-once otherwise.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use lettre::{Message, message::header::ContentType};
@@ -20,6 +22,7 @@ use uuid::Uuid;
 use platform::{DeliverNotification, EventChange};
 
 use crate::{
+    gather::Gather,
     mailer::Mailer,
     metrics,
     settings::{DeliveryPolicy, MailSettings},
@@ -72,13 +75,45 @@ pub struct Deliverer {
     pub mailer: Mailer,
     pub mail: MailSettings,
     pub policy: DeliveryPolicy,
+    /// Concurrent claims, one statement per round.
+    claims: Gather<Uuid, Result<Option<NotificationModel>, DbErr>>,
+    /// Concurrent "sent" marks, one statement per round.
+    sent: Gather<Uuid, Result<(), DbErr>>,
 }
+
+/// The most rows one claim or one "sent" statement covers.
+const ROWS_PER_ROUND: usize = 256;
 
 fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
 impl Deliverer {
+    pub fn new(
+        db: DatabaseConnection,
+        mailer: Mailer,
+        mail: MailSettings,
+        policy: DeliveryPolicy,
+    ) -> Self {
+        let lease = policy.lease;
+        let claims = Gather::new(ROWS_PER_ROUND, {
+            let db = db.clone();
+            move |ids| claim_all(db.clone(), lease, ids)
+        });
+        let sent = Gather::new(ROWS_PER_ROUND, {
+            let db = db.clone();
+            move |ids| mark_all_sent(db.clone(), ids)
+        });
+        Self {
+            db,
+            mailer,
+            mail,
+            policy,
+            claims,
+            sent,
+        }
+    }
+
     pub async fn deliver(&self, id: Uuid) -> Result<Outcome, DbErr> {
         let Some(notification) = self.claim(id).await? else {
             return Ok(Outcome::Skipped);
@@ -88,8 +123,10 @@ impl Deliverer {
         metrics::SEND_SECONDS.observe(started.elapsed().as_secs_f64());
         match sent {
             Ok(()) => {
-                self.finish(id, NotificationStatus::Sent, None, None)
-                    .await?;
+                self.sent
+                    .call(id)
+                    .await
+                    .unwrap_or_else(|| Err(gather_lost()))?;
                 tracing::info!(notification_id = %id, kind = ?notification.kind, "notification sent");
                 Ok(Outcome::Sent)
             }
@@ -121,28 +158,13 @@ impl Deliverer {
         }
     }
 
-    /// Takes the row if it is due and nobody holds a live lease on it.
+    /// Takes the row if it is due and nobody holds a live lease on it (with
+    /// the other claims waiting at the same moment, in one statement).
     async fn claim(&self, id: Uuid) -> Result<Option<NotificationModel>, DbErr> {
-        let now = now();
-        let lease_until = now + self.policy.lease;
-        let claimed = Notification::update_many()
-            .col_expr(
-                NotificationColumn::Status,
-                Expr::value(NotificationStatus::Sending),
-            )
-            .col_expr(
-                NotificationColumn::Attempts,
-                Expr::col(NotificationColumn::Attempts).add(1),
-            )
-            .col_expr(
-                NotificationColumn::LockedUntil,
-                Expr::value(Some(lease_until)),
-            )
-            .filter(NotificationColumn::Id.eq(id))
-            .filter(claimable(now))
-            .exec_with_returning(&self.db)
-            .await?;
-        Ok(claimed.into_iter().next())
+        self.claims
+            .call(id)
+            .await
+            .unwrap_or_else(|| Err(gather_lost()))
     }
 
     async fn finish(
@@ -159,9 +181,6 @@ impl Deliverer {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .col_expr(NotificationColumn::LastError, Expr::value(error));
-        if status == NotificationStatus::Sent {
-            update = update.col_expr(NotificationColumn::SentAt, Expr::value(Some(now())));
-        }
         if let Some(retry_at) = retry_at {
             // Clearing `enqueued_at` lets the sweep push it again once it is due.
             update = update
@@ -328,6 +347,81 @@ impl Deliverer {
             })
             .collect())
     }
+}
+
+/// Claims the rows among `ids` that are claimable, for `lease`; each claimed
+/// row goes to the first asker of its id (the same job twice gets it once).
+async fn claim_all(
+    db: DatabaseConnection,
+    lease: std::time::Duration,
+    ids: Vec<Uuid>,
+) -> Vec<Result<Option<NotificationModel>, DbErr>> {
+    let now = now();
+    let claimed = Notification::update_many()
+        .col_expr(
+            NotificationColumn::Status,
+            Expr::value(NotificationStatus::Sending),
+        )
+        .col_expr(
+            NotificationColumn::Attempts,
+            Expr::col(NotificationColumn::Attempts).add(1),
+        )
+        .col_expr(
+            NotificationColumn::LockedUntil,
+            Expr::value(Some(now + lease)),
+        )
+        .filter(NotificationColumn::Id.is_in(ids.iter().copied()))
+        .filter(claimable(now))
+        .exec_with_returning(&db)
+        .await;
+    match claimed {
+        Ok(rows) => {
+            let mut claimed: HashMap<Uuid, NotificationModel> =
+                rows.into_iter().map(|row| (row.id, row)).collect();
+            ids.iter().map(|id| Ok(claimed.remove(id))).collect()
+        }
+        Err(error) => each_failed(&error, ids.len()),
+    }
+}
+
+/// Marks the rows sent (those still `sending`: a lease that ran out and was
+/// taken over is the other worker's to mark).
+async fn mark_all_sent(db: DatabaseConnection, ids: Vec<Uuid>) -> Vec<Result<(), DbErr>> {
+    let count = ids.len();
+    let marked = Notification::update_many()
+        .col_expr(
+            NotificationColumn::Status,
+            Expr::value(NotificationStatus::Sent),
+        )
+        .col_expr(
+            NotificationColumn::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            NotificationColumn::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(NotificationColumn::SentAt, Expr::value(Some(now())))
+        .filter(NotificationColumn::Id.is_in(ids))
+        .filter(NotificationColumn::Status.eq(NotificationStatus::Sending))
+        .exec(&db)
+        .await;
+    match marked {
+        Ok(_) => (0..count).map(|_| Ok(())).collect(),
+        Err(error) => each_failed(&error, count),
+    }
+}
+
+/// One statement's error, for each of the calls it answered.
+fn each_failed<T>(error: &DbErr, count: usize) -> Vec<Result<T, DbErr>> {
+    let message = error.to_string();
+    (0..count)
+        .map(|_| Err(DbErr::Custom(message.clone())))
+        .collect()
+}
+
+fn gather_lost() -> DbErr {
+    DbErr::Custom("the statement gathering this call ended without an answer".into())
 }
 
 /// Due and not held: pending and past its backoff, or `sending` under an expired

@@ -6,6 +6,7 @@
 //! is in `platform`.
 
 pub mod delivery;
+mod gather;
 pub mod holds;
 pub mod mailer;
 pub mod metrics;

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    transport::smtp::PoolConfig,
+};
 
 use crate::settings::MailSettings;
 
@@ -23,11 +26,18 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn from_settings(settings: &MailSettings) -> Result<Self, MailError> {
+    /// Up to `connections` SMTP connections are kept open, one per email in
+    /// flight. Throughput comes from them: lettre sends a message's closing
+    /// `.` in a write of its own with Nagle's algorithm on, so each message
+    /// waits out the server's delayed ACK (~40 ms on Linux) before it is
+    /// accepted; one connection manages about 25 messages a second.
+    pub fn from_settings(settings: &MailSettings, connections: usize) -> Result<Self, MailError> {
         match &settings.smtp_url {
             Some(url) => {
+                let connections = u32::try_from(connections).unwrap_or(u32::MAX);
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
                     .timeout(Some(Duration::from_secs(20)))
+                    .pool_config(PoolConfig::new().max_size(connections))
                     .build();
                 Ok(Mailer::Smtp(transport))
             }

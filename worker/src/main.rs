@@ -69,7 +69,10 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| anyhow::anyhow!("METRICS_ADDR {metrics_addr}: {e}"))?;
-    let db = db::connect_with_retry(&storage.database_url, settings.concurrency as u32 + 2).await;
+    // A job holds a connection for its queries only, not while the mail server
+    // answers: a few serve many emails in flight.
+    let connections = settings.concurrency.min(16) as u32 + 2;
+    let db = db::connect_with_retry(&storage.database_url, connections).await;
     let queues = Queues::open(&storage.queue, &storage.queue_namespace, &db).await?;
     let live = ChangeFeed::open(
         &storage.queue,

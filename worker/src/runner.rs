@@ -48,7 +48,7 @@ impl Worker {
         queues: Queues,
         live: ChangeFeed,
     ) -> Result<Self, MailError> {
-        let mailer = Mailer::from_settings(&settings.mail)?;
+        let mailer = Mailer::from_settings(&settings.mail, settings.concurrency)?;
         tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
         Ok(Self {
             expirer: Arc::new(HoldExpirer {
@@ -56,12 +56,12 @@ impl Worker {
                 live,
                 queues: queues.clone(),
             }),
-            deliverer: Arc::new(Deliverer {
+            deliverer: Arc::new(Deliverer::new(
                 db,
                 mailer,
-                mail: settings.mail.clone(),
-                policy: settings.delivery.clone(),
-            }),
+                settings.mail.clone(),
+                settings.delivery.clone(),
+            )),
             queues,
             concurrency: settings.concurrency,
         })

@@ -118,7 +118,7 @@ impl MailSettings {
 
 impl WorkerSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let concurrency = env::parsed_or("WORKER_CONCURRENCY", 16usize)?;
+        let concurrency = env::parsed_or("WORKER_CONCURRENCY", 64usize)?;
         if concurrency == 0 {
             return Err(ConfigError::new("WORKER_CONCURRENCY", "must be at least 1"));
         }

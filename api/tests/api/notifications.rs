@@ -12,12 +12,12 @@ use crate::helpers::{TestApp, production_mode};
 
 /// A worker's delivery logic on its own, as a second worker racing the app's.
 fn deliverer(app: &TestApp) -> Arc<Deliverer> {
-    Arc::new(Deliverer {
-        db: app.db.clone(),
-        mailer: Mailer::from_settings(&app.settings.worker.mail).unwrap(),
-        mail: app.settings.worker.mail.clone(),
-        policy: app.settings.worker.delivery.clone(),
-    })
+    Arc::new(Deliverer::new(
+        app.db.clone(),
+        Mailer::from_settings(&app.settings.worker.mail, 1).unwrap(),
+        app.settings.worker.mail.clone(),
+        app.settings.worker.delivery.clone(),
+    ))
 }
 
 #[tokio::test]
