@@ -96,6 +96,15 @@ struct Known {
     at: Instant,
 }
 
+/// What this process knows of an event.
+enum Recall {
+    Fresh(EventModel),
+    /// Read over [`KNOWN_FOR`] ago, with no change heard since.
+    Stale,
+    /// Never read, or changed since.
+    Unknown,
+}
+
 type Reply = oneshot::Sender<Result<Answer, Error>>;
 
 pub struct BoxOffice {
@@ -147,7 +156,14 @@ impl BoxOffice {
         quantity: i32,
         sale: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        if let Some(event) = self.known(event_id)
+        let event = match self.recall(event_id) {
+            Recall::Fresh(event) => Some(event),
+            // Read again with a plain read: through the sale it would be a
+            // locking one, a write, once a second on a sold-out event.
+            Recall::Stale => self.event(event_id).await.ok(),
+            Recall::Unknown => None,
+        };
+        if let Some(event) = event
             && event.status == EventStatus::Scheduled
             && event.on_sale_at.is_none_or(|at| at <= now())
             && event.available_tickets < quantity
@@ -165,11 +181,19 @@ impl BoxOffice {
     }
 
     fn known(&self, event_id: Uuid) -> Option<EventModel> {
+        match self.recall(event_id) {
+            Recall::Fresh(event) => Some(event),
+            Recall::Stale | Recall::Unknown => None,
+        }
+    }
+
+    fn recall(&self, event_id: Uuid) -> Recall {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known
-            .get(&event_id)
-            .filter(|known| known.at.elapsed() < KNOWN_FOR)
-            .map(|known| known.event.clone())
+        match known.get(&event_id) {
+            Some(known) if known.at.elapsed() < KNOWN_FOR => Recall::Fresh(known.event.clone()),
+            Some(_) => Recall::Stale,
+            None => Recall::Unknown,
+        }
     }
 
     /// The change count for an event, to take before reading it.
