@@ -327,3 +327,57 @@ async fn a_process_learns_that_sold_out_tickets_came_back() {
     }
     app.assert_ticket_invariant(&event_id).await;
 }
+
+/// `GET /events/{id}` is answered from what the process knows: a change made
+/// through it shows at once, one made through another process within a second.
+#[tokio::test]
+async fn an_event_read_is_never_behind_its_own_process_and_soon_caught_up_elsewhere() {
+    let app = TestApp::spawn().await;
+    let (second, _shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let event = app.event(&organizer, 10).await;
+    let event_id = id(&event).to_owned();
+    let read_on = |base: String| {
+        let http = reqwest::Client::new();
+        let url = format!("{base}/api/v1/events/{event_id}");
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // Both processes have read it, so both remember it.
+    assert_eq!(read_on(app.address.clone()).await["title"], "Night of Rust");
+    assert_eq!(read_on(second.clone()).await["available_tickets"], 10);
+
+    let (status, patched) = app
+        .patch(
+            &format!("/api/v1/events/{event_id}"),
+            Some(&organizer.token),
+            json!({"title": "Night of Rust, moved"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        read_on(app.address.clone()).await["title"],
+        "Night of Rust, moved"
+    );
+    let customer = &app.customers(1).await[0];
+    let (status, booking) = app.book(customer, &event_id, 3).await;
+    assert_eq!(status, 201, "{booking}");
+    assert_eq!(read_on(app.address.clone()).await["available_tickets"], 7);
+
+    let changed = Instant::now();
+    loop {
+        let seen = read_on(second.clone()).await;
+        if seen["available_tickets"] == 7 && seen["title"] == "Night of Rust, moved" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the other process still shows {seen} after {:?}",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
