@@ -54,7 +54,7 @@ pub async fn book(
     let result = services
         .box_office
         .refusing_sold_out(event_id, quantity, async {
-            book_general_admission(services, customer_id, event_id, quantity, remember).await
+            book_in_batch(services, customer_id, event_id, quantity, remember).await
         })
         .await;
     if let Err(Error::SoldOut { .. }) = &result {
@@ -63,17 +63,15 @@ pub async fn book(
     result
 }
 
-/// In the event's next batch (`box_office`); a seated or waiting-room event
-/// through a hold instead.
-async fn book_general_admission(
+/// In the event's next batch (`box_office`); an event behind a waiting room
+/// through a hold of its own instead.
+async fn book_in_batch(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i32,
     remember: Option<Remember<BookingDetails>>,
 ) -> Result<BookingDetails, Error> {
-    // Complete before it is written, so that its response can be recorded in the
-    // same transaction.
     let booking = BookingModel {
         id: Uuid::now_v7(),
         event_id,
@@ -83,26 +81,22 @@ async fn book_general_admission(
         created_at: now(),
         cancelled_at: None,
     };
-    let details = BookingDetails {
-        booking: booking.clone(),
-        seats: Vec::new(),
-    };
     let order = Order {
         customer_id,
         quantity,
         taking: Taking::Booking {
-            remembered: remember.as_ref().map(|r| r.response(&details)),
-            booking,
+            booking: booking.clone(),
+            remember: remember.clone(),
         },
         request_id: services.request_id.clone(),
     };
     match services.box_office.take(event_id, order).await? {
-        Answer::Booked => {
+        Answer::Booked { seats } => {
             services.observer.booked();
-            Ok(details)
+            Ok(BookingDetails { booking, seats })
         }
         Answer::SoldOut { available } => Err(Error::SoldOut { available }),
-        Answer::Held(_) | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
+        Answer::Held { .. } | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
             "a booking's batch answered as for a hold"
         ))),
         Answer::NotHere => match why_not_booked(&services.db, event_id, true).await {
@@ -133,21 +127,19 @@ pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
 }
 
 /// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise. After the batch (`general_admission`), a seated or
-/// waiting-room event is [`Error::NeedsTransaction`]: the caller takes the
-/// tickets through a hold, which checks seats and admission.
+/// a promise. After the batch (`in_batch`), an event behind a waiting room
+/// is [`Error::NeedsTransaction`]: the caller takes the tickets through a hold
+/// of its own, which checks admission.
 pub(super) async fn why_not_booked(
     db: &DatabaseConnection,
     event_id: Uuid,
-    general_admission: bool,
+    in_batch: bool,
 ) -> Error {
     match Event::find_by_id(event_id).one(db).await {
         Ok(None) => Error::NotFound("event"),
         Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
         Ok(Some(event)) if event.on_sale_at.is_some_and(|at| now() < at) => Error::NotOnSale,
-        Ok(Some(event)) if (event.seated || event.waiting_room_enabled) && general_admission => {
-            Error::NeedsTransaction
-        }
+        Ok(Some(event)) if event.waiting_room_enabled && in_batch => Error::NeedsTransaction,
         Ok(Some(event)) => Error::SoldOut {
             available: event.available_tickets,
         },

@@ -1,9 +1,10 @@
 //! This process's window onto each event's sales.
 //!
-//! - **Batches.** General-admission bookings and holds for one event that arrive while
+//! - **Batches.** Bookings and holds by quantity for one event that arrive while
 //!   that event's previous batch is in the database wait for it, then go
 //!   together: one transaction locks the event row once, allocates in arrival
-//!   order, and writes every booking (with its notification and remembered
+//!   order (on a seated event, the best available seats, each order in
+//!   turn), and writes every booking (with its notification and remembered
 //!   response) and every hold. A lone request goes at once; only what is already waiting is
 //!   batched, so load makes batches bigger instead of queues longer, and the
 //!   hot row is locked once per batch instead of once per booking.
@@ -36,7 +37,11 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Error, begin_write, bookings, idempotency, now};
+use super::{
+    Error, begin_write, bookings,
+    idempotency::{self, Remember},
+    now, seating,
+};
 
 /// The most bookings one transaction writes; more waiting go in the next.
 const MAX_BATCH: usize = 256;
@@ -58,31 +63,31 @@ pub(super) struct Order {
 }
 
 pub(super) enum Taking {
-    /// A confirmed booking, complete but for the writing, and the response to
-    /// record for an idempotent request: `(key, status, body)`.
+    /// A confirmed booking, complete but for the writing (and its seats), and
+    /// how to record the response to an idempotent request.
     Booking {
         booking: BookingModel,
-        remembered: Option<(String, u16, String)>,
+        remember: Option<Remember<bookings::BookingDetails>>,
     },
     /// A hold with this id, lasting the event's `hold_minutes`.
     Hold { hold_id: Uuid },
 }
 
 /// What the batch did with an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Answer {
-    Booked,
-    Held(HoldModel),
+    /// With the seats, on a seated event.
+    Booked { seats: Vec<SeatModel> },
+    Held {
+        hold: HoldModel,
+        seats: Vec<SeatModel>,
+    },
     /// Fewer than the order's quantity were left when its turn came.
-    SoldOut {
-        available: i32,
-    },
+    SoldOut { available: i32 },
     /// A hold asked for by a customer who already holds tickets for the event.
-    HoldExists {
-        hold_id: Uuid,
-    },
+    HoldExists { hold_id: Uuid },
     /// The event does not sell this way (not found, cancelled, not on sale,
-    /// seated, behind a waiting room): the caller finds out why.
+    /// behind a waiting room): the caller finds out why.
     NotHere,
 }
 
@@ -354,13 +359,13 @@ impl BoxOffice {
             let _ = locked.send(());
         }
         let at = now();
-        let Some(event) = event.filter(|event| sells_in_one_go(event, at)) else {
+        let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
             return Ok(vec![Answer::NotHere; orders.len()]);
         };
         let mut holding = active_holds(&txn, event_id, &orders).await?;
         let expires_at = at + chrono::Duration::minutes(i64::from(event.hold_minutes));
         let mut left = event.available_tickets;
-        let answers: Vec<Answer> = orders
+        let mut answers: Vec<Answer> = orders
             .iter()
             .map(|order| {
                 let hold_id = match order.taking {
@@ -375,25 +380,28 @@ impl BoxOffice {
                 }
                 left -= order.quantity;
                 match hold_id {
-                    None => Answer::Booked,
+                    None => Answer::Booked { seats: Vec::new() },
                     Some(id) => {
                         holding.insert(order.customer_id, id);
-                        Answer::Held(HoldModel {
-                            id,
-                            event_id,
-                            user_id: order.customer_id,
-                            quantity: order.quantity,
-                            status: HoldStatus::Active,
-                            expires_at,
-                            booking_id: None,
-                            created_at: at,
-                            ended_at: None,
-                        })
+                        Answer::Held {
+                            hold: HoldModel {
+                                id,
+                                event_id,
+                                user_id: order.customer_id,
+                                quantity: order.quantity,
+                                status: HoldStatus::Active,
+                                expires_at,
+                                booking_id: None,
+                                created_at: at,
+                                ended_at: None,
+                            },
+                            seats: Vec::new(),
+                        }
                     }
                 }
             })
             .collect();
-        let written = write(&txn, event_id, &orders, &answers).await?;
+        let written = write(&txn, &event, &orders, &mut answers).await?;
         txn.commit().await?;
         if left == event.available_tickets {
             // Nothing changed: what was read is still the event.
@@ -412,7 +420,7 @@ impl BoxOffice {
                 }
                 feed.publish(Changed {
                     event_id,
-                    seat_ids: Vec::new(),
+                    seat_ids: written.seat_ids,
                 })
                 .await;
             });
@@ -452,72 +460,139 @@ async fn active_holds(
 struct Written {
     jobs: Vec<DeliverNotification>,
     timers: Vec<(Uuid, chrono::DateTime<chrono::Utc>)>,
+    seat_ids: Vec<Uuid>,
 }
 
-/// The rows of a batch's successful orders, and the counters they move.
+/// The rows of a batch's successful orders, and the counters they move. On a
+/// seated event each order also gets its seats, best available, in arrival
+/// order (each through a hold row, as a seated booking always is).
 async fn write(
     txn: &DatabaseTransaction,
-    event_id: Uuid,
+    event: &EventModel,
     orders: &[Order],
-    answers: &[Answer],
+    answers: &mut [Answer],
 ) -> Result<Written, DbErr> {
-    let mut booked = Vec::new();
-    let mut held = Vec::new();
-    for (order, answer) in orders.iter().zip(answers) {
+    let event_id = event.id;
+    let mut written = Written {
+        jobs: Vec::new(),
+        timers: Vec::new(),
+        seat_ids: Vec::new(),
+    };
+    let booked: Vec<(&Order, &BookingModel)> = orders
+        .iter()
+        .zip(answers.iter())
+        .filter_map(|(order, answer)| match (&order.taking, answer) {
+            (Taking::Booking { booking, .. }, Answer::Booked { .. }) => Some((order, booking)),
+            _ => None,
+        })
+        .collect();
+    for chunk in booked.chunks(rows_per_insert(BookingColumn::iter().count())) {
+        Booking::insert_many(
+            chunk
+                .iter()
+                .map(|(_, booking)| BookingActiveModel::from((*booking).clone()).reset_all()),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    // The hold rows: every hold, and on a seated event every booking's too
+    // (confirmed at once), for its seats to point at.
+    let mut holds = Vec::new();
+    for (order, answer) in orders.iter().zip(answers.iter()) {
         match (&order.taking, answer) {
-            (Taking::Booking { booking, .. }, Answer::Booked) => booked.push((order, booking)),
-            (Taking::Hold { .. }, Answer::Held(hold)) => held.push(hold),
+            (_, Answer::Held { hold, .. }) => holds.push(hold.clone()),
+            (Taking::Booking { booking, .. }, Answer::Booked { .. }) if event.seated => {
+                holds.push(HoldModel {
+                    id: Uuid::now_v7(),
+                    event_id,
+                    user_id: booking.user_id,
+                    quantity: booking.quantity,
+                    status: HoldStatus::Confirmed,
+                    expires_at: booking.created_at
+                        + chrono::Duration::minutes(i64::from(event.hold_minutes)),
+                    booking_id: Some(booking.id),
+                    created_at: booking.created_at,
+                    ended_at: Some(booking.created_at),
+                });
+            }
             _ => {}
         }
     }
-    let mut written = Written {
-        jobs: Vec::new(),
-        timers: held.iter().map(|hold| (hold.id, hold.expires_at)).collect(),
-    };
-    if !booked.is_empty() {
-        for chunk in booked.chunks(rows_per_insert(BookingColumn::iter().count())) {
-            Booking::insert_many(
-                chunk
-                    .iter()
-                    .map(|(_, booking)| BookingActiveModel::from((*booking).clone()).reset_all()),
-            )
-            .exec_without_returning(txn)
-            .await?;
+    for chunk in holds.chunks(rows_per_insert(HoldColumn::iter().count())) {
+        Hold::insert_many(
+            chunk
+                .iter()
+                .map(|hold| HoldActiveModel::from(hold.clone()).reset_all()),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if event.seated {
+        let mut holds = holds.iter();
+        for answer in answers.iter_mut() {
+            let (seats, status) = match answer {
+                Answer::Booked { seats } => (seats, SeatStatus::Booked),
+                Answer::Held { seats, .. } => (seats, SeatStatus::Held),
+                _ => continue,
+            };
+            let Some(hold) = holds.next() else {
+                return Err(DbErr::Custom("a seated order without its hold".into()));
+            };
+            let best = seating::best_available(txn, event_id, hold.quantity).await?;
+            // The event row is locked, so the free seats just read stay free:
+            // a refusal here would be a bug, and fails the batch.
+            *seats = seating::take(txn, event_id, hold.id, &best, status)
+                .await?
+                .map_err(|unavailable| {
+                    DbErr::Custom(format!("best-available seats were taken: {unavailable:?}"))
+                })?;
+            written.seat_ids.extend(seats.iter().map(|seat| seat.id));
         }
-        let notices = booked
-            .iter()
-            .map(|(order, booking)| (bookings::confirmation(booking), order.request_id.clone()))
-            .collect();
-        let ids = inventory::outbox::write_each(txn, notices).await?;
-        for ((order, booking), notification_id) in booked.iter().zip(ids) {
-            written.jobs.push(DeliverNotification {
-                notification_id,
-                request_id: order.request_id.clone(),
-            });
-            if let Taking::Booking {
-                remembered: Some((key, status, body)),
-                ..
-            } = &order.taking
-            {
-                idempotency::save_response(txn, booking.user_id, key, *status, body).await?;
+    }
+    let notices = booked
+        .iter()
+        .map(|(order, booking)| (bookings::confirmation(booking), order.request_id.clone()))
+        .collect();
+    let ids = inventory::outbox::write_each(txn, notices).await?;
+    let booked_details = orders
+        .iter()
+        .zip(answers.iter())
+        .filter_map(|(order, answer)| match (&order.taking, answer) {
+            (Taking::Booking { booking, remember }, Answer::Booked { seats }) => {
+                Some((order, booking, remember, seats))
             }
+            _ => None,
+        });
+    for ((order, booking, remember, seats), notification_id) in booked_details.zip(ids) {
+        written.jobs.push(DeliverNotification {
+            notification_id,
+            request_id: order.request_id.clone(),
+        });
+        if let Some(remember) = remember {
+            let details = bookings::BookingDetails {
+                booking: booking.clone(),
+                seats: seats.clone(),
+            };
+            let (key, status, body) = remember.response(&details);
+            idempotency::save_response(txn, booking.user_id, &key, status, &body).await?;
         }
-        let sold = booked.iter().map(|(_, booking)| booking.quantity).sum();
+    }
+    let sold = booked.iter().map(|(_, booking)| booking.quantity).sum();
+    if sold > 0 {
         move_tickets(event_id, sold, Count::Available, Count::Booked)
             .exec(txn)
             .await?;
     }
-    if !held.is_empty() {
-        for chunk in held.chunks(rows_per_insert(HoldColumn::iter().count())) {
-            Hold::insert_many(
-                chunk
-                    .iter()
-                    .map(|hold| HoldActiveModel::from((*hold).clone()).reset_all()),
-            )
-            .exec_without_returning(txn)
-            .await?;
-        }
-        let quantity = held.iter().map(|hold| hold.quantity).sum();
+    let held: Vec<&HoldModel> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            Answer::Held { hold, .. } => Some(hold),
+            _ => None,
+        })
+        .collect();
+    written.timers = held.iter().map(|hold| (hold.id, hold.expires_at)).collect();
+    let quantity = held.iter().map(|hold| hold.quantity).sum();
+    if quantity > 0 {
         move_tickets(event_id, quantity, Count::Available, Count::Held)
             .exec(txn)
             .await?;
@@ -525,11 +600,10 @@ async fn write(
     Ok(written)
 }
 
-/// Whether a general-admission booking may take the event's tickets straight
-/// from `available`, as the batch does: seats and admission need a hold.
-fn sells_in_one_go(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
+/// Whether the event sells through batches now: on sale, and with no waiting
+/// room (admission is checked per customer, in a transaction of its own).
+fn sold_in_batches(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
     event.status == EventStatus::Scheduled
-        && !event.seated
         && !event.waiting_room_enabled
         && event.on_sale_at.is_none_or(|on_sale| on_sale <= at)
 }

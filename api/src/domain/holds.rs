@@ -92,19 +92,16 @@ pub async fn create(
     services
         .box_office
         .refusing_sold_out(event_id, quantity, async {
-            match hold_general_admission(services, customer_id, event_id, quantity).await? {
-                Some(hold) => Ok(HoldDetails {
-                    hold,
-                    seats: Vec::new(),
-                }),
+            match hold_in_batch(services, customer_id, event_id, quantity).await? {
+                Some(details) => Ok(details),
                 None => hold_in_transaction(services, customer_id, event_id, selection).await,
             }
         })
         .await
 }
 
-/// Seats, or admission through a waiting room: checked and taken in a
-/// transaction of the hold's own.
+/// Particular seats, or admission through a waiting room: checked and taken
+/// in a transaction of the hold's own.
 async fn hold_in_transaction(
     services: &Services,
     customer_id: Uuid,
@@ -169,13 +166,13 @@ pub(super) async fn book_through_hold(
 }
 
 /// In the event's next batch (`box_office`). `None`: the event needs a
-/// transaction of its own (seats, a waiting room).
-async fn hold_general_admission(
+/// transaction of its own (a waiting room).
+async fn hold_in_batch(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i32,
-) -> Result<Option<HoldModel>, Error> {
+) -> Result<Option<HoldDetails>, Error> {
     let order = Order {
         customer_id,
         quantity,
@@ -185,10 +182,10 @@ async fn hold_general_admission(
         request_id: services.request_id.clone(),
     };
     match services.box_office.take(event_id, order).await? {
-        Answer::Held(hold) => Ok(Some(hold)),
+        Answer::Held { hold, seats } => Ok(Some(HoldDetails { hold, seats })),
         Answer::SoldOut { available } => Err(Error::SoldOut { available }),
         Answer::HoldExists { hold_id } => Err(Error::HoldExists { hold_id }),
-        Answer::Booked => Err(Error::Internal(anyhow::anyhow!(
+        Answer::Booked { .. } => Err(Error::Internal(anyhow::anyhow!(
             "a hold's batch answered as for a booking"
         ))),
         Answer::NotHere => match bookings::why_not_booked(&services.db, event_id, true).await {

@@ -77,6 +77,7 @@ pub enum NextAction {
 
 /// Handed to work done under a claimed key: how its successful response reads,
 /// so the work can record it in its own statement, together with what it writes.
+#[derive(Clone)]
 pub struct Remember<T> {
     pub key: IdempotencyKey,
     pub status: u16,

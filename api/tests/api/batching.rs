@@ -381,3 +381,82 @@ async fn an_event_read_is_never_behind_its_own_process_and_soon_caught_up_elsewh
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Best-available bookings and holds of 1 to 3 seats on a seated event, more
+/// than it has, released at once over two processes: they go in batches too,
+/// each answer names as many seats as it asked for, no seat is given twice,
+/// and the seats, counters and rows agree.
+#[tokio::test]
+async fn seated_best_available_requests_are_batched_and_give_no_seat_twice() {
+    let app = TestApp::spawn().await;
+    let (second, _shutdown) = app.second_instance().await;
+    let bases = [app.address.clone(), second];
+    let organizer = app.organizer().await;
+    let rows: Vec<Value> = (1..=10)
+        .map(|row| json!({"label": row.to_string(), "seats": 10}))
+        .collect();
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&organizer.token),
+            json!({
+                "title": "Seated stampede",
+                "venue": "Hall B",
+                "starts_at": "2030-05-01T19:00:00Z",
+                "ends_at": "2030-05-01T23:00:00Z",
+                "seating": {"sections": [{"name": "Floor", "rows": rows}]},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    let event_id = id(&event).to_owned();
+    let customers = app.customers(200).await;
+    let mut rng = StdRng::seed_from_u64(5);
+    let asked: Vec<(i64, &str)> = customers
+        .iter()
+        .map(|_| {
+            let what = if rng.random_bool(0.5) {
+                "bookings"
+            } else {
+                "holds"
+            };
+            (rng.random_range(1..=3), what)
+        })
+        .collect();
+    let shots = customers
+        .iter()
+        .zip(&asked)
+        .enumerate()
+        .map(|(i, (customer, (quantity, what)))| Shot {
+            url: format!("{}/api/v1/events/{event_id}/{what}", bases[i % bases.len()]),
+            token: customer.token.clone(),
+            body: json!({"quantity": quantity}),
+            idempotency_key: None,
+        })
+        .collect();
+    let answers = fire_together(shots).await;
+
+    let mut given = HashSet::new();
+    let mut taken = 0;
+    for ((status, body), (quantity, _)) in answers.iter().zip(&asked) {
+        match status {
+            201 => {
+                let seats = body["seats"].as_array().unwrap();
+                assert_eq!(seats.len() as i64, *quantity, "{body}");
+                for seat in seats {
+                    assert!(given.insert(seat["id"].clone()), "seat given twice: {seat}");
+                }
+                taken += quantity;
+            }
+            409 => assert_eq!(body["error"]["code"], "sold_out", "{body}"),
+            _ => panic!("{status} {body}"),
+        }
+    }
+    let after = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!(
+        taken,
+        i64::from(after.held_tickets + after.booked_tickets),
+        "{after:?}"
+    );
+    assert!(after.available_tickets < 3, "{after:?}");
+}
