@@ -1,13 +1,14 @@
 //! This process's window onto each event's sales.
 //!
-//! - **Batches.** Bookings and holds by quantity for one event that arrive while
-//!   that event's previous batch is in the database wait for it, then go
-//!   together: one transaction locks the event row once, allocates in arrival
-//!   order (on a seated event, the best available seats, each order in
-//!   turn), and writes every booking (with its notification and remembered
-//!   response) and every hold. A lone request goes at once; only what is already waiting is
-//!   batched, so load makes batches bigger instead of queues longer, and the
-//!   hot row is locked once per batch instead of once per booking.
+//! - **Batches.** Bookings and holds by quantity for one event that arrive
+//!   while that event's previous batch is in the database wait for it, then
+//!   go together: one transaction locks the event row once, allocates in
+//!   arrival order (on a seated event, the best available seats, each order
+//!   in turn), and writes every booking (with its notification and remembered
+//!   response) and every hold. A lone request goes at once; only what is
+//!   already waiting is batched, so load makes batches bigger instead of
+//!   queues longer, and the hot row is locked once per batch instead of once
+//!   per booking.
 //! - **What is known of each event.** The event as last read here answers
 //!   `GET /events/{id}`, and refuses requests for more tickets than it has
 //!   left (a sold-out event) with no database work, until the availability
