@@ -3,8 +3,8 @@
 //!
 //! Taking tickets is a conditional update of the event's counters
 //! (`available -= n, held += n` only while `available >= n`), in the same
-//! transaction as the hold row and its seats, or for general admission in a
-//! batch of the event's concurrent requests (`box_office`); the database keeps
+//! transaction as the hold row and its seats, or, for a quantity, in a batch
+//! of the event's concurrent requests (`box_office`); the database keeps
 //! `available + held + booked == total`. Ending a hold is `inventory`'s, shared
 //! with the worker that expires holds. Lock order on every path: hold, event,
 //! seats (a new hold has no row to lock yet: event, then seats).
