@@ -39,9 +39,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Error, begin_write, bookings,
+    Error, begin_write, bookings, holds,
     idempotency::{self, Remember},
-    now, seating,
+    now, outbox, seating,
 };
 
 /// The most bookings one transaction writes; more waiting go in the next.
@@ -222,9 +222,18 @@ impl BoxOffice {
         }
     }
 
+    /// Tells every api process, after the commit, that an event changed (and
+    /// which seats): what this process knew of it is forgotten at once, and
+    /// the feed carries the news to the others and to live subscribers.
+    pub fn announce(&self, event_id: Uuid, seat_ids: Vec<Uuid>) {
+        self.forget(Some(event_id));
+        let feed = self.feed.clone();
+        tokio::spawn(async move { feed.publish(Changed { event_id, seat_ids }).await });
+    }
+
     /// Forgets the event (`None`: every event), here and now; for changes
     /// made in this process, before the feed brings the news back.
-    pub fn forget(&self, event_id: Option<Uuid>) {
+    fn forget(&self, event_id: Option<Uuid>) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         match event_id {
             Some(event_id) => {
@@ -408,23 +417,9 @@ impl BoxOffice {
             // Nothing changed: what was read is still the event.
             self.remember(event, seen);
         } else {
-            self.forget(Some(event_id));
-            let (queues, feed) = (self.queues.clone(), self.feed.clone());
-            tokio::spawn(async move {
-                if let Err(error) = queues.notifications.push(written.jobs).await {
-                    tracing::warn!(%error, "could not enqueue confirmations; the sweep will retry");
-                }
-                for (hold_id, expires_at) in written.timers {
-                    if let Err(error) = queues.time_hold(hold_id, expires_at).await {
-                        tracing::warn!(%error, "could not time a hold; the sweep will expire it");
-                    }
-                }
-                feed.publish(Changed {
-                    event_id,
-                    seat_ids: written.seat_ids,
-                })
-                .await;
-            });
+            outbox::push(&self.queues, written.jobs);
+            holds::time_holds(&self.queues, written.timers);
+            self.announce(event_id, written.seat_ids);
         }
         Ok(answers)
     }

@@ -9,9 +9,10 @@
 //! with the worker that expires holds. Lock order on every path: hold, event,
 //! seats (a new hold has no row to lock yet: event, then seats).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
+use platform::Queues;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, Set, SqlErr, sea_query::Expr,
@@ -342,11 +343,20 @@ async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uui
 /// The hold's timer: a job due when it expires. Should the push fail, the
 /// worker's sweep expires the hold a little later instead.
 pub(super) fn schedule_expiry(services: &Services, hold: &HoldModel) {
-    let queues = services.queues.clone();
-    let (hold_id, expires_at) = (hold.id, hold.expires_at);
+    time_holds(&services.queues, vec![(hold.id, hold.expires_at)]);
+}
+
+/// [`schedule_expiry`] for several holds: `(id, expires_at)` each.
+pub(super) fn time_holds(queues: &Queues, holds: Vec<(Uuid, DateTime<Utc>)>) {
+    if holds.is_empty() {
+        return;
+    }
+    let queues = queues.clone();
     tokio::spawn(async move {
-        if let Err(error) = queues.time_hold(hold_id, expires_at).await {
-            tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
+        for (hold_id, expires_at) in holds {
+            if let Err(error) = queues.time_hold(hold_id, expires_at).await {
+                tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
+            }
         }
     });
 }

@@ -17,7 +17,7 @@ pub use validation::ValidationErrors;
 
 use std::sync::Arc;
 
-use platform::{ChangeFeed, Changed, Queues};
+use platform::{ChangeFeed, Queues};
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 /// Told what happens in the business as it happens; the api counts it in its
@@ -33,10 +33,9 @@ pub trait Observer: Send + Sync {
 pub struct Services {
     pub db: DatabaseConnection,
     pub queues: Queues,
-    /// Where availability changes are announced (`crate::live` listens).
-    pub live: ChangeFeed,
     pub observer: Arc<dyn Observer>,
-    /// This process's batches and what it knows is sold out.
+    /// This process's batches, what it knows of each event, and where
+    /// changes are announced (`crate::live` listens).
     pub box_office: Arc<box_office::BoxOffice>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
@@ -50,10 +49,9 @@ impl Services {
         observer: Arc<dyn Observer>,
     ) -> Self {
         Self {
-            box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live.clone()),
+            box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
             db,
             queues,
-            live,
             observer,
             request_id: None,
         }
@@ -171,7 +169,5 @@ pub use platform::db::begin_write;
 /// which seats): live subscribers read the new numbers, and what this process
 /// knew of the event is forgotten at once.
 pub fn announce(services: &Services, event_id: uuid::Uuid, seat_ids: Vec<uuid::Uuid>) {
-    services.box_office.forget(Some(event_id));
-    let feed = services.live.clone();
-    tokio::spawn(async move { feed.publish(Changed { event_id, seat_ids }).await });
+    services.box_office.announce(event_id, seat_ids);
 }

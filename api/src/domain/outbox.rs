@@ -2,7 +2,7 @@
 //! transaction; their jobs are pushed only after it commits. If the push is lost
 //! (Redis down), the worker's sweep finds the rows and pushes them again.
 
-use platform::DeliverNotification;
+use platform::{DeliverNotification, Queues};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
@@ -23,10 +23,6 @@ pub async fn write<C: ConnectionTrait>(
 /// Pushes the jobs in the background: the change is committed whatever the queue
 /// says, and the response should not wait on Redis.
 pub fn enqueue(services: &Services, ids: Vec<Uuid>) {
-    if ids.is_empty() {
-        return;
-    }
-    let count = ids.len();
     let jobs = ids
         .into_iter()
         .map(|notification_id| DeliverNotification {
@@ -34,7 +30,16 @@ pub fn enqueue(services: &Services, ids: Vec<Uuid>) {
             request_id: services.request_id.clone(),
         })
         .collect();
-    let queue = services.queues.notifications.clone();
+    push(&services.queues, jobs);
+}
+
+/// [`enqueue`], for jobs already made (each with its own request id).
+pub fn push(queues: &Queues, jobs: Vec<DeliverNotification>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let count = jobs.len();
+    let queue = queues.notifications.clone();
     tokio::spawn(async move {
         if let Err(error) = queue.push(jobs).await {
             tracing::warn!(%error, count, "could not enqueue notifications; the sweep will retry");
