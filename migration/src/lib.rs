@@ -40,6 +40,16 @@ pub async fn up_exactly_once(db: &DatabaseConnection) -> Result<(), DbErr> {
         })
         .await?;
     if db.get_database_backend() == DbBackend::Postgres {
+        // The pool's statement and lock timeouts are for requests; a migration
+        // (and waiting for another process's) may take as long as it takes.
+        for setting in [
+            "statement_timeout",
+            "lock_timeout",
+            "idle_in_transaction_session_timeout",
+        ] {
+            txn.execute_unprepared(&format!("SET LOCAL {setting} = 0"))
+                .await?;
+        }
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;
     }

@@ -40,6 +40,12 @@ fn is_locked(error: &DbErr) -> bool {
     }
 }
 
+/// PostgreSQL session limits for every pooled connection (migrations lift
+/// them for their own transaction).
+const STATEMENT_TIMEOUT: &str = "30s";
+const LOCK_TIMEOUT: &str = "10s";
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
 async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -50,6 +56,17 @@ async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbE
         // with 503 instead of hanging while the database is down or saturated.
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    if is_postgres(url) {
+        // No statement waits for ever: a batch queued behind a stuck lock, or a
+        // transaction left open, gives up and its request is answered 503.
+        options.map_sqlx_postgres_opts(|opts| {
+            opts.options([
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                ("lock_timeout", LOCK_TIMEOUT),
+                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT),
+            ])
+        });
+    }
     if is_sqlite(url) {
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

@@ -96,6 +96,7 @@ async fn book_in_batch(
             Ok(BookingDetails { booking, seats })
         }
         Answer::SoldOut { available } => Err(Error::SoldOut { available }),
+        Answer::ClaimLost => Err(Error::StillInFlight),
         Answer::Held { .. } | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
             "a booking's batch answered as for a hold"
         ))),

@@ -87,6 +87,8 @@ pub(super) enum Answer {
     SoldOut { available: i32 },
     /// A hold asked for by a customer who already holds tickets for the event.
     HoldExists { hold_id: Uuid },
+    /// A retry with the same `Idempotency-Key` took the request over.
+    ClaimLost,
     /// The event does not sell this way (not found, cancelled, not on sale,
     /// behind a waiting room): the caller finds out why.
     NotHere,
@@ -372,12 +374,17 @@ impl BoxOffice {
         let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
             return Ok(vec![Answer::NotHere; orders.len()]);
         };
+        let lost = lost_claims(&txn, &orders).await?;
         let mut holding = active_holds(&txn, event_id, &orders).await?;
         let expires_at = at + chrono::Duration::minutes(i64::from(event.hold_minutes));
         let mut left = event.available_tickets;
         let mut answers: Vec<Answer> = orders
             .iter()
-            .map(|order| {
+            .enumerate()
+            .map(|(i, order)| {
+                if lost.contains(&i) {
+                    return Answer::ClaimLost;
+                }
                 let hold_id = match order.taking {
                     Taking::Hold { hold_id } => Some(hold_id),
                     Taking::Booking { .. } => None,
@@ -423,6 +430,27 @@ impl BoxOffice {
         }
         Ok(answers)
     }
+}
+
+/// The orders (by index) whose `Idempotency-Key` claim a retry has taken over:
+/// they write nothing. The others' claims stay locked until the batch commits
+/// ([`idempotency::fence`]).
+async fn lost_claims(
+    txn: &DatabaseTransaction,
+    orders: &[Order],
+) -> Result<std::collections::HashSet<usize>, DbErr> {
+    let mut lost = std::collections::HashSet::new();
+    for (i, order) in orders.iter().enumerate() {
+        if let Taking::Booking {
+            remember: Some(remember),
+            ..
+        } = &order.taking
+            && !idempotency::fence(txn, &remember.claim).await?
+        {
+            lost.insert(i);
+        }
+    }
+    Ok(lost)
 }
 
 /// The customers of the batch's hold orders who already hold tickets for the
@@ -569,8 +597,8 @@ async fn write(
                 booking: booking.clone(),
                 seats: seats.clone(),
             };
-            let (key, status, body) = remember.response(&details);
-            idempotency::save_response(txn, booking.user_id, &key, status, &body).await?;
+            let (status, body) = remember.response(&details);
+            idempotency::save_response(txn, &remember.claim, status, &body).await?;
         }
     }
     let sold = booked.iter().map(|(_, booking)| booking.quantity).sum();

@@ -15,7 +15,7 @@ use inventory::{Count, move_tickets};
 use platform::Queues;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set, SqlErr, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -87,18 +87,35 @@ pub async fn create(
     event_id: Uuid,
     selection: Selection,
 ) -> Result<HoldDetails, Error> {
-    let Selection::Quantity(quantity) = selection else {
-        return hold_in_transaction(services, customer_id, event_id, selection).await;
+    let result = match selection {
+        Selection::Seats(_) => {
+            hold_in_transaction(services, customer_id, event_id, selection).await
+        }
+        Selection::Quantity(quantity) => {
+            services
+                .box_office
+                .refusing_sold_out(event_id, quantity, async {
+                    match hold_in_batch(services, customer_id, event_id, quantity).await? {
+                        Some(details) => Ok(details),
+                        None => {
+                            hold_in_transaction(services, customer_id, event_id, selection).await
+                        }
+                    }
+                })
+                .await
+        }
     };
-    services
-        .box_office
-        .refusing_sold_out(event_id, quantity, async {
-            match hold_in_batch(services, customer_id, event_id, quantity).await? {
-                Some(details) => Ok(details),
-                None => hold_in_transaction(services, customer_id, event_id, selection).await,
+    match result {
+        // The one-hold rule comes first, whichever path (or memory) saw the
+        // event sold out: a customer's own hold is the answer to act on.
+        Err(Error::SoldOut { .. } | Error::SeatsUnavailable(_)) => {
+            match active_hold(&services.db, customer_id, event_id).await? {
+                Some(hold) => Err(Error::HoldExists { hold_id: hold.id }),
+                None => result,
             }
-        })
-        .await
+        }
+        result => result,
+    }
 }
 
 /// Particular seats, or admission through a waiting room: checked and taken
@@ -186,7 +203,7 @@ async fn hold_in_batch(
         Answer::Held { hold, seats } => Ok(Some(HoldDetails { hold, seats })),
         Answer::SoldOut { available } => Err(Error::SoldOut { available }),
         Answer::HoldExists { hold_id } => Err(Error::HoldExists { hold_id }),
-        Answer::Booked { .. } => Err(Error::Internal(anyhow::anyhow!(
+        Answer::Booked { .. } | Answer::ClaimLost => Err(Error::Internal(anyhow::anyhow!(
             "a hold's batch answered as for a booking"
         ))),
         Answer::NotHere => match bookings::why_not_booked(&services.db, event_id, true).await {
@@ -294,7 +311,13 @@ async fn record_booking(
     booking: BookingModel,
     seats: Vec<SeatModel>,
     remember: Option<Remember<BookingDetails>>,
-) -> Result<(BookingDetails, Uuid), DbErr> {
+) -> Result<(BookingDetails, Uuid), Error> {
+    if let Some(remember) = &remember
+        && !idempotency::fence(txn, &remember.claim).await?
+    {
+        // A retry took the key over; it does the work, this writes nothing.
+        return Err(Error::StillInFlight);
+    }
     let booking = BookingActiveModel::from(booking)
         .reset_all()
         .insert(txn)
@@ -312,8 +335,8 @@ async fn record_booking(
     )
     .await?;
     if let Some(remember) = remember {
-        let (key, status, response) = remember.response(&details);
-        idempotency::save_response(txn, details.booking.user_id, &key, status, &response).await?;
+        let (status, response) = remember.response(&details);
+        idempotency::save_response(txn, &remember.claim, status, &response).await?;
     }
     let notification_id = ids.first().copied().unwrap_or_default();
     Ok((details, notification_id))
@@ -323,14 +346,23 @@ fn is_second_active_hold(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uuid) -> Error {
-    match Hold::find()
+/// The customer's active hold on the event, if any (at most one: a unique
+/// index says so).
+pub(super) async fn active_hold<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<HoldModel>, DbErr> {
+    Hold::find()
         .filter(HoldColumn::EventId.eq(event_id))
         .filter(HoldColumn::UserId.eq(customer_id))
         .filter(HoldColumn::Status.eq(HoldStatus::Active))
         .one(db)
         .await
-    {
+}
+
+async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uuid) -> Error {
+    match active_hold(db, customer_id, event_id).await {
         Ok(Some(hold)) => Error::HoldExists { hold_id: hold.id },
         // Ended in the meantime: the client may simply try again.
         Ok(None) => {
@@ -383,6 +415,36 @@ pub async fn get(
     details(db, hold).await
 }
 
+/// The most holds [`list_own`] returns: the newest.
+pub const LIST_LIMIT: u64 = 100;
+
+/// A customer's own holds, newest first (up to [`LIST_LIMIT`]), all or only
+/// those in `status`: how a waitlist offer is found without its email.
+pub async fn list_own(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    status: Option<HoldStatus>,
+) -> Result<Vec<HoldDetails>, Error> {
+    let mut query = Hold::find()
+        .filter(HoldColumn::UserId.eq(customer_id))
+        .order_by_desc(HoldColumn::CreatedAt)
+        .order_by_desc(HoldColumn::Id)
+        .limit(LIST_LIMIT);
+    if let Some(status) = status {
+        query = query.filter(HoldColumn::Status.eq(status));
+    }
+    let holds = query.all(db).await?;
+    let ids: Vec<Uuid> = holds.iter().map(|hold| hold.id).collect();
+    let mut seats = seating::of_holds(db, &ids).await?;
+    Ok(holds
+        .into_iter()
+        .map(|hold| HoldDetails {
+            seats: seats.remove(&hold.id).unwrap_or_default(),
+            hold,
+        })
+        .collect())
+}
+
 async fn details(db: &DatabaseConnection, hold: HoldModel) -> Result<HoldDetails, Error> {
     let seats = seating::of_holds(db, &[hold.id])
         .await?
@@ -408,7 +470,14 @@ pub async fn confirm(
         match hold.status {
             HoldStatus::Confirmed => {
                 let booking_id = hold.booking_id.ok_or(Error::NotFound("booking"))?;
-                return bookings::details(&services.db, booking_id).await;
+                let details = bookings::details(&services.db, booking_id).await?;
+                // A new key for an old confirmation: its repeats answer the same.
+                if let Some(remember) = &remember {
+                    let (status, response) = remember.response(&details);
+                    idempotency::save_response(&services.db, &remember.claim, status, &response)
+                        .await?;
+                }
+                return Ok(details);
             }
             HoldStatus::Released => return Err(released()),
             HoldStatus::Expired => return Err(Error::HoldExpired),

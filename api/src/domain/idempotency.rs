@@ -11,9 +11,12 @@
 //!    without its remembered response cannot exist. Refusals (4xx) are saved with
 //!    [`save_response`]; on a server error the claim is [`release`]d so the
 //!    client can retry. `http::idempotency::respond_once` runs these steps.
-//! 3. A claim still `in_flight` after [`ABANDONED_AFTER`] belonged to a process
-//!    that died before booking anything (success would have completed it), so a
-//!    retry may take it over.
+//! 3. A claim still `in_flight` after [`ABANDONED_AFTER`] may be taken over by
+//!    a retry. A claim is fenced by the moment it was made (`created_at`, which
+//!    a take-over moves): the work first [`fence`]s its claim in its own
+//!    transaction, locking the row until commit, and writes nothing if the
+//!    claim is no longer its own. So a slow first attempt and its retry can
+//!    never both take effect, however long the first one waits.
 //! 4. [`purge`] forgets keys older than their time to live (≥ 24 h).
 
 use std::time::Duration;
@@ -69,25 +72,33 @@ pub fn fingerprint(parts: &[&str]) -> String {
 
 /// What to do with a request that carries a key.
 pub enum NextAction {
-    /// Ours: do the work.
-    StartProcessing,
+    /// Ours: do the work, under this claim.
+    StartProcessing(Claim),
     /// Done before: answer with this.
     ReturnSavedResponse { status: u16, body: String },
+}
+
+/// A key this request claimed: whose, which, and when (the fencing token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub user_id: Uuid,
+    pub key: IdempotencyKey,
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// Handed to work done under a claimed key: how its successful response reads,
 /// so the work can record it in its own statement, together with what it writes.
 #[derive(Clone)]
 pub struct Remember<T> {
-    pub key: IdempotencyKey,
+    pub claim: Claim,
     pub status: u16,
     pub render: fn(&T) -> String,
 }
 
 impl<T> Remember<T> {
-    /// The key, the status and the body to store for `value`.
-    pub fn response(&self, value: &T) -> (String, u16, String) {
-        (self.key.0.clone(), self.status, (self.render)(value))
+    /// The status and the body to store for `value`.
+    pub fn response(&self, value: &T) -> (u16, String) {
+        (self.status, (self.render)(value))
     }
 }
 
@@ -97,6 +108,7 @@ pub async fn try_processing(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<NextAction, Error> {
+    let claimed_at = now();
     let inserted = StoredKeys::insert(StoredKey {
         user_id: Set(user_id),
         key: Set(key.0.clone()),
@@ -104,7 +116,7 @@ pub async fn try_processing(
         status: Set(IdempotencyStatus::InFlight),
         response_status: Set(None),
         response_body: Set(None),
-        created_at: Set(now()),
+        created_at: Set(claimed_at),
     })
     .on_conflict(
         OnConflict::columns([Column::UserId, Column::Key])
@@ -114,7 +126,11 @@ pub async fn try_processing(
     .exec_without_returning(db)
     .await?;
     if inserted == 1 {
-        return Ok(NextAction::StartProcessing);
+        return Ok(NextAction::StartProcessing(Claim {
+            user_id,
+            key: key.clone(),
+            claimed_at,
+        }));
     }
     let existing = StoredKeys::find_by_id((user_id, key.0.clone()))
         .one(db)
@@ -135,39 +151,67 @@ pub async fn try_processing(
                 body,
             })
         }
-        _ if take_over_abandoned(db, user_id, key, existing.created_at).await? => {
-            Ok(NextAction::StartProcessing)
-        }
-        _ => Err(Error::StillInFlight),
+        _ => match take_over_abandoned(db, user_id, key, existing.created_at).await? {
+            Some(claim) => Ok(NextAction::StartProcessing(claim)),
+            None => Err(Error::StillInFlight),
+        },
     }
 }
 
+/// A claim older than [`ABANDONED_AFTER`] becomes this request's, with a new
+/// fencing token; the old holder's [`fence`] then fails and it writes nothing.
 async fn take_over_abandoned(
     db: &DatabaseConnection,
     user_id: Uuid,
     key: &IdempotencyKey,
     claimed_at: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<Option<Claim>, DbErr> {
     let now = now();
     if (now - claimed_at).to_std().unwrap_or_default() < ABANDONED_AFTER {
-        return Ok(false);
+        return Ok(None);
     }
     let taken = StoredKeys::update_many()
         .col_expr(Column::CreatedAt, Expr::value(now))
-        .filter(Column::UserId.eq(user_id))
-        .filter(Column::Key.eq(key.0.clone()))
-        .filter(Column::Status.eq(IdempotencyStatus::InFlight))
-        .filter(Column::CreatedAt.eq(claimed_at))
+        .filter(owned(&Claim {
+            user_id,
+            key: key.clone(),
+            claimed_at,
+        }))
         .exec(db)
         .await?;
-    Ok(taken.rows_affected == 1)
+    Ok((taken.rows_affected == 1).then(|| Claim {
+        user_id,
+        key: key.clone(),
+        claimed_at: now,
+    }))
 }
 
-/// Records the final response for a claim.
+/// The stored row of a claim still in flight and still this claim's.
+fn owned(claim: &Claim) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(Column::UserId.eq(claim.user_id))
+        .add(Column::Key.eq(claim.key.0.clone()))
+        .add(Column::Status.eq(IdempotencyStatus::InFlight))
+        .add(Column::CreatedAt.eq(claim.claimed_at))
+}
+
+/// Inside the work's transaction, before it writes: `true` while the claim is
+/// still this request's, and then it stays so until the transaction ends (the
+/// row is locked: a take-over waits, and after a commit finds it completed).
+/// `false`: a retry took the claim over; write nothing.
+pub async fn fence<C: ConnectionTrait>(txn: &C, claim: &Claim) -> Result<bool, DbErr> {
+    let locked = StoredKeys::update_many()
+        .col_expr(Column::CreatedAt, Expr::col(Column::CreatedAt))
+        .filter(owned(claim))
+        .exec(txn)
+        .await?;
+    Ok(locked.rows_affected == 1)
+}
+
+/// Records the final response for a claim (if it is still this one's).
 pub async fn save_response<C: ConnectionTrait>(
     db: &C,
-    user_id: Uuid,
-    key: &str,
+    claim: &Claim,
     status: u16,
     body: &str,
 ) -> Result<(), DbErr> {
@@ -175,24 +219,16 @@ pub async fn save_response<C: ConnectionTrait>(
         .col_expr(Column::Status, Expr::value(IdempotencyStatus::Completed))
         .col_expr(Column::ResponseStatus, Expr::value(i32::from(status)))
         .col_expr(Column::ResponseBody, Expr::value(body.to_owned()))
-        .filter(Column::UserId.eq(user_id))
-        .filter(Column::Key.eq(key))
-        .filter(Column::Status.eq(IdempotencyStatus::InFlight))
+        .filter(owned(claim))
         .exec(db)
         .await?;
     Ok(())
 }
 
 /// Gives a claim up (the work failed on our side), so a retry starts afresh.
-pub async fn release(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    key: &IdempotencyKey,
-) -> Result<(), DbErr> {
+pub async fn release(db: &DatabaseConnection, claim: &Claim) -> Result<(), DbErr> {
     StoredKeys::delete_many()
-        .filter(Column::UserId.eq(user_id))
-        .filter(Column::Key.eq(key.0.clone()))
-        .filter(Column::Status.eq(IdempotencyStatus::InFlight))
+        .filter(owned(claim))
         .exec(db)
         .await?;
     Ok(())

@@ -13,7 +13,7 @@ mod validation;
 pub mod waiting_room;
 pub mod waitlist;
 
-pub use validation::ValidationErrors;
+pub use validation::{ValidationErrors, moment};
 
 use std::sync::Arc;
 

@@ -12,7 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use entity::prelude::*;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, sea_query::Expr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -201,29 +202,116 @@ async fn create_seats_in_chunks(
 }
 
 /// An event's seats in rank order, optionally one section's.
+/// The most seats one page of [`list`] holds, and its default.
+pub const PAGE_MAX: u64 = 1_000;
+
+/// A page of the seat map, and where the next starts.
+pub struct SeatPage {
+    pub items: Vec<SeatModel>,
+    pub next_cursor: Option<String>,
+}
+
+/// The seat map in rank order, a page at a time (`limit` 1 to [`PAGE_MAX`]);
+/// `cursor` is the previous page's `next_cursor`.
 pub async fn list(
     db: &DatabaseConnection,
     event_id: Uuid,
     section: Option<&str>,
-) -> Result<Vec<SeatModel>, Error> {
-    // Checked as a section name is when it is made (PostgreSQL cannot even
-    // compare a text with U+0000).
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<SeatPage, Error> {
     let mut errors = ValidationErrors::default();
-    let section = match section {
-        Some(name) => Some(
-            validation::text(&mut errors, "section", name, SECTION_MAX_CHARS)
-                .ok_or(Error::Validation(errors))?,
-        ),
-        None => None,
+    let section = section.and_then(|name| section_name(&mut errors, name));
+    let limit = match limit {
+        None => Some(PAGE_MAX),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) => validation::count(&mut errors, "limit", n, PAGE_MAX as i64).map(|n| n as u64),
+            Err(_) => {
+                errors.add("limit", format!("must be a whole number from 1 to {PAGE_MAX}"));
+                None
+            }
+        },
     };
+    let after = match cursor {
+        None => Some(-1),
+        Some(raw) => raw.parse::<i32>().ok().filter(|n| *n >= 0).or_else(|| {
+            errors.add("cursor", "is not a cursor this listing gave out");
+            None
+        }),
+    };
+    let (Some(limit), Some(after)) = (limit, after) else {
+        return Err(Error::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
     super::events::find(db, event_id).await?;
     let mut query = Seat::find()
         .filter(SeatColumn::EventId.eq(event_id))
-        .order_by_asc(SeatColumn::Position);
+        .filter(SeatColumn::Position.gt(after))
+        .order_by_asc(SeatColumn::Position)
+        .limit(limit + 1);
     if let Some(section) = section {
         query = query.filter(SeatColumn::Section.eq(section));
     }
-    Ok(query.all(db).await?)
+    let mut items = query.all(db).await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|seat| seat.position.to_string())
+    } else {
+        None
+    };
+    Ok(SeatPage { items, next_cursor })
+}
+
+/// Checked as a section name is when it is made (PostgreSQL cannot even
+/// compare a text with U+0000).
+fn section_name(errors: &mut ValidationErrors, raw: &str) -> Option<String> {
+    validation::text(errors, "section", raw, SECTION_MAX_CHARS)
+}
+
+/// A run of adjacent free seats in one row: seats `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct FreeRun {
+    pub section: String,
+    pub row: String,
+    pub from: i32,
+    pub to: i32,
+}
+
+/// What a seat picker needs of a large map, compactly: the runs of adjacent
+/// free seats, in rank order. Computed by the database (gaps and islands), so
+/// a 100,000-seat map is never held in memory seat by seat.
+pub async fn free_runs(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    section: Option<&str>,
+) -> Result<Vec<FreeRun>, Error> {
+    let mut errors = ValidationErrors::default();
+    let section = match section {
+        Some(name) => Some(section_name(&mut errors, name).ok_or(Error::Validation(errors))?),
+        None => None,
+    };
+    super::events::find(db, event_id).await?;
+    let backend = db.get_database_backend();
+    let (param, section_filter) = match backend {
+        DbBackend::Postgres => ("$1", "AND ($2::text IS NULL OR section = $2)"),
+        _ => ("?1", "AND (?2 IS NULL OR section = ?2)"),
+    };
+    let sql = format!(
+        "SELECT section, \"row\", MIN(number) AS \"from\", MAX(number) AS \"to\" FROM ( \
+           SELECT section, \"row\", number, position, \
+             number - ROW_NUMBER() OVER (PARTITION BY section, \"row\" ORDER BY number) AS island \
+           FROM seats WHERE event_id = {param} AND status = 'available' {section_filter} \
+         ) free GROUP BY section, \"row\", island ORDER BY MIN(position)"
+    );
+    Ok(FreeRun::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [event_id.into(), section.into()],
+    ))
+    .all(db)
+    .await?)
 }
 
 /// Free seats read per round trip by [`best_available`].

@@ -22,8 +22,9 @@ use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr,
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -346,6 +347,18 @@ pub async fn statistics(
             "only the event's organizer may see its waiting room",
         ));
     }
+    // Every count from one snapshot: a join landing between two of them
+    // would otherwise make them disagree.
+    // (SQLite: a read transaction is a snapshot already.)
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let snapshot = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
+            access_mode: postgres.then_some(AccessMode::ReadOnly),
+            sqlite_transaction_mode: None,
+        })
+        .await?;
+    let db = &snapshot;
     let now = now();
     let pass = Duration::minutes(i64::from(event.pass_minutes));
     let step = interval(&event);
@@ -394,9 +407,10 @@ pub async fn statistics(
         )
         .count(db)
         .await?;
+    snapshot.commit().await?;
     Ok(Statistics {
-        waiting: total - reached,
-        admitted: reached - expired,
+        waiting: total.saturating_sub(reached),
+        admitted: reached.saturating_sub(expired),
         expired,
         served,
     })

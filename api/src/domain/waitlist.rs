@@ -5,11 +5,11 @@ use entity::prelude::*;
 use inventory::waitlist::Offer;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, Set, SqlErr, sea_query::Expr,
+    QueryFilter, QueryOrder, Set, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{Error, Services, bookings, holds, now, outbox};
+use super::{Error, Services, bookings, holds, now, outbox, waiting_room};
 
 /// An entry and its place in the line (1 is next).
 #[derive(Debug, Clone)]
@@ -29,13 +29,16 @@ pub async fn join(
     quantity: i64,
 ) -> Result<(Place, bool), Error> {
     let quantity = bookings::quantity(quantity)?;
-    if let Some(place) = waiting(&services.db, customer_id, event_id).await? {
+    if let Some(place) = current(&services.db, customer_id, event_id).await? {
         return Ok((place, false));
     }
     let event = Event::find_by_id(event_id)
         .one(&services.db)
         .await?
         .ok_or(Error::NotFound("event"))?;
+    // The line is a way to tickets, so it takes the same admission as a hold:
+    // behind a waiting room, only with a pass.
+    waiting_room::check_admission(&services.db, &event, customer_id).await?;
     if event.status == EventStatus::Cancelled {
         return Err(Error::EventCancelled);
     }
@@ -61,7 +64,7 @@ pub async fn join(
         Ok(entry) => Ok((place(&services.db, entry).await?, true)),
         // A concurrent join of the same customer won.
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let place = waiting(&services.db, customer_id, event_id).await?;
+            let place = current(&services.db, customer_id, event_id).await?;
             place.map(|p| (p, false)).ok_or(Error::Conflict(
                 "your place in the line just changed; try again".into(),
             ))
@@ -92,18 +95,41 @@ pub async fn leave(services: &Services, customer_id: Uuid, event_id: Uuid) -> Re
     })
 }
 
-async fn waiting(
+/// The customer's place in the event's line: still waiting, or offered with
+/// the offer open or taken. An offer that expired or was released ends the
+/// place, and joining again starts a new one at the back.
+async fn current(
     db: &DatabaseConnection,
     customer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Option<Place>, Error> {
-    let entry = WaitlistEntry::find()
+    let entries = WaitlistEntry::find()
         .filter(WaitlistEntryColumn::EventId.eq(event_id))
         .filter(WaitlistEntryColumn::UserId.eq(customer_id))
-        .filter(WaitlistEntryColumn::Status.eq(WaitlistStatus::Waiting))
-        .one(db)
+        .filter(
+            WaitlistEntryColumn::Status.is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+        )
+        .order_by_desc(WaitlistEntryColumn::CreatedAt)
+        .all(db)
         .await?;
-    match entry {
+    let offers: Vec<Uuid> = entries.iter().filter_map(|entry| entry.hold_id).collect();
+    let open_offers: Vec<Uuid> = if offers.is_empty() {
+        Vec::new()
+    } else {
+        Hold::find()
+            .filter(HoldColumn::Id.is_in(offers))
+            .filter(HoldColumn::Status.is_in([HoldStatus::Active, HoldStatus::Confirmed]))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|hold| hold.id)
+            .collect()
+    };
+    let current = entries.into_iter().find(|entry| match entry.status {
+        WaitlistStatus::Waiting => true,
+        _ => entry.hold_id.is_some_and(|hold| open_offers.contains(&hold)),
+    });
+    match current {
         Some(entry) => Ok(Some(place(db, entry).await?)),
         None => Ok(None),
     }

@@ -59,13 +59,15 @@ where
         return Ok(json(success, render(&value)));
     };
     let fingerprint = idempotency::fingerprint(request);
-    if let NextAction::ReturnSavedResponse { status, body } =
-        idempotency::try_processing(&services.db, user_id, &key, &fingerprint).await?
+    let claim = match idempotency::try_processing(&services.db, user_id, &key, &fingerprint).await?
     {
-        return Ok(json(Status::from_code(status).unwrap_or(Status::Ok), body));
-    }
+        NextAction::ReturnSavedResponse { status, body } => {
+            return Ok(json(Status::from_code(status).unwrap_or(Status::Ok), body));
+        }
+        NextAction::StartProcessing(claim) => claim,
+    };
     let remember = Remember {
-        key: key.clone(),
+        claim: claim.clone(),
         status: success.code,
         render,
     };
@@ -77,14 +79,13 @@ where
             let recorded = if error.status.code < 500 {
                 idempotency::save_response(
                     &services.db,
-                    user_id,
-                    key.as_str(),
+                    &claim,
                     error.status.code,
                     &error.body_json(),
                 )
                 .await
             } else {
-                idempotency::release(&services.db, user_id, &key).await
+                idempotency::release(&services.db, &claim).await
             };
             if let Err(cause) = recorded {
                 tracing::warn!(%cause, "could not record the outcome of an idempotent request");

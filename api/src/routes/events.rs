@@ -9,8 +9,8 @@ use rocket::{
 };
 
 use super::{
-    AttendeeView, EventPageView, EventPatch, EventView, Items, NewEventInput, QueueView,
-    SeatStatusView,
+    AttendeeView, EventPageView, EventPatch, EventView, FreeRunView, Items, NewEventInput,
+    QueueView, SeatPageView, SeatStatusView,
 };
 use crate::http::{docs, error::ErrorBody};
 use crate::{
@@ -137,26 +137,62 @@ pub async fn attendees(
     }))
 }
 
-/// The seat map of a seated event, best seats first, with each seat's status
-/// (never who has it). Empty for general admission.
+/// The seat map of a seated event, best seats first, a page at a time, with
+/// each seat's status (never who has it). Empty for general admission.
 #[utoipa::path(get, path = "/api/v1/events/{id}/seats", tag = "events",
+    params(
+        ("id" = String, Path, description = "Event id"),
+        ("section" = Option<String>, Query, description = "Only this section's seats"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1,000 (default 1,000)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of seats in rank order", body = SeatPageView),
+        docs::UnknownEvent,
+        (status = 422, description = "`section` is empty, too long or has control characters; bad `limit` or `cursor`", body = ErrorBody),
+    ))]
+#[get("/events/<id>/seats?<section>&<limit>&<cursor>")]
+pub async fn seats(
+    services: Services,
+    id: &str,
+    section: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Json<SeatPageView>, ApiError> {
+    let page = seating::list(
+        &services.db,
+        parse_id(id, "event")?,
+        section,
+        limit,
+        cursor,
+    )
+    .await?;
+    Ok(Json(SeatPageView {
+        items: page.items.into_iter().map(SeatStatusView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// What is free on a seated event's map, compactly, for a seat picker: each
+/// run of adjacent available seats in a row, best first.
+#[utoipa::path(get, path = "/api/v1/events/{id}/seats/free", tag = "events",
     params(
         ("id" = String, Path, description = "Event id"),
         ("section" = Option<String>, Query, description = "Only this section's seats"),
     ),
     responses(
-        (status = 200, description = "Seats in rank order", body = Items<SeatStatusView>),
+        (status = 200, description = "Runs of available seats in rank order", body = Items<FreeRunView>),
         docs::UnknownEvent,
         (status = 422, description = "`section` is empty, too long or has control characters", body = ErrorBody),
     ))]
-#[get("/events/<id>/seats?<section>")]
-pub async fn seats(
+#[get("/events/<id>/seats/free?<section>")]
+pub async fn free_seats(
     services: Services,
     id: &str,
     section: Option<&str>,
-) -> Result<Json<Items<SeatStatusView>>, ApiError> {
-    let seats = seating::list(&services.db, parse_id(id, "event")?, section).await?;
-    Ok(Json(Items::of(seats)))
+) -> Result<Json<Items<FreeRunView>>, ApiError> {
+    let runs = seating::free_runs(&services.db, parse_id(id, "event")?, section).await?;
+    Ok(Json(Items::of(runs)))
 }
 
 /// Live availability of one event, as Server-Sent Events: an `availability`

@@ -1,10 +1,12 @@
 use rocket::{State, delete, get, http::Status, post, serde::json::Json};
 
-use super::{HoldView, TicketRequest};
+use entity::prelude::HoldStatus;
+
+use super::{HoldStatusName, HoldView, Items, TicketRequest};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::Customer,
-    domain::{Services, holds},
+    domain::{Services, ValidationErrors, holds},
     http::{
         ApiError, IdempotencyHeader, JsonBody,
         idempotency::{JsonResponse, respond_once},
@@ -41,6 +43,40 @@ pub async fn create(
     let event_id = parse_id(id, "event")?;
     let hold = holds::create(&services, customer.0, event_id, body.0.try_into()?).await?;
     Ok((Status::Created, Json(hold.into())))
+}
+
+/// My holds, newest first (the latest 100), all or those in one `status`:
+/// where a waitlist offer is found without its email.
+#[utoipa::path(get, path = "/api/v1/holds", tag = "holds", security(("bearer" = [])),
+    params(("status" = Option<HoldStatusName>, Query, description = "Only holds in this status")),
+    responses(
+        (status = 200, description = "Your holds", body = Items<HoldView>),
+        docs::AsCustomer,
+        (status = 422, description = "Unknown `status`", body = ErrorBody),
+    ))]
+#[get("/holds?<status>")]
+pub async fn list(
+    customer: Customer,
+    services: Services,
+    status: Option<&str>,
+) -> Result<Json<Items<HoldView>>, ApiError> {
+    let status = status.map(hold_status).transpose()?;
+    let holds = holds::list_own(&services.db, customer.0, status).await?;
+    Ok(Json(Items::of(holds)))
+}
+
+fn hold_status(raw: &str) -> Result<HoldStatus, ApiError> {
+    match raw {
+        "active" => Ok(HoldStatus::Active),
+        "confirmed" => Ok(HoldStatus::Confirmed),
+        "released" => Ok(HoldStatus::Released),
+        "expired" => Ok(HoldStatus::Expired),
+        _ => Err(ValidationErrors::single(
+            "status",
+            "must be one of active, confirmed, released, expired",
+        )
+        .into()),
+    }
 }
 
 /// One of my holds.

@@ -193,10 +193,11 @@ pub struct EventPatch {
     pub waiting_room: Option<WaitingRoomInput>,
 }
 
-/// An RFC 3339 time, in UTC at the precision the database keeps.
+/// An RFC 3339 time, in UTC at the precision the database keeps, within the
+/// years events may use.
 fn timestamp(errors: &mut ValidationErrors, field: &str, raw: &str) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(raw.trim()) {
-        Ok(t) => Some(t.with_timezone(&Utc).trunc_subsecs(6)),
+        Ok(t) => crate::domain::moment(errors, field, t.with_timezone(&Utc).trunc_subsecs(6)),
         Err(_) => {
             errors.add(
                 field,

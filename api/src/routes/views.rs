@@ -6,6 +6,7 @@ use entity::prelude::*;
 use crate::domain::{
     bookings::BookingDetails,
     holds::HoldDetails,
+    seating::FreeRun,
     waiting_room::{Standing, Statistics, Status as QueueStatus},
     waitlist::Place,
 };
@@ -180,6 +181,34 @@ impl From<SeatModel> for SeatStatusView {
         Self {
             status: seat.status,
             seat: seat.into(),
+        }
+    }
+}
+
+/// A page of the seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatPageView {
+    pub items: Vec<SeatStatusView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Seats `from` to `to` of a row, all available.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FreeRunView {
+    pub section: String,
+    pub row: String,
+    pub from: i32,
+    pub to: i32,
+}
+
+impl From<FreeRun> for FreeRunView {
+    fn from(run: FreeRun) -> Self {
+        Self {
+            section: run.section,
+            row: run.row,
+            from: run.from,
+            to: run.to,
         }
     }
 }

@@ -50,6 +50,11 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         "/api/v1/events/<id>/seats",
         [200, 200, 200, 200, 200],
     ),
+    (
+        "GET",
+        "/api/v1/events/<id>/seats/free",
+        [200, 200, 200, 200, 200],
+    ),
     ("GET", "/api/v1/events/<id>/live", [200, 200, 200, 200, 200]),
     // `customer` already has the fixture's hold: one per event.
     (
@@ -57,6 +62,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         "/api/v1/events/<id>/holds",
         [401, 201, 403, 403, 409],
     ),
+    ("GET", "/api/v1/holds", [401, 200, 403, 403, 200]),
     ("GET", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
     (
         "POST",

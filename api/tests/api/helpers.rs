@@ -187,6 +187,27 @@ impl TestApp {
         into_parts(request.send().await.expect("request")).await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let request = self.http.delete(self.url(path)).bearer_auth(token);
+        into_parts(request.send().await.expect("request")).await
+    }
+
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let request = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        into_parts(request.send().await.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut request = self.http.get(self.url(path));
         if let Some(token) = token {

@@ -16,6 +16,7 @@ mod idempotency;
 mod live;
 mod notifications;
 mod operations;
+mod regressions;
 mod seating;
 mod shutdown;
 mod smtp;
