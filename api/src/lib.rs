@@ -14,6 +14,9 @@ pub mod settings;
 pub mod startup;
 pub mod telemetry;
 
+use std::sync::Arc;
+
+use platform::health::MailHealth;
 use rocket::{Build, Rocket, catchers, figment::Figment};
 
 pub use settings::Settings;
@@ -35,10 +38,16 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
         .mount("/", openapi::docs())
         .register("/", catchers![http::error::json_catcher])
         .attach(telemetry::Telemetry);
+    // `/health` reports whether this process's email gets through: only an
+    // embedded worker sends any.
     #[cfg(feature = "embedded-worker")]
     let rocket = match app.embedded_worker {
-        Some(worker) => rocket.attach(embedded::EmbeddedWorker::new(worker)),
-        None => rocket,
+        Some(worker) => rocket
+            .manage(worker.mail_health())
+            .attach(embedded::EmbeddedWorker::new(worker)),
+        None => rocket.manage(Arc::<MailHealth>::default()),
     };
+    #[cfg(not(feature = "embedded-worker"))]
+    let rocket = rocket.manage(Arc::<MailHealth>::default());
     rocket
 }

@@ -63,7 +63,10 @@ async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbE
             opts.options([
                 ("statement_timeout", STATEMENT_TIMEOUT),
                 ("lock_timeout", LOCK_TIMEOUT),
-                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT,
+                ),
             ])
         });
     }

@@ -25,6 +25,16 @@ pub static JOBS_ENQUEUED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+pub static MAIL_SEND_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "mail_send_timeouts_total",
+            "Email sends given up on at their deadline (a mail server that stopped answering)",
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// The default registry in Prometheus' text format.
 pub fn render() -> String {
     let mut buffer = Vec::new();
@@ -33,9 +43,17 @@ pub fn render() -> String {
     String::from_utf8(buffer).unwrap_or_default()
 }
 
+/// How long the worker's endpoint waits on a client's request or its reading of
+/// the answer.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A minimal HTTP endpoint for the standalone worker: `GET /metrics` and
-/// `GET /health`; anything else is 404. Stops when `stopped` turns true.
-pub async fn serve(listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+/// `GET /health` (503 while its email sends time out); anything else is 404. Stops when `stopped` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+    mail: std::sync::Arc<crate::health::MailHealth>,
+) {
     loop {
         let (mut stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -44,16 +62,22 @@ pub async fn serve(listener: TcpListener, mut stopped: watch::Receiver<bool>) {
             },
             _ = stopped.wait_for(|stop| *stop) => return,
         };
+        let mail = mail.clone();
         tokio::spawn(async move {
             let mut request = [0u8; 1024];
-            let Ok(read) = stream.read(&mut request).await else {
+            // A client that connects and sends nothing is not waited for.
+            let Ok(Ok(read)) = tokio::time::timeout(READ_DEADLINE, stream.read(&mut request)).await
+            else {
                 return;
             };
             let first_line = String::from_utf8_lossy(&request[..read]);
             let path = first_line.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = match path {
                 "/metrics" => ("200 OK", render()),
-                "/health" => ("200 OK", "{\"status\":\"ok\"}".to_owned()),
+                "/health" => match mail.report() {
+                    (true, body) => ("200 OK", body),
+                    (false, body) => ("503 Service Unavailable", body),
+                },
                 _ => ("404 Not Found", "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource\",\"details\":{}}}".to_owned()),
             };
             let content_type = if path == "/metrics" {
@@ -65,7 +89,8 @@ pub async fn serve(listener: TcpListener, mut stopped: watch::Receiver<bool>) {
                 "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let _ = stream.write_all(response.as_bytes()).await;
+            let _ =
+                tokio::time::timeout(READ_DEADLINE, stream.write_all(response.as_bytes())).await;
         });
     }
 }

@@ -1,11 +1,13 @@
 //! Outgoing email: real SMTP, or `.eml` files for a first run without a mail server.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     transport::smtp::PoolConfig,
 };
+
+use platform::health::MailHealth;
 
 use crate::settings::MailSettings;
 
@@ -17,11 +19,17 @@ pub enum MailError {
     File(#[from] lettre::transport::file::Error),
     #[error("creating the mail directory: {0}")]
     Dir(#[from] std::io::Error),
+    #[error("the mail server did not finish the send within {0:?}")]
+    TimedOut(Duration),
 }
 
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        send_timeout: Duration,
+        health: Arc<MailHealth>,
+    },
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -39,7 +47,11 @@ impl Mailer {
                     .timeout(Some(Duration::from_secs(20)))
                     .pool_config(PoolConfig::new().max_size(connections))
                     .build();
-                Ok(Mailer::Smtp(transport))
+                Ok(Mailer::Smtp {
+                    transport,
+                    send_timeout: settings.send_timeout,
+                    health: Arc::default(),
+                })
             }
             None => {
                 std::fs::create_dir_all(&settings.dir)?;
@@ -48,18 +60,40 @@ impl Mailer {
         }
     }
 
+    /// Whether sends get through (files always do).
+    pub fn health(&self) -> Arc<MailHealth> {
+        match self {
+            Mailer::Smtp { health, .. } => health.clone(),
+            Mailer::Files(_) => Arc::default(),
+        }
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
-            Mailer::Smtp(_) => "smtp",
+            Mailer::Smtp { .. } => "smtp",
             Mailer::Files(_) => "files",
         }
     }
 
+    /// Sends one message. A server that accepts the connection and then stops
+    /// answering is given up on at the send deadline (a transient failure:
+    /// the notification is retried), and told to [`Self::health`].
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp(transport) => {
-                transport.send(message).await?;
-            }
+            Mailer::Smtp {
+                transport,
+                send_timeout,
+                health,
+            } => match tokio::time::timeout(*send_timeout, transport.send(message)).await {
+                Ok(sent) => {
+                    sent?;
+                    health.sent();
+                }
+                Err(_) => {
+                    health.timed_out();
+                    return Err(MailError::TimedOut(*send_timeout));
+                }
+            },
             Mailer::Files(transport) => {
                 transport.send(message).await?;
             }

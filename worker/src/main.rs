@@ -81,7 +81,11 @@ async fn run(
     )?;
     let worker = Worker::new(&settings, db, queues, live)?.spawn();
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
-    let metrics_server = tokio::spawn(metrics::serve(listener, metrics_stopped));
+    let metrics_server = tokio::spawn(metrics::serve(
+        listener,
+        metrics_stopped,
+        worker.mail_health.clone(),
+    ));
     tracing::info!(%metrics_addr, "worker running; metrics at /metrics");
 
     shutdown_signal().await;

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use tracing::Instrument;
 
-use platform::{ChangeFeed, DeliverNotification, ExpireHold, Job, JobQueue, Queues};
+use platform::{
+    ChangeFeed, DeliverNotification, ExpireHold, Job, JobQueue, Queues, health::MailHealth,
+};
 
 use crate::{
     delivery::{Deliverer, Outcome},
@@ -30,6 +32,7 @@ const SWEEP_BATCH: u64 = 500;
 
 pub struct Worker {
     deliverer: Arc<Deliverer>,
+    mail_health: Arc<MailHealth>,
     expirer: Arc<HoldExpirer>,
     queues: Queues,
     concurrency: usize,
@@ -39,6 +42,7 @@ pub struct Worker {
 pub struct WorkerHandle {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    pub mail_health: Arc<MailHealth>,
 }
 
 impl Worker {
@@ -51,6 +55,7 @@ impl Worker {
         let mailer = Mailer::from_settings(&settings.mail, settings.concurrency)?;
         tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
         Ok(Self {
+            mail_health: mailer.health(),
             expirer: Arc::new(HoldExpirer {
                 db: db.clone(),
                 live,
@@ -65,6 +70,11 @@ impl Worker {
             queues,
             concurrency: settings.concurrency,
         })
+    }
+
+    /// Whether this worker's email sends get through (its `/health`).
+    pub fn mail_health(&self) -> Arc<MailHealth> {
+        self.mail_health.clone()
     }
 
     pub fn spawn(self) -> WorkerHandle {
@@ -93,7 +103,11 @@ impl Worker {
             tokio::spawn(sweep(notifications, self.deliverer, stopped.clone())),
             tokio::spawn(sweep_holds(self.expirer, stopped)),
         ];
-        WorkerHandle { stop, tasks }
+        WorkerHandle {
+            stop,
+            tasks,
+            mail_health: self.mail_health,
+        }
     }
 }
 

@@ -14,6 +14,9 @@ pub struct MailSettings {
     pub smtp_url: Option<String>,
     pub dir: PathBuf,
     pub from: Mailbox,
+    /// The whole of one SMTP send (connect, greeting, EHLO, TLS, DATA): lettre's
+    /// own timeout covers only the connect.
+    pub send_timeout: Duration,
 }
 
 impl std::fmt::Debug for MailSettings {
@@ -22,6 +25,7 @@ impl std::fmt::Debug for MailSettings {
             .field("smtp_url", &self.smtp_url.as_deref().map(Redacted))
             .field("dir", &self.dir)
             .field("from", &self.from)
+            .field("send_timeout", &self.send_timeout)
             .finish()
     }
 }
@@ -112,6 +116,9 @@ impl MailSettings {
                 .unwrap_or_else(|| "mail".into())
                 .into(),
             from,
+            send_timeout: Duration::from_secs(
+                env::parsed_or("SMTP_SEND_TIMEOUT_SECS", 30u64)?.max(1),
+            ),
         })
     }
 }
@@ -140,6 +147,7 @@ mod tests {
             smtp_url: Some("smtps://mailer:smtp-s3cret@mail:465".into()),
             dir: "mail".into(),
             from: "Tickets <no-reply@localhost>".parse().unwrap(),
+            send_timeout: Duration::from_secs(30),
         };
         let printed = format!("{mail:?} {mail:#?}");
         assert!(!printed.contains("s3cret"), "{printed}");

@@ -227,7 +227,10 @@ pub async fn list(
         Some(raw) => match raw.parse::<i64>() {
             Ok(n) => validation::count(&mut errors, "limit", n, PAGE_MAX as i64).map(|n| n as u64),
             Err(_) => {
-                errors.add("limit", format!("must be a whole number from 1 to {PAGE_MAX}"));
+                errors.add(
+                    "limit",
+                    format!("must be a whole number from 1 to {PAGE_MAX}"),
+                );
                 None
             }
         },

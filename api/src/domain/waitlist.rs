@@ -127,7 +127,9 @@ async fn current(
     };
     let current = entries.into_iter().find(|entry| match entry.status {
         WaitlistStatus::Waiting => true,
-        _ => entry.hold_id.is_some_and(|hold| open_offers.contains(&hold)),
+        _ => entry
+            .hold_id
+            .is_some_and(|hold| open_offers.contains(&hold)),
     });
     match current {
         Some(entry) => Ok(Some(place(db, entry).await?)),

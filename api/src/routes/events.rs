@@ -159,14 +159,7 @@ pub async fn seats(
     limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<Json<SeatPageView>, ApiError> {
-    let page = seating::list(
-        &services.db,
-        parse_id(id, "event")?,
-        section,
-        limit,
-        cursor,
-    )
-    .await?;
+    let page = seating::list(&services.db, parse_id(id, "event")?, section, limit, cursor).await?;
     Ok(Json(SeatPageView {
         items: page.items.into_iter().map(SeatStatusView::from).collect(),
         next_cursor: page.next_cursor,

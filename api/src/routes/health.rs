@@ -1,14 +1,28 @@
-use rocket::{State, get, serde::json::Json};
+use rocket::{
+    State, get,
+    http::{ContentType, Status},
+    serde::json::Json,
+};
 use serde_json::{Value, json};
+
+use std::sync::Arc;
+
+use platform::health::MailHealth;
 
 use crate::{domain::Services, http::ApiError};
 
-/// The process is up.
+/// The process is up (and, with its worker inside, its email gets through).
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "The process is up")))]
+    responses(
+        (status = 200, description = "The process is up"),
+        (status = 503, description = "`degraded`: email sends are timing out (embedded worker)"),
+    ))]
 #[get("/health")]
-pub fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub fn health(mail: &State<Arc<MailHealth>>) -> (Status, (ContentType, String)) {
+    match mail.report() {
+        (true, body) => (Status::Ok, (ContentType::JSON, body)),
+        (false, body) => (Status::ServiceUnavailable, (ContentType::JSON, body)),
+    }
 }
 
 /// The process can do its job: the database and the queue answer.

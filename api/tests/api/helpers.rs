@@ -440,6 +440,15 @@ impl TestApp {
         );
     }
 
+    /// Whether the worker (beside the api, or inside it) says its email sends
+    /// are stuck, as its `/health` does.
+    pub async fn mail_stuck(&self) -> bool {
+        match &self.worker {
+            Some(worker) => worker.mail_health.stuck().is_some(),
+            None => self.get("/health", None).await.0 == 503,
+        }
+    }
+
     /// Production mode: stops the worker process's stand-in (waiting for it).
     pub async fn stop_worker(&mut self) {
         if let Some(worker) = self.worker.take() {
@@ -496,6 +505,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         smtp_url: Some(smtp.url()),
         dir: std::env::temp_dir(),
         from: "Tickets <no-reply@test.local>".parse().unwrap(),
+        send_timeout: Duration::from_secs(30),
     };
     let (database_url, queue, queue_namespace, storage) = if production_mode() {
         let admin_url = std::env::var("DATABASE_URL").unwrap();

@@ -326,7 +326,8 @@ async fn the_worker_serves_its_own_metrics_and_health() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(platform::metrics::serve(listener, stopped));
+    let mail = std::sync::Arc::new(platform::health::MailHealth::default());
+    let server = tokio::spawn(platform::metrics::serve(listener, stopped, mail.clone()));
     worker::metrics::JOBS_PROCESSED
         .with_label_values(&["sent"])
         .inc_by(0);
@@ -345,6 +346,26 @@ async fn the_worker_serves_its_own_metrics_and_health() {
             .unwrap()
             .contains("worker_jobs_processed_total")
     );
+    let health = http
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // Sends that run into their deadline one after another: not healthy.
+    for _ in 0..platform::health::STUCK_AFTER {
+        mail.timed_out();
+    }
+    let health = http
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert!(health.text().await.unwrap().contains("timed out"));
+    mail.sent();
+    // A client that connects and says nothing does not keep the server waiting.
+    let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let health = http
         .get(format!("http://{addr}/health"))
         .send()

@@ -42,7 +42,11 @@ async fn a_customer_with_a_hold_is_told_so_whatever_the_sold_out_memory_knows() 
     for attempt in 0..6 {
         let (status, body) = app.hold(&ann, id(&event), 1).await;
         assert_eq!(
-            (status, &body["error"]["code"], &body["error"]["details"]["hold_id"]),
+            (
+                status,
+                &body["error"]["code"],
+                &body["error"]["details"]["hold_id"]
+            ),
             (409, &json!("hold_exists"), &hold["id"]),
             "attempt {attempt}: {body}"
         );
@@ -106,7 +110,10 @@ async fn joining_the_waitlist_again_while_an_offer_is_open_or_taken_keeps_the_pl
     let (_, all) = holds_of(&app, &bob, "").await;
     assert_eq!(all["items"][0]["status"], "confirmed", "{all}");
     let (status, body) = holds_of(&app, &bob, "?status=bogus").await;
-    assert_eq!((status, &body["error"]["code"]), (422, &json!("validation_failed")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("validation_failed"))
+    );
     let (_, anns) = holds_of(&app, &ann, "?status=released").await;
     assert_eq!(anns["items"][0]["id"], ann_hold["id"], "{anns}");
 }
@@ -292,7 +299,10 @@ async fn event_times_outside_the_supported_years_are_refused_and_paging_works() 
             json!({"ends_at": "9999-12-31T23:00:00-23:59"}),
         )
         .await;
-    assert_eq!((status, &body["error"]["code"]), (422, &json!("validation_failed")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("validation_failed"))
+    );
 
     // The edges of the range page like any other time.
     for (starts_at, ends_at) in [
@@ -431,7 +441,13 @@ async fn a_large_seat_map_is_read_a_page_at_a_time_or_as_free_runs() {
             .collect::<Vec<_>>(),
         ["Floor R0-1", "Floor R0-2", "Floor R0-3"]
     );
-    for bad in ["limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-5"] {
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "cursor=abc",
+        "cursor=-5",
+    ] {
         let (status, body) = app
             .get(&format!("/api/v1/events/{event_id}/seats?{bad}"), None)
             .await;
@@ -473,4 +489,51 @@ async fn a_large_seat_map_is_read_a_page_at_a_time_or_as_free_runs() {
         )
         .await;
     assert_eq!(status, 200);
+}
+
+/// A mail server that accepts connections and never says a word: each send
+/// gives up at its deadline and is retried, and health says email is stuck.
+#[tokio::test]
+async fn a_mail_server_that_never_answers_times_sends_out_and_health_says_so() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            connections.push(stream);
+        }
+    });
+    let app = TestApp::spawn_with(|settings| {
+        settings.worker.mail.smtp_url = Some(format!("smtp://{silent_addr}"));
+        settings.worker.mail.send_timeout = std::time::Duration::from_millis(300);
+        settings.worker.delivery.max_attempts = 20;
+        settings.worker.delivery.retry_cap = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let ann = app.customer().await;
+    let event = app.event(&organizer, 5).await;
+    let (status, _) = app.book(&ann, id(&event), 1).await;
+    assert_eq!(status, 201);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let notifications = app.notifications().await;
+        let retried = notifications.iter().any(|n| {
+            n.attempts >= 3
+                && n.status == NotificationStatus::Pending
+                && n.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("did not finish"))
+        });
+        if retried && app.mail_stuck().await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sends never timed out: {notifications:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    held.abort();
 }
