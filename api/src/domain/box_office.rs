@@ -9,20 +9,17 @@
 //!   already waiting is batched, so load makes batches bigger instead of
 //!   queues longer, and the hot row is locked once per batch instead of once
 //!   per booking.
-//! - **What is known of each event.** The event as last read here answers
-//!   `GET /events/{id}`, and refuses requests for more tickets than it has
-//!   left (a sold-out event) with no database work, until the availability
-//!   feed says the event changed (in any process: a booking, cancellation,
-//!   release, expiry, edit) or [`KNOWN_FOR`] passes, whichever comes first.
+//! - **What is known of each event** (`event_cache`). The event as last read
+//!   here answers `GET /events/{id}`, and refuses requests for more tickets
+//!   than it has left (a sold-out event) with no database work, until the
+//!   availability feed says the event changed (in any process: a booking,
+//!   cancellation, release, expiry, edit) or [`KNOWN_FOR`](super::event_cache::KNOWN_FOR) passes, whichever
+//!   comes first.
 
 use std::{
     collections::HashMap,
-    hash::{BuildHasher, RandomState},
-    sync::{
-        Arc, Mutex, Weak,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
 };
 
 use entity::prelude::*;
@@ -39,7 +36,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Error, begin_write, bookings, holds,
+    Error, begin_write, bookings,
+    event_cache::{EventCache, KEPT_FOR, Recall},
+    holds,
     idempotency::{self, Remember},
     now, outbox, seating,
 };
@@ -48,12 +47,6 @@ use super::{
 const MAX_BATCH: usize = 256;
 /// How long an event's line outlives its last request.
 const IDLE: Duration = Duration::from_secs(1);
-/// How long a reading of an event is trusted without hearing from the feed:
-/// the bound on staleness should a message be lost.
-pub const KNOWN_FOR: Duration = Duration::from_secs(1);
-/// Change counters, shared by events whose ids hash alike (a shared counter
-/// only makes a reading be thrown away more often).
-const STRIPES: usize = 1024;
 
 /// One request waiting for its event's batch.
 pub(super) struct Order {
@@ -94,25 +87,6 @@ pub(super) enum Answer {
     NotHere,
 }
 
-/// A change count read before looking at the database; a reading is only
-/// remembered if no change was heard since.
-#[derive(Debug, Clone, Copy)]
-pub struct Seen(u64);
-
-struct Known {
-    event: EventModel,
-    at: Instant,
-}
-
-/// What this process knows of an event.
-enum Recall {
-    Fresh(EventModel),
-    /// Read over [`KNOWN_FOR`] ago, with no change heard since.
-    Stale,
-    /// Never read, or changed since.
-    Unknown,
-}
-
 type Reply = oneshot::Sender<Result<Answer, Error>>;
 
 pub struct BoxOffice {
@@ -120,9 +94,7 @@ pub struct BoxOffice {
     queues: Queues,
     feed: ChangeFeed,
     lines: Mutex<HashMap<Uuid, mpsc::UnboundedSender<(Order, Reply)>>>,
-    known: Mutex<HashMap<Uuid, Known>>,
-    changes: Box<[AtomicU64]>,
-    hasher: RandomState,
+    known: EventCache,
 }
 
 impl BoxOffice {
@@ -133,26 +105,25 @@ impl BoxOffice {
             queues,
             feed: feed.clone(),
             lines: Mutex::new(HashMap::new()),
-            known: Mutex::new(HashMap::new()),
-            changes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
-            hasher: RandomState::new(),
+            known: EventCache::default(),
         });
         tokio::spawn(listen(Arc::downgrade(&office), feed));
+        tokio::spawn(drop_old_readings(Arc::downgrade(&office)));
         office
     }
 
     /// The event as last read here, if no change has been heard since and it
-    /// is younger than [`KNOWN_FOR`]; otherwise read now (and remembered).
+    /// is younger than [`KNOWN_FOR`](super::event_cache::KNOWN_FOR); otherwise read now (and remembered).
     pub async fn event(&self, event_id: Uuid) -> Result<EventModel, Error> {
         if let Some(event) = self.known(event_id) {
             return Ok(event);
         }
-        let seen = self.seen(event_id);
+        let seen = self.known.seen(event_id);
         let event = Event::find_by_id(event_id)
             .one(&self.db)
             .await?
             .ok_or(Error::NotFound("event"))?;
-        self.remember(event.clone(), seen);
+        self.known.remember(event.clone(), seen);
         Ok(event)
     }
 
@@ -164,7 +135,7 @@ impl BoxOffice {
         quantity: i32,
         sale: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let event = match self.recall(event_id) {
+        let event = match self.known.recall(event_id) {
             Recall::Fresh(event) => Some(event),
             // Read again with a plain read: through the sale it would be a
             // locking one, a write, once a second on a sold-out event.
@@ -189,38 +160,9 @@ impl BoxOffice {
     }
 
     fn known(&self, event_id: Uuid) -> Option<EventModel> {
-        match self.recall(event_id) {
+        match self.known.recall(event_id) {
             Recall::Fresh(event) => Some(event),
             Recall::Stale | Recall::Unknown => None,
-        }
-    }
-
-    fn recall(&self, event_id: Uuid) -> Recall {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        match known.get(&event_id) {
-            Some(known) if known.at.elapsed() < KNOWN_FOR => Recall::Fresh(known.event.clone()),
-            Some(_) => Recall::Stale,
-            None => Recall::Unknown,
-        }
-    }
-
-    /// The change count for an event, to take before reading it.
-    fn seen(&self, event_id: Uuid) -> Seen {
-        Seen(self.stripe(event_id).load(Ordering::Acquire))
-    }
-
-    /// Remembers the event, read after `seen` was taken; unless a change has
-    /// been heard since, which may have come after the read.
-    fn remember(&self, event: EventModel, seen: Seen) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if self.seen(event.id).0 == seen.0 {
-            known.insert(
-                event.id,
-                Known {
-                    event,
-                    at: Instant::now(),
-                },
-            );
         }
     }
 
@@ -228,31 +170,9 @@ impl BoxOffice {
     /// which seats): what this process knew of it is forgotten at once, and
     /// the feed carries the news to the others and to live subscribers.
     pub fn announce(&self, event_id: Uuid, seat_ids: Vec<Uuid>) {
-        self.forget(Some(event_id));
+        self.known.forget(Some(event_id));
         let feed = self.feed.clone();
         tokio::spawn(async move { feed.publish(Changed { event_id, seat_ids }).await });
-    }
-
-    /// Forgets the event (`None`: every event), here and now; for changes
-    /// made in this process, before the feed brings the news back.
-    fn forget(&self, event_id: Option<Uuid>) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        match event_id {
-            Some(event_id) => {
-                self.stripe(event_id).fetch_add(1, Ordering::AcqRel);
-                known.remove(&event_id);
-            }
-            None => {
-                for stripe in &self.changes {
-                    stripe.fetch_add(1, Ordering::AcqRel);
-                }
-                known.clear();
-            }
-        }
-    }
-
-    fn stripe(&self, event_id: Uuid) -> &AtomicU64 {
-        &self.changes[self.hasher.hash_one(event_id) as usize % STRIPES]
     }
 
     /// Takes the order's tickets in the event's next batch.
@@ -361,7 +281,7 @@ impl BoxOffice {
         orders: Vec<Order>,
         locked: oneshot::Sender<()>,
     ) -> Result<Vec<Answer>, DbErr> {
-        let seen = self.seen(event_id);
+        let seen = self.known.seen(event_id);
         let txn = begin_write(&self.db).await?;
         let event = Event::find_by_id(event_id)
             .lock_exclusive()
@@ -422,7 +342,7 @@ impl BoxOffice {
         txn.commit().await?;
         if left == event.available_tickets {
             // Nothing changed: what was read is still the event.
-            self.remember(event, seen);
+            self.known.remember(event, seen);
         } else {
             outbox::push(&self.queues, written.jobs);
             holds::time_holds(&self.queues, written.timers);
@@ -640,8 +560,21 @@ async fn listen(office: Weak<BoxOffice>, feed: ChangeFeed) {
             return;
         };
         match heard {
-            Heard::Changed(change) => office.forget(Some(change.event_id)),
-            Heard::Gap => office.forget(None),
+            Heard::Changed(change) => office.known.forget(Some(change.event_id)),
+            Heard::Gap => office.known.forget(None),
         }
+    }
+}
+
+/// Forgets events nobody asked about for a while, for as long as the box
+/// office lives.
+async fn drop_old_readings(office: Weak<BoxOffice>) {
+    let mut every = tokio::time::interval(KEPT_FOR);
+    loop {
+        every.tick().await;
+        let Some(office) = office.upgrade() else {
+            return;
+        };
+        office.known.drop_old();
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bookings;
 pub mod box_office;
+mod event_cache;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
