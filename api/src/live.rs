@@ -62,15 +62,91 @@ pub struct LiveHub {
     db: DatabaseConnection,
     feed: ChangeFeed,
     watched: Mutex<HashMap<Uuid, Watched>>,
+    limits: StreamLimits,
+    open: Mutex<OpenStreams>,
 }
 
+/// How many live streams may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// In this process, from everyone.
+    pub total: u32,
+    /// From one client address (an IPv6 /64 counts as one); `None`: no limit
+    /// (`RATE_LIMITS=off`).
+    pub per_client: Option<u32>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    total: u32,
+    by_client: HashMap<String, u32>,
+}
+
+/// An open stream's place, given back when the stream ends (dropped with it).
+pub struct StreamSlot {
+    hub: Arc<LiveHub>,
+    client: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.hub.open_streams();
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_client.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.by_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Past a [`StreamLimits`] bound.
+#[derive(Debug)]
+pub struct TooManyStreams(pub &'static str);
+
 impl LiveHub {
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Arc<Self> {
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed, limits: StreamLimits) -> Arc<Self> {
         Arc::new(Self {
             db,
             feed,
             watched: Mutex::new(HashMap::new()),
+            limits,
+            open: Mutex::new(OpenStreams::default()),
         })
+    }
+
+    /// A place for one more stream from `client`, if the limits allow it.
+    pub fn open_stream(self: &Arc<Self>, client: String) -> Result<StreamSlot, TooManyStreams> {
+        let mut open = self.open_streams();
+        if open.total >= self.limits.total {
+            return Err(TooManyStreams(
+                "this server has as many live streams open as it takes",
+            ));
+        }
+        let from_client = open.by_client.get(&client).copied().unwrap_or(0);
+        if self.limits.per_client.is_some_and(|max| from_client >= max) {
+            return Err(TooManyStreams(
+                "too many live streams open from your address",
+            ));
+        }
+        open.total += 1;
+        *open.by_client.entry(client.clone()).or_insert(0) += 1;
+        Ok(StreamSlot {
+            hub: self.clone(),
+            client,
+        })
+    }
+
+    /// What is held for open streams: the streams, the clients they come from,
+    /// and the events watched (each of these drops to 0 once they close).
+    pub fn held(&self) -> (u32, usize, usize) {
+        let open = self.open_streams();
+        (open.total, open.by_client.len(), self.lock().len())
+    }
+
+    fn open_streams(&self) -> std::sync::MutexGuard<'_, OpenStreams> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The event's availability now and from now on; unknown event → not found.

@@ -86,7 +86,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     );
     Ok(App {
         rate_limiter,
-        live: LiveHub::new(db.clone(), live.clone()),
+        live: LiveHub::new(db.clone(), live.clone(), settings.rate_limits.streams()),
         services: Services::new(
             db,
             queues,

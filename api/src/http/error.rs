@@ -143,6 +143,15 @@ impl ApiError {
         Self::new(ErrorCode::BadRequest, message)
     }
 
+    /// 429, to try again in `retry_after` seconds (the `Retry-After` header).
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut error = Self::new(ErrorCode::RateLimited, message);
+        error
+            .headers
+            .push(Header::new("Retry-After", retry_after.to_string()));
+        error
+    }
+
     pub fn validation(errors: ValidationErrors) -> Self {
         let details = errors
             .into_fields()

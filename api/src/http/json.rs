@@ -18,6 +18,10 @@ pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
 /// this the connection is simply closed.
 pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// How long a client may take to send a body: one that stalls part-way is
+/// answered and let go instead of holding a connection and a task.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct JsonBody<T>(pub T);
 
 #[rocket::async_trait]
@@ -28,18 +32,26 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
         let fail = |error: ApiError| data::Outcome::Error((error.stash(request), ()));
         let mut stream = data.open(DRAIN_LIMIT_BYTES.bytes());
         let mut bytes = Vec::new();
-        if let Err(error) = (&mut stream)
-            .take(BODY_LIMIT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .await
-        {
-            return fail(ApiError::bad_request(format!(
-                "could not read body: {error}"
-            )));
+        let mut limited = (&mut stream).take(BODY_LIMIT_BYTES + 1);
+        match tokio::time::timeout(BODY_DEADLINE, limited.read_to_end(&mut bytes)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                return fail(ApiError::bad_request(format!(
+                    "could not read body: {error}"
+                )));
+            }
+            Err(_) => {
+                return fail(ApiError::bad_request(format!(
+                    "the request body did not arrive within {} s",
+                    BODY_DEADLINE.as_secs()
+                )));
+            }
         }
         if bytes.len() as u64 > BODY_LIMIT_BYTES {
             // Best effort: a client that stops sending just gets the close.
-            let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+            let mut sink = tokio::io::sink();
+            let _ =
+                tokio::time::timeout(BODY_DEADLINE, tokio::io::copy(&mut stream, &mut sink)).await;
             return fail(ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),

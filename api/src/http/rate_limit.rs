@@ -14,11 +14,10 @@ use std::{
 use platform::env::{self, ConfigError};
 use rocket::{
     Request,
-    http::Header,
     request::{FromRequest, Outcome},
 };
 
-use super::{ApiError, error::ErrorCode};
+use super::ApiError;
 
 /// `max` requests per `window`, written `MAX/SECONDS` (e.g. `10/60`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +51,38 @@ impl FromStr for Limit {
     }
 }
 
+/// Live streams one api process takes at once (SPEC §11 asks for 10,000).
+const DEFAULT_LIVE_STREAMS_TOTAL: u32 = 20_000;
+
+fn positive(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    let value = env::parsed_or(name, default)?;
+    if value == 0 {
+        return Err(ConfigError::new(name, "must be at least 1"));
+    }
+    Ok(value)
+}
+
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub enabled: bool,
     /// Logins and registrations from one client address.
     pub auth_per_ip: Limit,
-    /// Logins and registrations naming one email address.
+    /// Failed logins (and registrations) naming one email address from one
+    /// client address: a guesser is stopped without locking the owner out
+    /// from elsewhere.
     pub auth_per_account: Limit,
+    /// Failed logins naming one email address, from anywhere: the looser
+    /// ceiling against guessing from many addresses.
+    pub auth_per_account_total: Limit,
     /// Booking attempts by one customer.
     pub bookings_per_customer: Limit,
+    /// Event creations and changes by one organizer (each change may email
+    /// every customer of the event).
+    pub organizer_writes: Limit,
+    /// Live streams open at once from one client address.
+    pub live_streams_per_client: u32,
+    /// Live streams open at once in one api process, whatever `enabled` says.
+    pub live_streams_total: u32,
     /// Take the client address from `X-Forwarded-For` (behind a proxy you run).
     pub trust_forwarded_for: bool,
 }
@@ -93,6 +115,20 @@ impl RateLimits {
                     window: Duration::from_secs(60),
                 },
             )?,
+            auth_per_account_total: env::parsed_or(
+                "RATE_LIMIT_AUTH_PER_ACCOUNT_TOTAL",
+                Limit {
+                    max: 100,
+                    window: Duration::from_secs(60),
+                },
+            )?,
+            organizer_writes: env::parsed_or(
+                "RATE_LIMIT_ORGANIZER_WRITES",
+                Limit {
+                    max: 60,
+                    window: Duration::from_secs(60),
+                },
+            )?,
             bookings_per_customer: env::parsed_or(
                 "RATE_LIMIT_BOOKINGS_PER_CUSTOMER",
                 Limit {
@@ -100,8 +136,19 @@ impl RateLimits {
                     window: Duration::from_secs(60),
                 },
             )?,
+            live_streams_per_client: positive("LIVE_STREAMS_PER_CLIENT", 100)?,
+            live_streams_total: positive("LIVE_STREAMS_MAX", DEFAULT_LIVE_STREAMS_TOTAL)?,
             trust_forwarded_for: env::parsed_or("TRUST_X_FORWARDED_FOR", false)?,
         })
+    }
+
+    /// The live-stream bounds: the total always, the per-client one while
+    /// limits are on.
+    pub fn streams(&self) -> crate::live::StreamLimits {
+        crate::live::StreamLimits {
+            total: self.live_streams_total,
+            per_client: self.enabled.then_some(self.live_streams_per_client),
+        }
     }
 
     pub fn off() -> Self {
@@ -113,7 +160,11 @@ impl RateLimits {
             enabled: false,
             auth_per_ip: limit,
             auth_per_account: limit,
+            auth_per_account_total: limit,
             bookings_per_customer: limit,
+            organizer_writes: limit,
+            live_streams_per_client: u32::MAX,
+            live_streams_total: DEFAULT_LIVE_STREAMS_TOTAL,
             trust_forwarded_for: false,
         }
     }
@@ -122,22 +173,34 @@ impl RateLimits {
 #[derive(Debug, Clone, Copy)]
 pub enum Bucket {
     AuthPerIp,
+    /// An (account, client address) pair.
     AuthPerAccount,
+    AuthPerAccountTotal,
     Bookings,
+    OrganizerWrites,
 }
 
 impl Bucket {
     fn name(self) -> &'static str {
         match self {
             Bucket::AuthPerIp => "auth-ip",
-            Bucket::AuthPerAccount => "auth-account",
+            Bucket::AuthPerAccount => "auth-account-client",
+            Bucket::AuthPerAccountTotal => "auth-account",
             Bucket::Bookings => "bookings",
+            Bucket::OrganizerWrites => "organizer-writes",
         }
     }
 }
 
+/// Counters kept in memory at most; past it, those of earlier windows go, and
+/// if that is not enough, all (the limiter lets requests through rather than
+/// grow without bound).
+const MEMORY_COUNTERS: usize = 100_000;
+
 enum Store {
-    Memory(Mutex<HashMap<String, (u64, u32)>>),
+    /// Keyed by a hash of bucket, subject and window: a fixed size whatever a
+    /// client sends.
+    Memory(Mutex<HashMap<[u8; 16], (u64, u32)>>),
     Redis {
         conn: redis::aio::ConnectionManager,
         prefix: String,
@@ -170,23 +233,52 @@ impl RateLimiter {
         self.limits.trust_forwarded_for
     }
 
-    /// A login or registration: counted against the client's address and against
-    /// the account, however its email is cased or padded.
-    pub async fn check_auth(&self, client: &ClientIp, email: &str) -> Result<(), ApiError> {
+    /// A registration: counted against the client's address and against the
+    /// account from that address, however its email is cased or padded.
+    pub async fn check_registration(&self, client: &ClientIp, email: &str) -> Result<(), ApiError> {
         self.check(Bucket::AuthPerIp, &client.key()).await?;
-        self.check(Bucket::AuthPerAccount, &email.trim().to_lowercase())
+        self.check(Bucket::AuthPerAccount, &pair(client, email))
             .await
+    }
+
+    /// A login: counted against the client's address; refused while the
+    /// account has had too many failures from this address, or from anywhere.
+    pub async fn check_login(&self, client: &ClientIp, email: &str) -> Result<(), ApiError> {
+        self.check(Bucket::AuthPerIp, &client.key()).await?;
+        self.count(Bucket::AuthPerAccount, &pair(client, email), 0)
+            .await?;
+        self.count(Bucket::AuthPerAccountTotal, &account(email), 0)
+            .await
+    }
+
+    /// A failed login, counted against the account from this address and
+    /// from anywhere.
+    pub async fn login_failed(&self, client: &ClientIp, email: &str) {
+        let _ = self
+            .check(Bucket::AuthPerAccount, &pair(client, email))
+            .await;
+        let _ = self
+            .check(Bucket::AuthPerAccountTotal, &account(email))
+            .await;
     }
 
     /// Counts one request of `subject` in `bucket`; over the limit is an error.
     pub async fn check(&self, bucket: Bucket, subject: &str) -> Result<(), ApiError> {
+        self.count(bucket, subject, 1).await
+    }
+
+    /// Adds `add` (0: only looks) to the count of `subject` in `bucket`; a
+    /// count over the limit (for a look: at it) is an error.
+    async fn count(&self, bucket: Bucket, subject: &str, add: u32) -> Result<(), ApiError> {
         if !self.limits.enabled {
             return Ok(());
         }
         let limit = match bucket {
             Bucket::AuthPerIp => self.limits.auth_per_ip,
             Bucket::AuthPerAccount => self.limits.auth_per_account,
+            Bucket::AuthPerAccountTotal => self.limits.auth_per_account_total,
             Bucket::Bookings => self.limits.bookings_per_customer,
+            Bucket::OrganizerWrites => self.limits.organizer_writes,
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -195,24 +287,27 @@ impl RateLimiter {
         let window_secs = limit.window.as_secs().max(1);
         let window = now / window_secs;
         let retry_after = (window + 1) * window_secs - now;
-        let key = format!("{}:{subject}:{window}", bucket.name());
+        let key = hashed(&format!("{}:{subject}:{window}", bucket.name()));
         let count = match &self.store {
             Store::Memory(counters) => {
                 let Ok(mut counters) = counters.lock() else {
                     return Ok(());
                 };
-                if counters.len() > 100_000 {
+                if counters.len() >= MEMORY_COUNTERS {
                     counters.retain(|_, (w, _)| *w >= window);
+                    if counters.len() >= MEMORY_COUNTERS {
+                        counters.clear();
+                    }
                 }
                 let entry = counters.entry(key).or_insert((window, 0));
-                entry.1 = entry.1.saturating_add(1);
+                entry.1 = entry.1.saturating_add(add);
                 u64::from(entry.1)
             }
             Store::Redis { conn, prefix } => {
-                let key = format!("{prefix}:{key}");
+                let key = format!("{prefix}:{}", hex(&key));
                 let counted: Result<(u64, bool), _> = redis::pipe()
                     .atomic()
-                    .incr(&key, 1)
+                    .incr(&key, add)
                     .expire(&key, (window_secs + 1) as i64)
                     .query_async(&mut conn.clone())
                     .await;
@@ -225,18 +320,42 @@ impl RateLimiter {
                 }
             }
         };
-        if count <= u64::from(limit.max) {
+        let allowed = if add == 0 {
+            count < u64::from(limit.max)
+        } else {
+            count <= u64::from(limit.max)
+        };
+        if allowed {
             return Ok(());
         }
-        let mut error = ApiError::new(
-            ErrorCode::RateLimited,
+        Err(ApiError::rate_limited(
             format!("too many requests; try again in {retry_after} s"),
-        );
-        error
-            .headers
-            .push(Header::new("Retry-After", retry_after.to_string()));
-        Err(error)
+            retry_after,
+        ))
     }
+}
+
+/// An account as the limiter counts it: its email however cased or padded.
+fn account(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// An account tried from one client.
+fn pair(client: &ClientIp, email: &str) -> String {
+    format!("{}|{}", account(email), client.key())
+}
+
+/// 16 bytes of SHA-256: counters keyed by what clients send stay small.
+fn hashed(key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The client's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the last
@@ -265,16 +384,27 @@ impl<'r> FromRequest<'r> for ClientIp {
 }
 
 impl ClientIp {
+    /// Who the client is, for counting: its address, or for IPv6 its /64 (one
+    /// machine commonly has a whole /64 to pick addresses from).
     pub fn key(&self) -> String {
-        self.0
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into())
+        match self.0 {
+            Some(IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_none() => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Some(IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .map_or_else(|| ip.to_string(), |v4| v4.to_string()),
+            Some(ip) => ip.to_string(),
+            None => "unknown".into(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::error::ErrorCode;
 
     #[test]
     fn limits_parse_as_max_per_seconds() {

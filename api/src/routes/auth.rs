@@ -4,7 +4,7 @@ use super::{Credentials, LoginView, Registration, UserView};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, TokenKeys},
-    domain::{Services, users},
+    domain::{Error, Services, users},
     http::{
         ApiError, JsonBody,
         rate_limit::{ClientIp, RateLimiter},
@@ -25,7 +25,7 @@ pub async fn register(
     ip: ClientIp,
     body: JsonBody<Registration>,
 ) -> Result<(Status, Json<UserView>), ApiError> {
-    limiter.check_auth(&ip, &body.0.email).await?;
+    limiter.check_registration(&ip, &body.0.email).await?;
     let user = users::register(&services.db, body.0.try_into()?).await?;
     Ok((Status::Created, Json(user.into())))
 }
@@ -46,8 +46,16 @@ pub async fn login(
     body: JsonBody<Credentials>,
 ) -> Result<Json<LoginView>, ApiError> {
     let Credentials { email, password } = body.0;
-    limiter.check_auth(&ip, &email).await?;
-    let user = users::login(&services.db, &email, password).await?;
+    limiter.check_login(&ip, &email).await?;
+    let user = match users::login(&services.db, &email, password).await {
+        Ok(user) => user,
+        Err(error) => {
+            if matches!(error, Error::InvalidCredentials) {
+                limiter.login_failed(&ip, &email).await;
+            }
+            return Err(error.into());
+        }
+    };
     Ok(Json(LoginView {
         access_token: keys.issue(user.id, user.role),
         token_type: "Bearer",

@@ -16,8 +16,9 @@ use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Customer, Organizer},
     domain::{Services, events, seating, waiting_room},
+    http::rate_limit::ClientIp,
     http::{ApiError, JsonBody, parse_id},
-    live::{Availability, LiveHub},
+    live::{Availability, LiveHub, TooManyStreams},
 };
 
 /// Create an event (organizers).
@@ -205,10 +206,14 @@ pub async fn live(
     hub: &State<Arc<LiveHub>>,
     services: Services,
     customer: Option<Customer>,
+    client: ClientIp,
     id: &str,
     mut shutdown: Shutdown,
 ) -> Result<EventStream![Event + 'static], ApiError> {
     let event_id = parse_id(id, "event")?;
+    let slot = hub
+        .open_stream(client.key())
+        .map_err(|TooManyStreams(why)| ApiError::rate_limited(why, STREAM_RETRY_AFTER))?;
     let mut availability = hub.watch(event_id).await?;
     let mut turn = match customer {
         Some(customer) => waiting_room::turn_of(&services.db, customer.0, event_id)
@@ -218,6 +223,9 @@ pub async fn live(
     };
     let db = services.db;
     let stream = EventStream! {
+        // Held for as long as the stream is open; its place is given back when
+        // the stream ends.
+        let _slot = slot;
         let first = availability.borrow_and_update().clone();
         yield Event::json(&first).event("availability");
         let mut told = None;
@@ -255,6 +263,8 @@ pub async fn live(
     Ok(stream.heartbeat(HEARTBEAT))
 }
 
+/// When to try again after too many streams.
+const STREAM_RETRY_AFTER: u64 = 5;
 /// How often a waiting customer's place is recomputed for their stream.
 const QUEUE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -23,6 +23,7 @@ fn limits(
         auth_per_account: per_hour(auth_per_account),
         bookings_per_customer: per_hour(bookings),
         trust_forwarded_for,
+        ..RateLimits::off()
     }
 }
 
@@ -142,4 +143,79 @@ async fn bookings_are_limited_per_customer() {
     );
     assert_eq!(app.book(&bob, id, 1).await.0, 201);
     assert_eq!(app.assert_ticket_invariant(id).await.available_tickets, 97);
+}
+
+/// Failed logins count per account and address: a guesser locks only
+/// themselves out, the owner logs in from elsewhere; a looser ceiling per
+/// account holds against guessing from many addresses; successes count for
+/// nothing; an IPv6 /64 is one client.
+#[tokio::test]
+async fn a_guesser_cannot_lock_the_owner_out() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits = RateLimits {
+            auth_per_account_total: Limit {
+                max: 5,
+                window: Duration::from_secs(3600),
+            },
+            ..limits(100, 3, 100, true)
+        }
+    })
+    .await;
+    let owner = app.customer().await;
+    let login_as = |password: &'static str, from: &'static str| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({"email": owner.email, "password": password}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            login_as("wrong guess", "6.6.6.6").await.unwrap().status(),
+            401
+        );
+    }
+    assert_eq!(
+        login_as("wrong guess", "6.6.6.6").await.unwrap().status(),
+        429
+    );
+    assert_eq!(
+        login_as("correct horse", "6.6.6.6").await.unwrap().status(),
+        429,
+        "the guesser's address is out, right password or not"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            login_as("correct horse", "7.7.7.7").await.unwrap().status(),
+            200,
+            "the owner elsewhere is not locked out, and successes do not count"
+        );
+    }
+    // Guesses from many addresses: the account's own ceiling (5 failures).
+    for from in ["8.8.8.1", "8.8.8.2"] {
+        assert_eq!(login_as("wrong guess", from).await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        login_as("wrong guess", "8.8.8.3").await.unwrap().status(),
+        429
+    );
+
+    // One /64 is one client for the per-address limit.
+    let app = TestApp::spawn_with(|s| s.rate_limits = limits(2, 100, 100, true)).await;
+    for (i, from) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+        .iter()
+        .enumerate()
+    {
+        let status = login(&app, &format!("user{i}@example.com"), Some(from))
+            .await
+            .status();
+        assert_eq!(status, if i < 2 { 401 } else { 429 }, "{from}");
+    }
+    assert_eq!(
+        login(&app, "other@example.com", Some("2001:db8:1:3::1"))
+            .await
+            .status(),
+        401,
+        "the next /64 is another client"
+    );
 }

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub smtp: SmtpSink,
     pub settings: Settings,
+    /// The api's live-stream hub, to see what open streams hold.
+    pub live: std::sync::Arc<api::live::LiveHub>,
     shutdown: rocket::Shutdown,
     /// Production mode: the worker runs beside the api, as its own process would.
     worker: Option<WorkerHandle>,
@@ -140,6 +142,7 @@ impl TestApp {
         tweak(&mut settings);
         let app = startup::build(&settings).await.expect("build app");
         let db = app.services.db.clone();
+        let live = app.live.clone();
         let worker = match app.embedded_worker {
             Some(_) => None,
             None => Some(spawn_worker(&settings).await),
@@ -151,6 +154,7 @@ impl TestApp {
             db,
             smtp,
             settings,
+            live,
             shutdown,
             worker,
             _storage: storage,

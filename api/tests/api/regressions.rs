@@ -537,3 +537,95 @@ async fn a_mail_server_that_never_answers_times_sends_out_and_health_says_so() {
     }
     held.abort();
 }
+
+async fn open_live(app: &TestApp, event_id: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(&format!("/api/v1/events/{event_id}/live")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Streams are capped per client address and in all (429 past either), and a
+/// closed stream leaves nothing behind: no slot, no client, no watched event.
+#[tokio::test]
+async fn live_streams_are_capped_and_closed_ones_leave_nothing_behind() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.rate_limits.enabled = true;
+        settings.rate_limits.live_streams_per_client = 3;
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let event = app.event(&organizer, 5).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let stream = open_live(&app, id(&event)).await;
+        assert_eq!(stream.status(), 200);
+        open.push(stream);
+    }
+    let refused = open_live(&app, id(&event)).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(app.live.held(), (3, 1, 1));
+
+    drop(open);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    while app.live.held() != (0, 0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still held after the streams closed: {:?}",
+            app.live.held()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(open_live(&app, id(&event)).await.status(), 200);
+
+    // The total bound holds with limits off (as for load tests).
+    let app = TestApp::spawn_with(|settings| settings.rate_limits.live_streams_total = 2).await;
+    let event = app.event(&organizer_of(&app).await, 5).await;
+    let _first = open_live(&app, id(&event)).await;
+    let _second = open_live(&app, id(&event)).await;
+    assert_eq!(open_live(&app, id(&event)).await.status(), 429);
+}
+
+async fn organizer_of(app: &TestApp) -> TestUser {
+    app.organizer().await
+}
+
+/// A client that announces a body and stops sending part-way is answered (and
+/// let go) at the body deadline instead of holding its connection for ever.
+/// (It sends more than 14 bytes: Rocket 0.5 itself waits for the first 14 of
+/// every body, for its `_method` check, before any guard of ours runs.)
+#[tokio::test]
+async fn a_body_that_stalls_part_way_is_answered_at_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\": \"ann@example"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(
+        api::http::json::BODY_DEADLINE + std::time::Duration::from_secs(5),
+        stream.read(&mut answer),
+    )
+    .await
+    .expect("answered before the test's own deadline")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("did not arrive"), "{answer}");
+    assert!(
+        started.elapsed() >= api::http::json::BODY_DEADLINE - std::time::Duration::from_secs(1)
+    );
+}
