@@ -36,6 +36,8 @@ pub struct Settings {
     /// How long `Idempotency-Key`s are remembered (at least 24 hours).
     pub idempotency_ttl: Duration,
     pub rate_limits: RateLimits,
+    /// How long an event-update email waits to take in further changes.
+    pub event_update_delay: Duration,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
@@ -99,6 +101,10 @@ impl Settings {
             db_max_connections: env::parsed_or("DATABASE_MAX_CONNECTIONS", default_pool)?,
             idempotency_ttl: Duration::from_secs(idempotency_ttl),
             rate_limits: RateLimits::from_env()?,
+            event_update_delay: Duration::from_secs(env::parsed_or(
+                "EVENT_UPDATE_EMAIL_DELAY_SECS",
+                30u64,
+            )?),
         })
     }
 

@@ -92,6 +92,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             queues,
             live,
             std::sync::Arc::new(crate::metrics::BusinessMetrics),
+            settings.event_update_delay,
         ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         #[cfg(feature = "embedded-worker")]

@@ -59,6 +59,31 @@ pub async fn write<C: ConnectionTrait>(
     write_each(db, each).await
 }
 
+/// [`write`], for notices due only at `due_at`: no job is pushed for them; the
+/// worker's sweep sends them once due.
+pub async fn write_due<C: ConnectionTrait>(
+    db: &C,
+    request_id: Option<String>,
+    notices: Vec<Notice>,
+    due_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut ids = Vec::with_capacity(notices.len());
+    let rows: Vec<_> = notices
+        .into_iter()
+        .map(|notice| {
+            let id = Uuid::now_v7();
+            ids.push(id);
+            NotificationActiveModel {
+                next_attempt_at: Set(due_at),
+                enqueued_at: Set(None),
+                ..notice.row(id, request_id.clone())
+            }
+        })
+        .collect();
+    insert(db, rows).await?;
+    Ok(ids)
+}
+
 /// [`write`], each notice marked with the request that caused it.
 pub async fn write_each<C: ConnectionTrait>(
     db: &C,
@@ -73,11 +98,19 @@ pub async fn write_each<C: ConnectionTrait>(
             notice.row(id, request_id)
         })
         .collect();
+    insert(db, rows).await?;
+    Ok(ids)
+}
+
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<NotificationActiveModel>,
+) -> Result<(), DbErr> {
     let per_insert = platform::db::rows_per_insert(NotificationColumn::iter().count());
     for chunk in rows.chunks(per_insert) {
         Notification::insert_many(chunk.to_vec())
             .exec_without_returning(db)
             .await?;
     }
-    Ok(ids)
+    Ok(())
 }

@@ -72,6 +72,55 @@ pub enum EventChange {
     },
 }
 
+impl EventChange {
+    fn field(&self) -> &'static str {
+        match self {
+            EventChange::Title { .. } => "title",
+            EventChange::Venue { .. } => "venue",
+            EventChange::Description { .. } => "description",
+            EventChange::StartsAt { .. } => "starts_at",
+            EventChange::EndsAt { .. } => "ends_at",
+        }
+    }
+
+    /// This change followed by `later` of the same field: from this one's old
+    /// value to `later`'s new one, or `None` when that is no change at all.
+    fn then(self, later: EventChange) -> Option<EventChange> {
+        use EventChange::*;
+        match (self, later) {
+            (Title { old, .. }, Title { new, .. }) => (old != new).then_some(Title { old, new }),
+            (Venue { old, .. }, Venue { new, .. }) => (old != new).then_some(Venue { old, new }),
+            (Description { old, .. }, Description { new, .. }) => {
+                (old != new).then_some(Description { old, new })
+            }
+            (StartsAt { old, .. }, StartsAt { new, .. }) => {
+                (old != new).then_some(StartsAt { old, new })
+            }
+            (EndsAt { old, .. }, EndsAt { new, .. }) => (old != new).then_some(EndsAt { old, new }),
+            (_, later) => Some(later),
+        }
+    }
+
+    /// What `earlier` and then `later` changed, as one list: each field once,
+    /// from its first old value to its last new one; a field changed back is
+    /// no change.
+    pub fn merge(earlier: Vec<EventChange>, later: Vec<EventChange>) -> Vec<EventChange> {
+        let mut merged: Vec<EventChange> = Vec::new();
+        for change in earlier.into_iter().chain(later) {
+            match merged.iter().position(|c| c.field() == change.field()) {
+                Some(at) => {
+                    let before = merged.remove(at);
+                    if let Some(both) = before.then(change) {
+                        merged.insert(at, both);
+                    }
+                }
+                None => merged.push(change),
+            }
+        }
+        merged
+    }
+}
+
 /// Rows written before descriptions were optional here say "" for none.
 fn empty_as_none<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -110,5 +159,33 @@ mod tests {
         let again: Vec<EventChange> =
             serde_json::from_value(serde_json::to_value(&changes).unwrap()).unwrap();
         assert_eq!(again, changes);
+    }
+
+    #[test]
+    fn changes_merge_field_by_field_from_first_old_to_last_new() {
+        let venue = |old: &str, new: &str| EventChange::Venue {
+            old: old.into(),
+            new: new.into(),
+        };
+        let title = |old: &str, new: &str| EventChange::Title {
+            old: old.into(),
+            new: new.into(),
+        };
+        assert_eq!(
+            EventChange::merge(
+                vec![venue("A", "B"), title("x", "y")],
+                vec![venue("B", "C")]
+            ),
+            vec![venue("A", "C"), title("x", "y")]
+        );
+        assert_eq!(
+            EventChange::merge(vec![venue("A", "B")], vec![venue("B", "A")]),
+            vec![],
+            "changed back is no change"
+        );
+        assert_eq!(
+            EventChange::merge(vec![], vec![title("x", "y")]),
+            vec![title("x", "y")]
+        );
     }
 }

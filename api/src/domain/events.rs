@@ -498,13 +498,8 @@ pub async fn update(
             .into_tuple()
             .all(&txn)
             .await?;
-        let notices = event_notices(
-            customers,
-            NotificationKind::EventUpdated,
-            event_id,
-            Some(changes),
-        );
-        notification_ids = outbox::write(&txn, services, notices).await?;
+        notification_ids =
+            super::event_updates::notify(&txn, services, event_id, customers, changes).await?;
     }
     txn.commit().await?;
     outbox::enqueue(services, notification_ids);
@@ -578,26 +573,6 @@ async fn lock_own_event(
     Ok(event)
 }
 
-/// One notice per customer about the event as a whole.
-fn event_notices(
-    customers: impl IntoIterator<Item = Uuid>,
-    kind: NotificationKind,
-    event_id: Uuid,
-    changes: Option<Vec<EventChange>>,
-) -> Vec<outbox::Notice> {
-    customers
-        .into_iter()
-        .map(|user_id| outbox::Notice {
-            kind,
-            user_id,
-            event_id,
-            booking_id: None,
-            hold_id: None,
-            changes: changes.clone(),
-        })
-        .collect()
-}
-
 /// Cancels an event as its organizer: in one transaction every confirmed booking
 /// is cancelled, its tickets returned, and each affected customer gets one
 /// notice. Cancelling a cancelled event changes nothing and emails nobody.
@@ -648,8 +623,9 @@ pub async fn cancel(
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
 
+    super::event_updates::drop_waiting(&txn, event_id).await?;
     let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();
-    let notices = event_notices(customers, NotificationKind::EventCancelled, event_id, None);
+    let notices = outbox::to_each(customers, NotificationKind::EventCancelled, event_id, None);
     let ids = outbox::write(&txn, services, notices).await?;
     txn.commit().await?;
     outbox::enqueue(services, ids);

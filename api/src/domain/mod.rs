@@ -4,6 +4,7 @@
 pub mod bookings;
 pub mod box_office;
 mod event_cache;
+pub mod event_updates;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
@@ -40,6 +41,9 @@ pub struct Services {
     pub box_office: Arc<box_office::BoxOffice>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
+    /// How long an event-update email waits for further changes to the event
+    /// before it goes out (`event_updates`); zero sends each change at once.
+    pub event_update_delay: std::time::Duration,
 }
 
 impl Services {
@@ -48,6 +52,7 @@ impl Services {
         queues: Queues,
         live: ChangeFeed,
         observer: Arc<dyn Observer>,
+        event_update_delay: std::time::Duration,
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
@@ -55,6 +60,7 @@ impl Services {
             queues,
             observer,
             request_id: None,
+            event_update_delay,
         }
     }
 

@@ -2,7 +2,8 @@
 //! transaction; their jobs are pushed only after it commits. If the push is lost
 //! (Redis down), the worker's sweep finds the rows and pushes them again.
 
-use platform::{DeliverNotification, Queues};
+use entity::prelude::NotificationKind;
+use platform::{DeliverNotification, EventChange, Queues};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
@@ -18,6 +19,37 @@ pub async fn write<C: ConnectionTrait>(
     notices: Vec<Notice>,
 ) -> Result<Vec<Uuid>, DbErr> {
     inventory::outbox::write(db, services.request_id.clone(), notices).await
+}
+
+/// [`write`], for notices due only at `due_at` (no job to push: the worker's
+/// sweep sends them once due).
+pub async fn write_due<C: ConnectionTrait>(
+    db: &C,
+    services: &Services,
+    notices: Vec<Notice>,
+    due_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    inventory::outbox::write_due(db, services.request_id.clone(), notices, due_at).await
+}
+
+/// One notice per customer about the event as a whole.
+pub fn to_each(
+    customers: impl IntoIterator<Item = Uuid>,
+    kind: NotificationKind,
+    event_id: Uuid,
+    changes: Option<Vec<EventChange>>,
+) -> Vec<Notice> {
+    customers
+        .into_iter()
+        .map(|user_id| Notice {
+            kind,
+            user_id,
+            event_id,
+            booking_id: None,
+            hold_id: None,
+            changes: changes.clone(),
+        })
+        .collect()
 }
 
 /// Pushes the jobs in the background: the change is committed whatever the queue

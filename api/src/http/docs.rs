@@ -64,4 +64,8 @@ error_responses! {
     AuthRateLimited {
         "429" => "`rate_limited`: too many attempts from this address or for this email; see `Retry-After`",
     }
+    /// Event writes, limited per organizer.
+    OrganizerRateLimited {
+        "429" => "`rate_limited`: too many event changes by this organizer; see `Retry-After`",
+    }
 }

@@ -262,6 +262,12 @@ impl RateLimiter {
             .await;
     }
 
+    /// An event created, changed or cancelled by this organizer.
+    pub async fn check_organizer_write(&self, organizer_id: uuid::Uuid) -> Result<(), ApiError> {
+        self.check(Bucket::OrganizerWrites, &organizer_id.to_string())
+            .await
+    }
+
     /// Counts one request of `subject` in `bucket`; over the limit is an error.
     pub async fn check(&self, bucket: Bucket, subject: &str) -> Result<(), ApiError> {
         self.count(bucket, subject, 1).await

@@ -16,7 +16,7 @@ use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Customer, Organizer},
     domain::{Services, events, seating, waiting_room},
-    http::rate_limit::ClientIp,
+    http::rate_limit::{ClientIp, RateLimiter},
     http::{ApiError, JsonBody, parse_id},
     live::{Availability, LiveHub, TooManyStreams},
 };
@@ -25,14 +25,16 @@ use crate::{
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = NewEventInput, security(("bearer" = [])),
     responses(
         (status = 201, description = "The event, all tickets available", body = EventView),
-        docs::AsOrganizer, docs::JsonBody,
+        docs::AsOrganizer, docs::JsonBody, docs::OrganizerRateLimited,
     ))]
 #[post("/events", data = "<body>")]
 pub async fn create(
     organizer: Organizer,
     services: Services,
+    limiter: &State<RateLimiter>,
     body: JsonBody<NewEventInput>,
 ) -> Result<(Status, Json<EventView>), ApiError> {
+    limiter.check_organizer_write(organizer.0).await?;
     let event = events::create(&services.db, organizer.0, body.0.try_into()?).await?;
     Ok((Status::Created, Json(event.into())))
 }
@@ -79,16 +81,18 @@ pub async fn get(services: Services, id: &str) -> Result<Json<EventView>, ApiErr
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The changed event", body = EventView),
-        docs::AsEventOwner, docs::JsonBody,
+        docs::AsEventOwner, docs::JsonBody, docs::OrganizerRateLimited,
         (status = 409, description = "`conflict`: total below the tickets booked and held, a seated event's total, or a cancelled event", body = ErrorBody),
     ))]
 #[patch("/events/<id>", data = "<body>")]
 pub async fn update(
     organizer: Organizer,
     services: Services,
+    limiter: &State<RateLimiter>,
     id: &str,
     body: JsonBody<EventPatch>,
 ) -> Result<Json<EventView>, ApiError> {
+    limiter.check_organizer_write(organizer.0).await?;
     let event_id = parse_id(id, "event")?;
     let event = events::update(&services, organizer.0, event_id, body.0.try_into()?).await?;
     Ok(Json(event.into()))
@@ -100,14 +104,16 @@ pub async fn update(
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The cancelled event", body = EventView),
-        docs::AsEventOwner,
+        docs::AsEventOwner, docs::OrganizerRateLimited,
     ))]
 #[post("/events/<id>/cancel")]
 pub async fn cancel(
     organizer: Organizer,
     services: Services,
+    limiter: &State<RateLimiter>,
     id: &str,
 ) -> Result<Json<EventView>, ApiError> {
+    limiter.check_organizer_write(organizer.0).await?;
     let event = events::cancel(&services, organizer.0, parse_id(id, "event")?).await?;
     Ok(Json(event.into()))
 }

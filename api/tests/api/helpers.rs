@@ -570,6 +570,8 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         idempotency_ttl: Duration::from_secs(86_400),
         // Tests that are about limits turn them on; the stampedes must not hit them.
         rate_limits: RateLimits::off(),
+        // Each change emailed at once; the coalescing test sets its own delay.
+        event_update_delay: Duration::ZERO,
     };
     (settings, storage)
 }

@@ -629,3 +629,72 @@ async fn a_body_that_stalls_part_way_is_answered_at_the_deadline() {
         started.elapsed() >= api::http::json::BODY_DEADLINE - std::time::Duration::from_secs(1)
     );
 }
+
+/// Several edits in a row make one email per customer listing every change
+/// (a field changed back is no change), and organizer writes are limited.
+#[tokio::test]
+async fn edits_in_a_row_make_one_update_email_per_customer() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.event_update_delay = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let organizer = app.organizer().await;
+    let [ann, bob] = [app.customer().await, app.customer().await];
+    let event = app.event(&organizer, 10).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    app.book(&ann, id(&event), 1).await;
+    app.book(&bob, id(&event), 1).await;
+    for patch in [
+        json!({"title": "Night of Rust II"}),
+        json!({"venue": "Grand Hall"}),
+        json!({"title": "Night of Rust III"}),
+        json!({"description": "Changed"}),
+        json!({"description": "Talks and music"}),
+    ] {
+        let (status, body) = app.patch(&path, Some(&organizer.token), patch).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let updates = |mails: Vec<crate::smtp::Mail>| -> Vec<crate::smtp::Mail> {
+        mails
+            .into_iter()
+            .filter(|m| m.subject().starts_with("Event changed"))
+            .collect()
+    };
+    assert!(
+        updates(app.smtp.messages()).is_empty(),
+        "none before the delay"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    app.settle_notifications().await;
+    for customer in [&ann, &bob] {
+        let mine = updates(app.smtp.to(&customer.email));
+        assert_eq!(mine.len(), 1, "one email for five edits");
+        let text = &mine[0].text;
+        assert!(text.contains("Night of Rust → Night of Rust III"), "{text}");
+        assert!(text.contains("Hall A → Grand Hall"), "{text}");
+        assert!(!text.contains("Changed"), "changed back: {text}");
+    }
+
+    let limited = TestApp::spawn_with(|settings| {
+        settings.rate_limits.enabled = true;
+        settings.rate_limits.organizer_writes = api::http::rate_limit::Limit {
+            max: 2,
+            window: std::time::Duration::from_secs(3600),
+        };
+    })
+    .await;
+    let organizer = limited.organizer().await;
+    let event = limited.event(&organizer, 10).await;
+    let path = format!("/api/v1/events/{}", id(&event));
+    let (status, _) = limited
+        .patch(&path, Some(&organizer.token), json!({"title": "Two"}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = limited
+        .patch(&path, Some(&organizer.token), json!({"title": "Three"}))
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &json!("rate_limited"))
+    );
+}
