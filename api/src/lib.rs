@@ -33,6 +33,8 @@ pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
         .manage(app.rate_limiter)
         .manage(app.services)
         .manage(app.tokens)
+        .manage(metrics::OutboxCounts::default())
+        .manage(metrics::MetricsToken(app.metrics_token))
         .mount("/api/v1", openapi::api_v1_routes())
         .mount("/", openapi::operation_routes())
         .mount("/", openapi::docs())

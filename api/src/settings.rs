@@ -38,9 +38,15 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// How long an event-update email waits to take in further changes.
     pub event_update_delay: Duration,
+    /// `METRICS_TOKEN`: `/metrics` wants it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// Token keys that were once written in this project's files (the compose
+/// file's old default): never accepted.
+const PUBLISHED_SECRETS: &[&str] = &["local-compose-secret-change-me-0123456789"];
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -54,6 +60,12 @@ impl Settings {
             ));
         }
         let secret = match env::optional("AUTH_SECRET") {
+            Some(secret) if PUBLISHED_SECRETS.contains(&secret.as_str()) => {
+                return Err(ConfigError::new(
+                    "AUTH_SECRET",
+                    "is a value published with this project: anyone could sign tokens; set your own (e.g. openssl rand -hex 32)",
+                ));
+            }
             Some(secret) if secret.len() >= MIN_SECRET_LEN => secret.into_bytes(),
             Some(_) => {
                 return Err(ConfigError::new(
@@ -105,6 +117,7 @@ impl Settings {
                 "EVENT_UPDATE_EMAIL_DELAY_SECS",
                 30u64,
             )?),
+            metrics_token: env::optional("METRICS_TOKEN"),
         })
     }
 

@@ -24,6 +24,8 @@ pub struct App {
     pub rate_limiter: RateLimiter,
     /// Live availability for this process's subscribers.
     pub live: std::sync::Arc<LiveHub>,
+    /// `/metrics` wants this bearer token, when set.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         #[cfg(feature = "embedded-worker")]
         embedded_worker,
         idempotency_ttl: settings.idempotency_ttl,
+        metrics_token: settings.metrics_token.clone(),
     })
 }
 

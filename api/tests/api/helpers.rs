@@ -572,6 +572,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         rate_limits: RateLimits::off(),
         // Each change emailed at once; the coalescing test sets its own delay.
         event_update_delay: Duration::ZERO,
+        metrics_token: None,
     };
     (settings, storage)
 }

@@ -187,6 +187,20 @@ fn misconfiguration_stops_the_api_with_one_line() {
             ],
             "AUTH_SECRET",
         ),
+        // The compose file's old default, published: never a key.
+        (
+            vec![
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("REDIS_URL", "redis://localhost"),
+                ("AUTH_SECRET", "local-compose-secret-change-me-0123456789"),
+            ],
+            "AUTH_SECRET",
+        ),
+        (vec![("LIVE_STREAMS_MAX", "0")], "LIVE_STREAMS_MAX"),
+        (
+            vec![("SMTP_SEND_TIMEOUT_SECS", "soon")],
+            "SMTP_SEND_TIMEOUT_SECS",
+        ),
         (vec![("AUTH_TOKEN_TTL_SECS", "soon")], "AUTH_TOKEN_TTL_SECS"),
         (vec![("SMTP_URL", "carrier-pigeon://coop")], "SMTP_URL"),
         (vec![("MAIL_FROM", "not an address")], "MAIL_FROM"),

@@ -698,3 +698,39 @@ async fn edits_in_a_row_make_one_update_email_per_customer() {
         (429, &json!("rate_limited"))
     );
 }
+
+/// The outbox is counted at most once per few seconds however often
+/// `/metrics` is scraped, and `METRICS_TOKEN` closes the endpoint to others.
+#[tokio::test]
+async fn metrics_count_the_outbox_once_per_interval_and_can_want_a_token() {
+    let app =
+        TestApp::spawn_with(|settings| settings.metrics_token = Some("scrape-me".into())).await;
+    let cache = api::metrics::OutboxCounts::default();
+    let before = api::metrics::outbox_counts(&app.db, &cache).await.unwrap();
+    let organizer = app.organizer().await;
+    let ann = app.customer().await;
+    let event = app.event(&organizer, 5).await;
+    app.book(&ann, id(&event), 1).await;
+    app.settle_notifications().await;
+    let cached = api::metrics::outbox_counts(&app.db, &cache).await.unwrap();
+    assert_eq!(cached, before, "read again within the interval");
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let fresh = api::metrics::outbox_counts(&app.db, &cache).await.unwrap();
+    assert_ne!(fresh, before, "read afresh after it");
+
+    let scrape = |token: Option<&'static str>| {
+        let mut request = app.http.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let refused = scrape(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(scrape(Some("wrong")).await.unwrap().status(), 401);
+    let scraped = scrape(Some("scrape-me")).await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("notifications{"));
+}
