@@ -78,9 +78,12 @@ static NOTIFICATIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 /// counted at most once per this.
 const OUTBOX_COUNTS_FOR: Duration = Duration::from_secs(5);
 
+/// Outbox rows by status.
+type Counts = Vec<(NotificationStatus, i64)>;
+
 /// This api's last reading of the outbox counts (one scrape reads at a time).
 #[derive(Default)]
-pub struct OutboxCounts(Mutex<Option<(Instant, Vec<(NotificationStatus, i64)>)>>);
+pub struct OutboxCounts(Mutex<Option<(Instant, Counts)>>);
 
 /// `METRICS_TOKEN`: when set, `/metrics` wants it as a bearer token.
 pub struct MetricsToken(pub Option<String>);
@@ -119,14 +122,14 @@ impl<'r> FromRequest<'r> for MetricsAccess {
 pub async fn outbox_counts(
     db: &DatabaseConnection,
     cache: &OutboxCounts,
-) -> Result<Vec<(NotificationStatus, i64)>, sea_orm::DbErr> {
+) -> Result<Counts, sea_orm::DbErr> {
     let mut last = cache.0.lock().await;
     if let Some((at, counts)) = last.as_ref()
         && at.elapsed() < OUTBOX_COUNTS_FOR
     {
         return Ok(counts.clone());
     }
-    let counts: Vec<(NotificationStatus, i64)> = Notification::find()
+    let counts: Counts = Notification::find()
         .select_only()
         .column(NotificationColumn::Status)
         .column_as(Expr::col(NotificationColumn::Id).count(), "count")

@@ -97,6 +97,33 @@ pub fn text(
     Some(value)
 }
 
+/// The years an event's times may fall in. Outside them a time is a typo or an
+/// attack, and far outside them it cannot even be written back as RFC 3339 (an
+/// offset can push `0000-01-01` into year −1, or `9999-12-31` into 10000).
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2200;
+
+/// A time within [`YEARS`], in UTC.
+pub fn moment(
+    errors: &mut ValidationErrors,
+    field: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Datelike;
+    if YEARS.contains(&at.year()) {
+        Some(at)
+    } else {
+        errors.add(
+            field,
+            format!(
+                "must fall in the years {} to {} (UTC)",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        );
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,32 +151,5 @@ mod tests {
         let mut errors = ValidationErrors::default();
         assert_eq!(text(&mut errors, "f", "  ", 10), None);
         assert_eq!(check("  ", Lines::Multi).as_deref(), Ok(""));
-    }
-}
-
-/// The years an event's times may fall in. Outside them a time is a typo or an
-/// attack, and far outside them it cannot even be written back as RFC 3339 (an
-/// offset can push `0000-01-01` into year −1, or `9999-12-31` into 10000).
-pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2200;
-
-/// A time within [`YEARS`], in UTC.
-pub fn moment(
-    errors: &mut ValidationErrors,
-    field: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    use chrono::Datelike;
-    if YEARS.contains(&at.year()) {
-        Some(at)
-    } else {
-        errors.add(
-            field,
-            format!(
-                "must fall in the years {} to {} (UTC)",
-                YEARS.start(),
-                YEARS.end()
-            ),
-        );
-        None
     }
 }
