@@ -360,7 +360,11 @@ async fn a_thousand_live_streams_stay_small_and_all_hear_a_change() {
     let smtp = SmtpSink::start().await;
     let api = ApiProcess::start_with(
         &smtp,
-        &[("AUTH_SECRET", "live-secret-0123456789abcdef0123456789")],
+        &[
+            ("AUTH_SECRET", "live-secret-0123456789abcdef0123456789"),
+            // Every stream comes from this one address.
+            ("LIVE_STREAMS_PER_CLIENT", "1000"),
+        ],
     )
     .await;
     let http = reqwest::Client::new();
