@@ -534,6 +534,10 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     let expired_at_kill = count(HoldStatus::Expired).await;
+    assert!(
+        (100..HOLDS).contains(&expired_at_kill),
+        "the kill must land part-way through the expiries: {expired_at_kill} of {HOLDS}"
+    );
     let event_at_kill = books_balance().await;
     assert_eq!(
         event_at_kill.held_tickets as usize,

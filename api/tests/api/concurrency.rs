@@ -160,11 +160,23 @@ async fn capacity_changes_during_a_stampede_keep_the_books_balanced() {
         tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
     });
     let (bookings, resizes) = tokio::join!(join_all(bookings), join_all(resizes));
-    for status in bookings.into_iter().map(|s| s.unwrap()) {
-        assert!(status == 201 || status == 409, "{status}");
+    let bookings: Vec<u16> = bookings.into_iter().map(|s| s.unwrap()).collect();
+    let resizes: Vec<u16> = resizes.into_iter().map(|s| s.unwrap()).collect();
+    for status in &bookings {
+        assert!(*status == 201 || *status == 409, "{status}");
     }
-    for status in resizes.into_iter().map(|s| s.unwrap()) {
-        assert!(status == 200 || status == 409, "{status}");
+    for status in &resizes {
+        assert!(*status == 200 || *status == 409, "{status}");
     }
-    app.assert_ticket_invariant(&event_id).await;
+    // The premise: capacity really changed while tickets were being taken.
+    assert!(
+        bookings.contains(&201),
+        "no booking went through: {bookings:?}"
+    );
+    assert!(
+        resizes.contains(&200),
+        "no resize went through: {resizes:?}"
+    );
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_ne!(event.total_tickets, 50, "the capacity was changed");
 }

@@ -15,7 +15,7 @@ use std::{
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, production_mode};
+use crate::helpers::{Mode, TestApp, skipped};
 
 struct PrivatePostgres {
     bin: PathBuf,
@@ -99,8 +99,8 @@ impl Drop for PrivatePostgres {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_answers_503_while_postgres_is_down_and_recovers_by_itself() {
-    if !production_mode() {
-        return; // Needs PostgreSQL; CI runs this suite with DATABASE_URL set.
+    if skipped(Mode::Production) {
+        return;
     }
     let Some(postgres) = PrivatePostgres::create() else {
         panic!("cannot create a private PostgreSQL server (initdb as the postgres user)");

@@ -130,6 +130,46 @@ pub fn production_mode() -> bool {
     std::env::var("DATABASE_URL").is_ok_and(|url| url.starts_with("postgres"))
 }
 
+/// The mode a test needs: production (PostgreSQL and Redis) or embedded
+/// (SQLite, the in-process queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Production,
+    Embedded,
+}
+
+/// `true` (and the test should return) when this run is not in `needs` mode.
+/// A skip is never silent: one line `SKIP <mode>-only <test> …` on stderr and,
+/// when `TEST_SKIPS_FILE` names a file, appended to it, so CI counts the skips
+/// of each run and fails a production run that skipped a production-only test.
+pub fn skipped(needs: Mode) -> bool {
+    let here = if production_mode() {
+        Mode::Production
+    } else {
+        Mode::Embedded
+    };
+    if needs == here {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    let line = format!("SKIP {needs:?}-only {test} in {here:?} mode");
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("TEST_SKIPS_FILE") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+    true
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await

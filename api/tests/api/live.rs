@@ -10,7 +10,7 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, production_mode};
+use crate::helpers::{Mode, TestApp, skipped};
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>;
 
@@ -249,8 +249,8 @@ async fn updates_are_coalesced_to_four_a_second() {
 /// the other within a second. Embedded mode is one process by definition.
 #[tokio::test]
 async fn a_change_on_one_api_process_reaches_subscribers_on_another() {
-    if !production_mode() {
-        eprintln!("embedded mode has one api process; this runs with DATABASE_URL and REDIS_URL");
+    // embedded mode has one api process; this runs with DATABASE_URL and REDIS_URL.
+    if skipped(Mode::Production) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -278,8 +278,8 @@ async fn a_change_on_one_api_process_reaches_subscribers_on_another() {
 /// updates flow again.
 #[tokio::test]
 async fn live_updates_resume_after_redis_restarts() {
-    if !production_mode() {
-        eprintln!("embedded mode has no Redis; this runs with DATABASE_URL and REDIS_URL");
+    // embedded mode has no Redis; this runs with DATABASE_URL and REDIS_URL.
+    if skipped(Mode::Production) {
         return;
     }
     let redis = crate::notifications::PrivateRedis::start();

@@ -8,7 +8,7 @@ use worker::{
     mailer::Mailer,
 };
 
-use crate::helpers::{TestApp, production_mode};
+use crate::helpers::{Mode, TestApp, skipped};
 
 /// A worker's delivery logic on its own, as a second worker racing the app's.
 fn deliverer(app: &TestApp) -> Arc<Deliverer> {
@@ -207,9 +207,13 @@ async fn a_job_delivered_many_times_sends_one_email() {
     assert_eq!(app.notifications().await[0].attempts, 1);
 }
 
-#[tokio::test]
+/// Eight workers, each with its own deliverer (so each claims in a statement
+/// of its own), released together on one pending notification: exactly one
+/// sends. The row is written straight into the outbox with no job pushed and
+/// the sweep idle, so the app's own worker never sees it: only the racers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deliveries_of_a_pending_notification_send_once() {
-    // Workers stopped: the notification stays pending until the racers below.
+    const RACERS: usize = 8;
     let app = TestApp::spawn_with(|s| {
         s.worker.delivery.redeliver_after = Duration::from_secs(3600);
         s.worker.delivery.sweep_interval = Duration::from_secs(3600);
@@ -218,35 +222,57 @@ async fn concurrent_deliveries_of_a_pending_notification_send_once() {
     let organizer = app.organizer().await;
     let customer = app.customer().await;
     let event = app.event(&organizer, 10).await;
-    app.book(&customer, event["id"].as_str().unwrap(), 1).await;
-    let id = app.notifications().await[0].id;
-    let deliverer = deliverer(&app);
-    let racers: Vec<_> = (0..8)
+    let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 1).await;
+    app.settle_notifications().await;
+    let before = app.smtp.messages().len();
+    let ids = inventory::outbox::write(
+        &app.db,
+        None,
+        vec![inventory::outbox::Notice {
+            kind: NotificationKind::BookingCancelled,
+            user_id: customer.id,
+            event_id: event["id"].as_str().unwrap().parse().unwrap(),
+            booking_id: Some(booking["id"].as_str().unwrap().parse().unwrap()),
+            hold_id: None,
+            changes: None,
+        }],
+    )
+    .await
+    .unwrap();
+    let id = ids[0];
+    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
         .map(|_| {
-            let deliverer = deliverer.clone();
-            tokio::spawn(async move { deliverer.deliver(id).await.unwrap() })
+            let (deliverer, start) = (deliverer(&app), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                deliverer.deliver(id).await.unwrap()
+            })
         })
         .collect();
     let mut outcomes = Vec::new();
     for racer in racers {
         outcomes.push(racer.await.unwrap());
     }
-    app.settle_notifications().await;
+    let sent = outcomes.iter().filter(|o| **o == Outcome::Sent).count();
+    let skipped = outcomes.iter().filter(|o| **o == Outcome::Skipped).count();
+    assert_eq!((sent, skipped), (1, RACERS - 1), "{outcomes:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Exactly one send in total, whether a racer or the app's own worker won.
-    assert!(
-        outcomes.iter().filter(|o| **o == Outcome::Sent).count() <= 1,
-        "{outcomes:?}"
-    );
-    assert_eq!(app.smtp.messages().len(), 1);
+    assert_eq!(app.smtp.messages().len(), before + 1);
+    let row = Notification::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status, row.attempts), (NotificationStatus::Sent, 1));
 }
 
 /// The queue loses the job after the booking committed (embedded queue here; the
 /// Redis variant below stops a real Redis): the outbox sweep pushes it again.
 #[tokio::test]
 async fn a_lost_job_is_found_by_the_sweep_and_delivered() {
-    if production_mode() {
-        return; // Covered for Redis by `confirmations_survive_redis_being_down_and_restarted_empty`.
+    if skipped(Mode::Embedded) {
+        return;
     }
     use sea_orm::ConnectionTrait;
     let app = TestApp::spawn().await;
@@ -269,8 +295,9 @@ async fn a_lost_job_is_found_by_the_sweep_and_delivered() {
         .unwrap();
     app.book(&customer, event["id"].as_str().unwrap(), 1).await;
     let first_push = app.notifications().await[0].enqueued_at.unwrap();
+    let mut lost = 0;
     for _ in 0..600 {
-        let lost = app
+        lost = app
             .db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Sqlite,
@@ -285,6 +312,7 @@ async fn a_lost_job_is_found_by_the_sweep_and_delivered() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(lost > 0, "the premise: the job was pushed, and lost");
     assert!(
         app.smtp.messages().is_empty(),
         "the job was lost, nothing can have been sent"
@@ -429,8 +457,8 @@ async fn a_notification_refused_once_is_delivered_on_retry() {
 /// down are confirmed once it is back, though it comes back empty.
 #[tokio::test]
 async fn confirmations_survive_redis_being_down_and_restarted_empty() {
-    if !production_mode() {
-        return; // Needs Redis; CI runs this suite with DATABASE_URL and REDIS_URL set.
+    if skipped(Mode::Production) {
+        return;
     }
     let redis = PrivateRedis::start();
     let app = TestApp::spawn_with(|s| {
@@ -538,8 +566,8 @@ impl Drop for PrivateRedis {
 /// each email once, and Redis keeps nothing of the finished jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
-    if !production_mode() {
-        return; // The stall and the growth are Redis's; CI runs this with REDIS_URL set.
+    if skipped(Mode::Production) {
+        return;
     }
     let count: usize = std::env::var("BACKLOG_NOTIFICATIONS")
         .ok()
