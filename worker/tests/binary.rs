@@ -191,46 +191,9 @@ fn a_bad_setting_stops_the_worker_with_one_line() {
     assert!(stderr.starts_with("error: WORKER_CONCURRENCY:"), "{stderr}");
 }
 
-/// Counts the `.eml` files per recipient.
-fn mails_by_recipient(dir: &std::path::Path) -> std::collections::HashMap<String, usize> {
-    let mut counts = std::collections::HashMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.path().extension().is_none_or(|x| x != "eml") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        if let Some(to) = text.lines().find_map(|l| l.strip_prefix("To: ")) {
-            *counts.entry(to.to_owned()).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-fn start_worker(url: &str, mail_dir: &std::path::Path) -> std::process::Child {
-    let metrics: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_worker"))
-        .env_clear()
-        .env("DATABASE_URL", url)
-        .env("MAIL_DIR", mail_dir)
-        .env("METRICS_ADDR", metrics.to_string())
-        .env("WORKER_CONCURRENCY", "8")
-        .env("NOTIFY_SWEEP_INTERVAL_MS", "100")
-        .env("NOTIFY_REDELIVER_AFTER_MS", "500")
-        .env("NOTIFY_LEASE_MS", "1000")
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// SIGKILL in the middle of a 500-email event-update fan-out, then a restart:
-/// every customer gets the update. A worker killed between handing a message to
+/// SIGKILL in the middle of a 500-email event-update fan-out to a real SMTP
+/// server (on PostgreSQL and Redis in production mode), then a restart: every
+/// customer gets the update. A worker killed between handing a message to
 /// the mail transport and recording it as sent makes a duplicate possible, so
 /// the promise is at-least-once; this measures how many duplicates a kill costs
 /// and holds it to the messages that can be in flight (the worker's concurrency).
@@ -238,115 +201,46 @@ fn start_worker(url: &str, mail_dir: &std::path::Path) -> std::process::Child {
 async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
     const CUSTOMERS: usize = 500;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("booking.db").display()
-    );
+    let (url, env, postgres) = storage(dir.path()).await;
     let (db, _, _) = seed_pending_confirmation(&url).await;
-    // Mark the seeded confirmation done; this test is about the fan-out.
-    Notification::update_many()
-        .col_expr(
-            entity::notification::Column::Status,
-            sea_orm::sea_query::Expr::value(NotificationStatus::Sent),
-        )
-        .exec(&db)
-        .await
-        .unwrap();
-    let event = Event::find().one(&db).await.unwrap().unwrap();
-    let now = Utc::now();
-    let users: Vec<_> = (0..CUSTOMERS)
-        .map(|i| UserActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(format!("fan{i}@example.com")),
-            password_hash: Set("-".into()),
-            name: Set(format!("Fan {i}")),
-            role: Set(Role::Customer),
-            created_at: Set(now),
-        })
-        .collect();
-    let ids: Vec<Uuid> = users.iter().map(|u| *u.id.as_ref()).collect();
-    for chunk in users.chunks(100) {
-        User::insert_many(chunk.to_vec())
-            .exec_without_returning(&db)
-            .await
-            .unwrap();
-    }
-    let changes = serde_json::json!([{"field": "venue", "old": "Hall A", "new": "Hall B"}]);
-    let notices: Vec<_> = ids
-        .iter()
-        .map(|&user_id| NotificationActiveModel {
-            id: Set(Uuid::now_v7()),
-            kind: Set(NotificationKind::EventUpdated),
-            user_id: Set(user_id),
-            event_id: Set(event.id),
-            booking_id: Set(None),
-            hold_id: Set(None),
-            changes: Set(Some(changes.clone())),
-            status: Set(NotificationStatus::Pending),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_attempt_at: Set(now),
-            enqueued_at: Set(None),
-            locked_until: Set(None),
-            sent_at: Set(None),
-            created_at: Set(now),
-            request_id: Set(None),
-        })
-        .collect();
-    for chunk in notices.chunks(100) {
-        Notification::insert_many(chunk.to_vec())
-            .exec_without_returning(&db)
-            .await
-            .unwrap();
-    }
+    let emails = seed_fan_out(&db, CUSTOMERS).await;
+    let smtp = TestSmtp::start(|_| None).await;
 
-    let mail_dir = dir.path().join("mail");
-    let mut first = start_worker(&url, &mail_dir);
+    let mut first = start_worker_with(&url, &env, &smtp);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while mails_by_recipient(&mail_dir).values().sum::<usize>() < 100 {
+    while smtp.total() < 100 {
         assert!(Instant::now() < deadline, "the fan-out did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let sent_at_kill: usize = mails_by_recipient(&mail_dir).values().sum();
+    let sent_at_kill = smtp.total();
     assert!(
         sent_at_kill < CUSTOMERS,
         "killed mid-way ({sent_at_kill} of {CUSTOMERS} sent)"
     );
 
-    let mut second = start_worker(&url, &mail_dir);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let pending = Notification::find()
-            .all(&db)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.status != NotificationStatus::Sent)
-            .count();
-        if pending == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{pending} notifications still undelivered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut second = start_worker_with(&url, &env, &smtp);
+    wait_all_sent(&db, Duration::from_secs(60)).await;
     Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
         .status()
         .unwrap();
     second.wait().unwrap();
 
-    let received = mails_by_recipient(&mail_dir);
-    let fans: Vec<_> = received
+    let received = smtp.by_recipient();
+    let missing: Vec<_> = emails
         .iter()
-        .filter(|(to, _)| to.contains("fan"))
+        .filter(|e| !received.contains_key(*e))
         .collect();
-    assert_eq!(fans.len(), CUSTOMERS, "every customer got the update");
-    let duplicates: usize = fans.iter().map(|(_, n)| **n - 1).sum();
+    assert!(
+        missing.is_empty(),
+        "every customer got the update: {missing:?}"
+    );
+    let duplicates: usize = emails
+        .iter()
+        .map(|e| received.get(e).copied().unwrap_or(1) - 1)
+        .sum();
     eprintln!(
         "SIGKILL after {sent_at_kill} of {CUSTOMERS} emails: {duplicates} duplicate(s) after restart"
     );
@@ -354,6 +248,7 @@ async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
         duplicates <= 8,
         "duplicates are bounded by what was in flight: {duplicates}"
     );
+    clean_up(db, &env, postgres).await;
 }
 
 /// Where the hold-expiry test keeps its data: a fresh PostgreSQL database and a
@@ -594,6 +489,15 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     eprintln!(
         "SIGKILL after {expired_at_kill} of {HOLDS} holds expired; two fresh workers returned the rest"
     );
+    clean_up(db, &env, postgres).await;
+}
+
+/// Drops what [`storage`] made: the PostgreSQL database and the Redis keys.
+async fn clean_up(
+    db: sea_orm::DatabaseConnection,
+    env: &[(&'static str, String)],
+    postgres: Option<(String, String)>,
+) {
     if let Some((admin_url, name)) = postgres {
         let redis_url = env
             .iter()
@@ -630,4 +534,297 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         )
         .await;
     }
+}
+
+/// What the test mail server does to the first message for a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// `451` at `RCPT TO`: refused before any of it was sent.
+    RefuseRecipient,
+    /// The connection dropped half-way through the message: not delivered.
+    DropMidData,
+    /// The whole message taken, then the connection dropped before the `250`:
+    /// delivered, but the sender cannot know (the at-least-once window).
+    DropAfterData,
+}
+
+/// A real SMTP server on a local port that keeps what it is sent, and fails a
+/// recipient's first message as `fault` says.
+#[derive(Clone)]
+struct TestSmtp {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tried: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl TestSmtp {
+    async fn start(fault: fn(&str) -> Option<Fault>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Self {
+            port: listener.local_addr().unwrap().port(),
+            received: Default::default(),
+            tried: Default::default(),
+        };
+        let shared = server.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(shared.clone().session(stream, fault));
+            }
+        });
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Messages kept, per recipient.
+    fn by_recipient(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for to in self.received.lock().unwrap().iter() {
+            *counts.entry(to.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    fn total(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    async fn session(self, stream: tokio::net::TcpStream, fault: fn(&str) -> Option<Fault>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        if write.write_all(b"220 test ready\r\n").await.is_err() {
+            return;
+        }
+        let mut to = String::new();
+        let mut now = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let command = line.to_ascii_uppercase();
+            let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                b"250 test\r\n"
+            } else if command.starts_with("MAIL FROM") {
+                b"250 OK\r\n"
+            } else if command.starts_with("RCPT TO") {
+                to = line[8..]
+                    .trim()
+                    .trim_start_matches(':')
+                    .trim()
+                    .trim_matches(|c| c == '<' || c == '>')
+                    .to_owned();
+                let first = self.tried.lock().unwrap().insert(to.clone());
+                now = if first { fault(&to) } else { None };
+                if now == Some(Fault::RefuseRecipient) {
+                    b"451 try again later\r\n"
+                } else {
+                    b"250 OK\r\n"
+                }
+            } else if command == "DATA" {
+                if write.write_all(b"354 go on\r\n").await.is_err() {
+                    return;
+                }
+                let mut body_lines = 0;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    body_lines += 1;
+                    if now == Some(Fault::DropMidData) && body_lines == 3 {
+                        return; // the connection drops with the message half sent
+                    }
+                    if line == "." {
+                        break;
+                    }
+                }
+                self.received.lock().unwrap().push(to.clone());
+                if now == Some(Fault::DropAfterData) {
+                    return; // delivered, but the 250 never goes out
+                }
+                b"250 queued\r\n"
+            } else if command == "QUIT" {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            } else {
+                b"250 OK\r\n"
+            };
+            if write.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// `count` customers with a pending event-update notice each (never
+/// enqueued: the sweep finds them), added to the seeded event. Returns their
+/// emails.
+async fn seed_fan_out(db: &sea_orm::DatabaseConnection, count: usize) -> Vec<String> {
+    // The seeded confirmation is done; this is about the fan-out.
+    Notification::update_many()
+        .col_expr(
+            entity::notification::Column::Status,
+            sea_orm::sea_query::Expr::value(NotificationStatus::Sent),
+        )
+        .exec(db)
+        .await
+        .unwrap();
+    let event = Event::find().one(db).await.unwrap().unwrap();
+    let now = Utc::now();
+    let users: Vec<_> = (0..count)
+        .map(|i| UserActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(format!("fan{i}@example.com")),
+            password_hash: Set("-".into()),
+            name: Set(format!("Fan {i}")),
+            role: Set(Role::Customer),
+            created_at: Set(now),
+        })
+        .collect();
+    let changes = serde_json::json!([{"field": "venue", "old": "Hall A", "new": "Hall B"}]);
+    let notices: Vec<_> = users
+        .iter()
+        .map(|user| NotificationActiveModel {
+            id: Set(Uuid::now_v7()),
+            kind: Set(NotificationKind::EventUpdated),
+            user_id: Set(*user.id.as_ref()),
+            event_id: Set(event.id),
+            booking_id: Set(None),
+            hold_id: Set(None),
+            changes: Set(Some(changes.clone())),
+            status: Set(NotificationStatus::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(now),
+            enqueued_at: Set(None),
+            locked_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(now),
+            request_id: Set(None),
+        })
+        .collect();
+    let emails = users.iter().map(|u| u.email.as_ref().clone()).collect();
+    for chunk in users.chunks(100) {
+        User::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    for chunk in notices.chunks(100) {
+        Notification::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    emails
+}
+
+fn start_worker_with(
+    url: &str,
+    env: &[(&'static str, String)],
+    smtp: &TestSmtp,
+) -> std::process::Child {
+    let metrics: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    command
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env("SMTP_URL", smtp.url())
+        .env("METRICS_ADDR", metrics.to_string())
+        .env("WORKER_CONCURRENCY", "8")
+        .env("NOTIFY_SWEEP_INTERVAL_MS", "100")
+        .env("NOTIFY_REDELIVER_AFTER_MS", "500")
+        .env("NOTIFY_RETRY_BASE_MS", "100")
+        .env("NOTIFY_LEASE_MS", "1000")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
+}
+
+async fn wait_all_sent(db: &sea_orm::DatabaseConnection, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let undelivered = Notification::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.status != NotificationStatus::Sent)
+            .count();
+        if undelivered == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{undelivered} notifications still undelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The worker binary against the database and queue of this run (PostgreSQL
+/// and Redis in production mode) and a real SMTP server that fails each
+/// recipient's first message at a different point: refused at RCPT, cut off
+/// mid-DATA, or cut off after DATA (delivered, unacknowledged). Every customer
+/// gets the email; only the last kind gets it twice, and it must happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_binary_retries_through_smtp_failures_at_every_step() {
+    const CUSTOMERS: usize = 60;
+    fn fault(to: &str) -> Option<Fault> {
+        let n: usize = to
+            .trim_start_matches("fan")
+            .split('@')
+            .next()?
+            .parse()
+            .ok()?;
+        match n % 4 {
+            1 => Some(Fault::RefuseRecipient),
+            2 => Some(Fault::DropMidData),
+            3 => Some(Fault::DropAfterData),
+            _ => None,
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (url, env, postgres) = storage(dir.path()).await;
+    let (db, _, _) = seed_pending_confirmation(&url).await;
+    let emails = seed_fan_out(&db, CUSTOMERS).await;
+    let smtp = TestSmtp::start(fault).await;
+    let mut worker = start_worker_with(&url, &env, &smtp);
+    wait_all_sent(&db, Duration::from_secs(60)).await;
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    worker.wait().unwrap();
+
+    let received = smtp.by_recipient();
+    for email in &emails {
+        let expected = if fault(email) == Some(Fault::DropAfterData) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            received.get(email).copied().unwrap_or(0),
+            expected,
+            "{email} ({:?})",
+            fault(email)
+        );
+    }
+    let retried = Notification::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.attempts > 1)
+        .count();
+    assert_eq!(
+        retried,
+        emails.iter().filter(|e| fault(e).is_some()).count(),
+        "every failed first send was retried, and only those"
+    );
+    clean_up(db, &env, postgres).await;
 }
