@@ -1,6 +1,7 @@
 //! The real `api` binary (embedded mode). SIGTERM: it stops accepting, finishes
 //! what is in flight, including an email being sent, and exits 0. Its log: a
-//! failed request can be found by its request id.
+//! failed request can be found by its request id. And two api binaries beside
+//! a test's app, as separate processes: batching and the shared rate limit.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -11,15 +12,39 @@ use serde_json::json;
 
 use crate::smtp::SmtpSink;
 
-struct ApiProcess {
+/// The real `api` binary, reaped when dropped.
+pub struct ApiProcess {
     child: Child,
-    base: String,
+    pub base: String,
     _dir: tempfile::TempDir,
 }
+
+/// The token key of apps whose tokens [`ApiProcess::beside`] accepts.
+pub const SHARED_SECRET: &str = "shared-secret-0123456789abcdef0123456789";
 
 impl ApiProcess {
     async fn start(smtp: &SmtpSink) -> Self {
         Self::start_with(smtp, &[]).await
+    }
+
+    /// Another api process, as its own binary, on `app`'s database and queue
+    /// (PostgreSQL and Redis in production mode), with `app`'s token key: the
+    /// app must have been spawned with `auth.secret` = [`SHARED_SECRET`].
+    pub async fn beside(app: &crate::helpers::TestApp, env: &[(&str, &str)]) -> Self {
+        let storage = &app.settings.storage;
+        let mut vars = vec![
+            ("DATABASE_URL", storage.database_url.clone()),
+            ("QUEUE_NAMESPACE", storage.queue_namespace.clone()),
+            ("AUTH_SECRET", SHARED_SECRET.to_owned()),
+        ];
+        if crate::helpers::production_mode()
+            && let Ok(redis) = std::env::var("REDIS_URL")
+        {
+            vars.push(("REDIS_URL", redis));
+        }
+        vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Self::start_with(&app.smtp, &vars).await
     }
 
     async fn start_with(smtp: &SmtpSink, env: &[(&str, &str)]) -> Self {
@@ -447,4 +472,103 @@ async fn a_thousand_live_streams_stay_small_and_all_hear_a_change() {
         "{STREAMS} streams took {} MiB",
         with_streams - before
     );
+}
+
+/// Three api processes (the test's own and two binaries) sell one event at
+/// once: the batches of separate processes meet only in the database, and
+/// exactly the tickets there are are sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_api_processes_sell_exactly_the_tickets_there_are() {
+    const TICKETS: i64 = 150;
+    const REQUESTS: usize = 240;
+    let app = crate::helpers::TestApp::spawn_with(|s| {
+        s.auth.secret = SHARED_SECRET.as_bytes().to_vec();
+    })
+    .await;
+    let [first, second] = [
+        ApiProcess::beside(&app, &[("RATE_LIMITS", "off")]).await,
+        ApiProcess::beside(&app, &[("RATE_LIMITS", "off")]).await,
+    ];
+    let organizer = app.organizer().await;
+    let customers = app.customers(REQUESTS).await;
+    let event = app.event(&organizer, TICKETS).await;
+    let event_id = crate::helpers::id(&event).to_owned();
+    let bases = [
+        app.address.as_str(),
+        first.base.as_str(),
+        second.base.as_str(),
+    ];
+    let shots = customers
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| {
+            (
+                format!("{}/api/v1/events/{event_id}/bookings", bases[i % 3]),
+                customer.token.clone(),
+                json!({"quantity": 1}),
+            )
+        })
+        .collect();
+    let answers = crate::helpers::all_at_once(shots).await;
+    let mut by_process = [0usize; 3];
+    for (i, (status, body)) in answers.iter().enumerate() {
+        match status {
+            201 => by_process[i % 3] += 1,
+            409 => assert_eq!(body["error"]["code"], "sold_out", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(by_process.iter().sum::<usize>(), TICKETS as usize);
+    assert!(
+        by_process.iter().all(|n| *n > 0),
+        "each process sold some: {by_process:?}"
+    );
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!(event.available_tickets, 0);
+}
+
+/// The per-customer booking limit is one count across api processes (kept in
+/// Redis): a customer who spreads attempts over two binaries gets no more.
+#[tokio::test]
+async fn the_rate_limit_is_shared_by_api_processes() {
+    use crate::helpers::{Mode, skipped};
+    // Embedded mode keeps its limits in each process's memory.
+    if skipped(Mode::Production) {
+        return;
+    }
+    let app = crate::helpers::TestApp::spawn_with(|s| {
+        s.auth.secret = SHARED_SECRET.as_bytes().to_vec();
+    })
+    .await;
+    let limit = [("RATE_LIMIT_BOOKINGS_PER_CUSTOMER", "4/3600")];
+    let [first, second] = [
+        ApiProcess::beside(&app, &limit).await,
+        ApiProcess::beside(&app, &limit).await,
+    ];
+    let organizer = app.organizer().await;
+    let ann = app.customer().await;
+    let event = app.event(&organizer, 100).await;
+    let event_id = crate::helpers::id(&event);
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for base in [
+        &first.base,
+        &second.base,
+        &first.base,
+        &second.base,
+        &first.base,
+        &second.base,
+    ] {
+        let status = http
+            .post(format!("{base}/api/v1/events/{event_id}/bookings"))
+            .bearer_auth(&ann.token)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 429, 429]);
 }
