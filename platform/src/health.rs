@@ -49,7 +49,6 @@ impl MailHealth {
 
     pub fn timed_out(&self) {
         self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::MAIL_SEND_TIMEOUTS.inc();
     }
 
     /// `Some(n)`: the last `n` sends all ran into their deadline.

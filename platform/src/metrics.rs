@@ -25,16 +25,6 @@ pub static JOBS_ENQUEUED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-pub static MAIL_SEND_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new(
-            "mail_send_timeouts_total",
-            "Email sends given up on at their deadline (a mail server that stopped answering)",
-        )
-        .expect("valid metric"),
-    )
-});
-
 /// The default registry in Prometheus' text format.
 pub fn render() -> String {
     let mut buffer = Vec::new();

@@ -91,6 +91,7 @@ impl Mailer {
                 }
                 Err(_) => {
                     health.timed_out();
+                    crate::metrics::SEND_TIMEOUTS.inc();
                     return Err(MailError::TimedOut(*send_timeout));
                 }
             },

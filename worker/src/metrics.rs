@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use platform::metrics::register;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 
 pub static JOBS_PROCESSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
@@ -13,6 +13,16 @@ pub static JOBS_PROCESSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
                 "Delivery jobs handled, by outcome",
             ),
             &["outcome"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static SEND_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "mail_send_timeouts_total",
+            "Email sends given up on at their deadline (a mail server that stopped answering)",
         )
         .expect("valid metric"),
     )
