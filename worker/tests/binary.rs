@@ -303,22 +303,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     let (db, _, _) = seed_pending_confirmation(&url).await;
     let event = Event::find().one(&db).await.unwrap().unwrap();
     let now = Utc::now();
-    let customers: Vec<_> = (0..HOLDS)
-        .map(|i| UserActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(format!("holder{i}@example.com")),
-            password_hash: Set("-".into()),
-            name: Set(format!("Holder {i}")),
-            role: Set(Role::Customer),
-            created_at: Set(now),
-        })
-        .collect();
-    for chunk in customers.chunks(500) {
-        User::insert_many(chunk.to_vec())
-            .exec_without_returning(&db)
-            .await
-            .unwrap();
-    }
+    let customers = insert_customers(&db, "holder", HOLDS).await;
     // The seeded event grows by HOLDS tickets, all of them held, all of the
     // holds due a second ago.
     let total = event.total_tickets + HOLDS as i32;
@@ -331,7 +316,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         .map(|customer| HoldActiveModel {
             id: Set(Uuid::now_v7()),
             event_id: Set(event.id),
-            user_id: Set(*customer.id.as_ref()),
+            user_id: Set(customer.id),
             quantity: Set(1),
             status: Set(HoldStatus::Active),
             expires_at: Set(now - chrono::Duration::seconds(1)),
@@ -349,27 +334,14 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     // 500 customers wait for one ticket each: the first 500 tickets to come
     // back are offered to them, in the transactions that return them.
     const WAITING: usize = 500;
-    let waiting: Vec<_> = (0..WAITING)
-        .map(|i| UserActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(format!("waiting{i}@example.com")),
-            password_hash: Set("-".into()),
-            name: Set(format!("Waiting {i}")),
-            role: Set(Role::Customer),
-            created_at: Set(now),
-        })
-        .collect();
-    User::insert_many(waiting.clone())
-        .exec_without_returning(&db)
-        .await
-        .unwrap();
+    let waiting = insert_customers(&db, "waiting", WAITING).await;
     let line: Vec<_> = waiting
         .iter()
         .enumerate()
         .map(|(i, customer)| WaitlistEntryActiveModel {
             id: Set(Uuid::now_v7()),
             event_id: Set(event.id),
-            user_id: Set(*customer.id.as_ref()),
+            user_id: Set(customer.id),
             quantity: Set(1),
             status: Set(WaitlistStatus::Waiting),
             hold_id: Set(None),
@@ -652,6 +624,32 @@ impl TestSmtp {
     }
 }
 
+/// `count` customers, `{prefix}{i}@example.com`, in the database.
+async fn insert_customers(
+    db: &sea_orm::DatabaseConnection,
+    prefix: &str,
+    count: usize,
+) -> Vec<UserModel> {
+    let now = Utc::now();
+    let users: Vec<UserModel> = (0..count)
+        .map(|i| UserModel {
+            id: Uuid::now_v7(),
+            email: format!("{prefix}{i}@example.com"),
+            password_hash: "-".into(),
+            name: format!("{prefix} {i}"),
+            role: Role::Customer,
+            created_at: now,
+        })
+        .collect();
+    for chunk in users.chunks(500) {
+        User::insert_many(chunk.iter().cloned().map(UserActiveModel::from))
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    users
+}
+
 /// `count` customers with a pending event-update notice each (never
 /// enqueued: the sweep finds them), added to the seeded event. Returns their
 /// emails.
@@ -667,23 +665,14 @@ async fn seed_fan_out(db: &sea_orm::DatabaseConnection, count: usize) -> Vec<Str
         .unwrap();
     let event = Event::find().one(db).await.unwrap().unwrap();
     let now = Utc::now();
-    let users: Vec<_> = (0..count)
-        .map(|i| UserActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(format!("fan{i}@example.com")),
-            password_hash: Set("-".into()),
-            name: Set(format!("Fan {i}")),
-            role: Set(Role::Customer),
-            created_at: Set(now),
-        })
-        .collect();
+    let users = insert_customers(db, "fan", count).await;
     let changes = serde_json::json!([{"field": "venue", "old": "Hall A", "new": "Hall B"}]);
     let notices: Vec<_> = users
         .iter()
         .map(|user| NotificationActiveModel {
             id: Set(Uuid::now_v7()),
             kind: Set(NotificationKind::EventUpdated),
-            user_id: Set(*user.id.as_ref()),
+            user_id: Set(user.id),
             event_id: Set(event.id),
             booking_id: Set(None),
             hold_id: Set(None),
@@ -699,13 +688,7 @@ async fn seed_fan_out(db: &sea_orm::DatabaseConnection, count: usize) -> Vec<Str
             request_id: Set(None),
         })
         .collect();
-    let emails = users.iter().map(|u| u.email.as_ref().clone()).collect();
-    for chunk in users.chunks(100) {
-        User::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    }
+    let emails = users.into_iter().map(|u| u.email).collect();
     for chunk in notices.chunks(100) {
         Notification::insert_many(chunk.to_vec())
             .exec_without_returning(db)
