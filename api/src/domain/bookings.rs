@@ -6,35 +6,22 @@
 
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
-use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
-    Error, Services, ValidationErrors, begin_write,
+    Error, Services, begin_write,
     box_office::{Answer, Order, Taking},
-    holds::{self, Selection},
+    holds,
     idempotency::Remember,
-    now, outbox, seating,
+    now, outbox,
+    queries::{details, with_seats},
+    sale::{BookingDetails, Selection, confirmation},
 };
-
-pub const MAX_QUANTITY: i64 = 10;
-
-/// A booking and the seats it has (none on general admission).
-#[derive(Debug, Clone)]
-pub struct BookingDetails {
-    pub booking: BookingModel,
-    pub seats: Vec<SeatModel>,
-}
-
-pub(super) fn quantity(raw: i64) -> Result<i32, ValidationErrors> {
-    let mut errors = ValidationErrors::default();
-    super::validation::count(&mut errors, "quantity", raw, MAX_QUANTITY).ok_or(errors)
-}
 
 /// Books tickets for a customer, or fails having written nothing.
 pub async fn book(
@@ -100,51 +87,21 @@ async fn book_in_batch(
         Answer::Held { .. } | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
             "a booking's batch answered as for a hold"
         ))),
-        Answer::NotHere => match why_not_booked(&services.db, event_id, true).await {
-            Error::NeedsTransaction => {
-                holds::book_through_hold(
-                    services,
-                    customer_id,
-                    event_id,
-                    Selection::Quantity(quantity),
-                    remember,
-                )
-                .await
+        Answer::NotHere => {
+            match super::box_office::why_not_sold(&services.db, event_id, true).await {
+                Error::NeedsTransaction => {
+                    holds::book_through_hold(
+                        services,
+                        customer_id,
+                        event_id,
+                        Selection::Quantity(quantity),
+                        remember,
+                    )
+                    .await
+                }
+                why => Err(why),
             }
-            why => Err(why),
-        },
-    }
-}
-
-pub(super) fn confirmation(booking: &BookingModel) -> outbox::Notice {
-    outbox::Notice {
-        kind: NotificationKind::BookingConfirmed,
-        user_id: booking.user_id,
-        event_id: booking.event_id,
-        booking_id: Some(booking.id),
-        hold_id: None,
-        changes: None,
-    }
-}
-
-/// Nothing was taken: say why. Read after the fact, so the count is a hint, not
-/// a promise. After the batch (`in_batch`), an event behind a waiting room
-/// is [`Error::NeedsTransaction`]: the caller takes the tickets through a hold
-/// of its own, which checks admission.
-pub(super) async fn why_not_booked(
-    db: &DatabaseConnection,
-    event_id: Uuid,
-    in_batch: bool,
-) -> Error {
-    match Event::find_by_id(event_id).one(db).await {
-        Ok(None) => Error::NotFound("event"),
-        Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
-        Ok(Some(event)) if event.on_sale_at.is_some_and(|at| now() < at) => Error::NotOnSale,
-        Ok(Some(event)) if event.waiting_room_enabled && in_batch => Error::NeedsTransaction,
-        Ok(Some(event)) => Error::SoldOut {
-            available: event.available_tickets,
-        },
-        Err(error) => error.into(),
+        }
     }
 }
 
@@ -159,48 +116,6 @@ pub async fn list_own(
         .all(db)
         .await?;
     with_seats(db, bookings).await
-}
-
-/// Bookings with their seats, looked up for all of them at once.
-pub async fn with_seats<C: ConnectionTrait>(
-    db: &C,
-    bookings: Vec<BookingModel>,
-) -> Result<Vec<BookingDetails>, Error> {
-    let holds: HashMap<Uuid, Uuid> = if bookings.is_empty() {
-        HashMap::new()
-    } else {
-        Hold::find()
-            .filter(HoldColumn::BookingId.is_in(bookings.iter().map(|b| b.id)))
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|hold| Some((hold.booking_id?, hold.id)))
-            .collect()
-    };
-    let hold_ids: Vec<Uuid> = holds.values().copied().collect();
-    let mut seats = seating::of_holds(db, &hold_ids).await?;
-    Ok(bookings
-        .into_iter()
-        .map(|booking| {
-            let seats = holds
-                .get(&booking.id)
-                .and_then(|hold| seats.remove(hold))
-                .unwrap_or_default();
-            BookingDetails { booking, seats }
-        })
-        .collect())
-}
-
-pub(super) async fn details<C: ConnectionTrait>(
-    db: &C,
-    booking_id: Uuid,
-) -> Result<BookingDetails, Error> {
-    let booking = Booking::find_by_id(booking_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("booking"))?;
-    let mut all = with_seats(db, vec![booking]).await?;
-    all.pop().ok_or(Error::NotFound("booking"))
 }
 
 /// Visible to the customer who made it and the organizer of its event; to anyone
@@ -294,6 +209,6 @@ pub async fn cancel(
     services.observer.booking_cancelled();
     outbox::enqueue(services, ids);
     super::announce(services, cancelled.event_id, freed);
-    super::waitlist::offered(services, offers);
+    super::after_commit::offered(services, offers);
     Ok(details)
 }

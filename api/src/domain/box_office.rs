@@ -36,11 +36,12 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Error, begin_write, bookings,
+    Error, after_commit, begin_write,
     event_cache::{EventCache, KEPT_FOR, Recall},
-    holds,
     idempotency::{self, Remember},
-    now, outbox, seating,
+    now, outbox,
+    sale::{self, BookingDetails},
+    seating,
 };
 
 /// The most bookings one transaction writes; more waiting go in the next.
@@ -61,7 +62,7 @@ pub(super) enum Taking {
     /// how to record the response to an idempotent request.
     Booking {
         booking: BookingModel,
-        remember: Option<Remember<bookings::BookingDetails>>,
+        remember: Option<Remember<BookingDetails>>,
     },
     /// A hold with this id, lasting the event's `hold_minutes`.
     Hold { hold_id: Uuid },
@@ -345,7 +346,7 @@ impl BoxOffice {
             self.known.remember(event, seen);
         } else {
             outbox::push(&self.queues, written.jobs);
-            holds::time_holds(&self.queues, written.timers);
+            after_commit::time_holds(&self.queues, written.timers);
             self.announce(event_id, written.seat_ids);
         }
         Ok(answers)
@@ -495,7 +496,7 @@ async fn write(
     }
     let notices = booked
         .iter()
-        .map(|(order, booking)| (bookings::confirmation(booking), order.request_id.clone()))
+        .map(|(order, booking)| (sale::confirmation(booking), order.request_id.clone()))
         .collect();
     let ids = inventory::outbox::write_each(txn, notices).await?;
     let booked_details = orders
@@ -513,7 +514,7 @@ async fn write(
             request_id: order.request_id.clone(),
         });
         if let Some(remember) = remember {
-            let details = bookings::BookingDetails {
+            let details = BookingDetails {
                 booking: booking.clone(),
                 seats: seats.clone(),
             };
@@ -576,5 +577,22 @@ async fn drop_old_readings(office: Weak<BoxOffice>) {
             return;
         };
         office.known.drop_old();
+    }
+}
+
+/// Nothing was taken: say why. Read after the fact, so the count is a hint, not
+/// a promise. After the batch (`in_batch`), an event behind a waiting room
+/// is [`Error::NeedsTransaction`]: the caller takes the tickets through a hold
+/// of its own, which checks admission.
+pub(super) async fn why_not_sold(db: &DatabaseConnection, event_id: Uuid, in_batch: bool) -> Error {
+    match Event::find_by_id(event_id).one(db).await {
+        Ok(None) => Error::NotFound("event"),
+        Ok(Some(event)) if event.status == EventStatus::Cancelled => Error::EventCancelled,
+        Ok(Some(event)) if event.on_sale_at.is_some_and(|at| now() < at) => Error::NotOnSale,
+        Ok(Some(event)) if event.waiting_room_enabled && in_batch => Error::NeedsTransaction,
+        Ok(Some(event)) => Error::SoldOut {
+            available: event.available_tickets,
+        },
+        Err(error) => error.into(),
     }
 }

@@ -11,9 +11,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Error, Services, ValidationErrors, begin_write,
-    bookings::BookingDetails,
-    now, outbox,
+    Error, Services, ValidationErrors, begin_write, now, outbox,
+    sale::BookingDetails,
     seating::{self, SeatMap, SeatMapInput},
     validation,
 };
@@ -321,14 +320,6 @@ pub async fn get(services: &Services, id: Uuid) -> Result<EventModel, Error> {
     services.box_office.event(id).await
 }
 
-/// The event, read now.
-pub async fn find(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Error> {
-    Event::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("event"))
-}
-
 /// Keyset pagination over `(starts_at, id)`: stable under inserts, no OFFSET scans.
 pub async fn list(
     db: &DatabaseConnection,
@@ -507,8 +498,8 @@ pub async fn update(
     let updated = if offers.is_empty() {
         updated
     } else {
-        super::waitlist::offered(services, offers);
-        find(&services.db, event_id).await?
+        super::after_commit::offered(services, offers);
+        super::queries::event(&services.db, event_id).await?
     };
     Ok(updated)
 }
@@ -640,7 +631,7 @@ pub async fn attendees(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Vec<(BookingDetails, UserModel)>, Error> {
-    let event = find(db, event_id).await?;
+    let event = super::queries::event(db, event_id).await?;
     if event.organizer_id != organizer_id {
         return Err(Error::Forbidden(
             "only the event's organizer may see its bookings",
@@ -657,6 +648,6 @@ pub async fn attendees(
         .into_iter()
         .filter_map(|(booking, user)| Some((booking, user?)))
         .unzip();
-    let bookings = super::bookings::with_seats(db, bookings).await?;
+    let bookings = super::queries::with_seats(db, bookings).await?;
     Ok(bookings.into_iter().zip(customers).collect())
 }

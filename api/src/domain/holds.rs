@@ -9,10 +9,9 @@
 //! with the worker that expires holds. Lock order on every path: hold, event,
 //! seats (a new hold has no row to lock yet: event, then seats).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
-use platform::Queues;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, sea_query::Expr,
@@ -20,65 +19,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Error, Services, ValidationErrors, begin_write,
-    bookings::{self, BookingDetails, MAX_QUANTITY},
+    Error, Services, ValidationErrors, after_commit, begin_write,
     box_office::{Answer, Order, Taking},
     idempotency::{self, Remember},
-    now, outbox, seating,
+    now, outbox, queries,
+    sale::{self, BookingDetails, HoldDetails, Selection},
+    seating,
 };
-
-/// What a customer asks for: a number of tickets (best available, on a seated
-/// event) or particular seats.
-#[derive(Debug, Clone)]
-pub enum Selection {
-    Quantity(i32),
-    Seats(Vec<Uuid>),
-}
-
-impl Selection {
-    /// `quantity` defaults to 1; `seat_ids` are 1 to 10 distinct seats.
-    pub fn parse(
-        quantity: Option<i64>,
-        seat_ids: Option<Vec<Uuid>>,
-    ) -> Result<Self, ValidationErrors> {
-        match (quantity, seat_ids) {
-            (Some(_), Some(_)) => Err(ValidationErrors::single(
-                "seat_ids",
-                "give either quantity or seat_ids, not both",
-            )),
-            (_, Some(ids)) => {
-                let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
-                if ids.is_empty() || ids.len() > MAX_QUANTITY as usize {
-                    Err(ValidationErrors::single(
-                        "seat_ids",
-                        format!("must list between 1 and {MAX_QUANTITY} seats"),
-                    ))
-                } else if distinct.len() != ids.len() {
-                    Err(ValidationErrors::single("seat_ids", "lists a seat twice"))
-                } else {
-                    Ok(Selection::Seats(ids))
-                }
-            }
-            (quantity, None) => Ok(Selection::Quantity(bookings::quantity(
-                quantity.unwrap_or(1),
-            )?)),
-        }
-    }
-
-    fn count(&self) -> i32 {
-        match self {
-            Selection::Quantity(n) => *n,
-            Selection::Seats(ids) => ids.len() as i32,
-        }
-    }
-}
-
-/// A hold and the seats it took (none on general admission).
-#[derive(Debug, Clone)]
-pub struct HoldDetails {
-    pub hold: HoldModel,
-    pub seats: Vec<SeatModel>,
-}
 
 /// Holds tickets for a customer, or fails having written nothing.
 pub async fn create(
@@ -135,7 +82,7 @@ async fn hold_in_transaction(
     )
     .await?;
     txn.commit().await?;
-    schedule_expiry(services, &hold);
+    after_commit::schedule_expiry(services, &hold);
     super::announce(
         services,
         event_id,
@@ -206,10 +153,12 @@ async fn hold_in_batch(
         Answer::Booked { .. } | Answer::ClaimLost => Err(Error::Internal(anyhow::anyhow!(
             "a hold's batch answered as for a booking"
         ))),
-        Answer::NotHere => match bookings::why_not_booked(&services.db, event_id, true).await {
-            Error::NeedsTransaction => Ok(None),
-            why => Err(why),
-        },
+        Answer::NotHere => {
+            match super::box_office::why_not_sold(&services.db, event_id, true).await {
+                Error::NeedsTransaction => Ok(None),
+                why => Err(why),
+            }
+        }
     }
 }
 
@@ -250,7 +199,7 @@ async fn take(
         .await?;
     if taken.rows_affected == 0 {
         drop(txn);
-        let why = bookings::why_not_booked(&services.db, event_id, false).await;
+        let why = super::box_office::why_not_sold(&services.db, event_id, false).await;
         // Fewer free than asked for: some of the asked-for seats are taken.
         if let (Error::SoldOut { .. }, Selection::Seats(ids)) = (&why, &selection) {
             return Err(Error::SeatsUnavailable(
@@ -328,12 +277,7 @@ async fn record_booking(
         .exec(txn)
         .await?;
     let details = BookingDetails { booking, seats };
-    let ids = outbox::write(
-        txn,
-        services,
-        vec![bookings::confirmation(&details.booking)],
-    )
-    .await?;
+    let ids = outbox::write(txn, services, vec![sale::confirmation(&details.booking)]).await?;
     if let Some(remember) = remember {
         let (status, response) = remember.response(&details);
         idempotency::save_response(txn, &remember.claim, status, &response).await?;
@@ -370,27 +314,6 @@ async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uui
         }
         Err(error) => error.into(),
     }
-}
-
-/// The hold's timer: a job due when it expires. Should the push fail, the
-/// worker's sweep expires the hold a little later instead.
-pub(super) fn schedule_expiry(services: &Services, hold: &HoldModel) {
-    time_holds(&services.queues, vec![(hold.id, hold.expires_at)]);
-}
-
-/// [`schedule_expiry`] for several holds: `(id, expires_at)` each.
-pub(super) fn time_holds(queues: &Queues, holds: Vec<(Uuid, DateTime<Utc>)>) {
-    if holds.is_empty() {
-        return;
-    }
-    let queues = queues.clone();
-    tokio::spawn(async move {
-        for (hold_id, expires_at) in holds {
-            if let Err(error) = queues.time_hold(hold_id, expires_at).await {
-                tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
-            }
-        }
-    });
 }
 
 /// The customer's own hold; anyone else's does not exist.
@@ -435,7 +358,7 @@ pub async fn list_own(
     }
     let holds = query.all(db).await?;
     let ids: Vec<Uuid> = holds.iter().map(|hold| hold.id).collect();
-    let mut seats = seating::of_holds(db, &ids).await?;
+    let mut seats = super::queries::of_holds(db, &ids).await?;
     Ok(holds
         .into_iter()
         .map(|hold| HoldDetails {
@@ -446,7 +369,7 @@ pub async fn list_own(
 }
 
 async fn details(db: &DatabaseConnection, hold: HoldModel) -> Result<HoldDetails, Error> {
-    let seats = seating::of_holds(db, &[hold.id])
+    let seats = super::queries::of_holds(db, &[hold.id])
         .await?
         .remove(&hold.id)
         .unwrap_or_default();
@@ -470,7 +393,7 @@ pub async fn confirm(
         match hold.status {
             HoldStatus::Confirmed => {
                 let booking_id = hold.booking_id.ok_or(Error::NotFound("booking"))?;
-                let details = bookings::details(&services.db, booking_id).await?;
+                let details = queries::details(&services.db, booking_id).await?;
                 // A new key for an old confirmation: its repeats answer the same.
                 if let Some(remember) = &remember {
                     let (status, response) = remember.response(&details);
@@ -487,7 +410,7 @@ pub async fn confirm(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
-                    super::waitlist::offered(services, ended.offers);
+                    super::after_commit::offered(services, ended.offers);
                 }
             }
             HoldStatus::Active => {
@@ -536,7 +459,7 @@ async fn confirm_active(
         .exec(&txn)
         .await?;
     seating::book_held(&txn, hold.id).await?;
-    let seats = seating::of_holds(&txn, &[hold.id])
+    let seats = super::queries::of_holds(&txn, &[hold.id])
         .await?
         .remove(&hold.id)
         .unwrap_or_default();
@@ -581,7 +504,7 @@ pub async fn release(
                     inventory::end_hold(&services.db, hold.id, ending, now()).await?
                 {
                     super::announce(services, hold.event_id, ended.seat_ids);
-                    super::waitlist::offered(services, ended.offers);
+                    super::after_commit::offered(services, ended.offers);
                     if ending == inventory::Ending::Released {
                         return details(&services.db, ended.hold).await;
                     }

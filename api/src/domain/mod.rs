@@ -1,6 +1,7 @@
 //! The rules of the product, independent of HTTP: what may be booked, by whom, and
 //! what has to be written together. Nothing here knows about Rocket.
 
+pub mod after_commit;
 pub mod bookings;
 pub mod box_office;
 mod event_cache;
@@ -9,6 +10,8 @@ pub mod events;
 pub mod holds;
 pub mod idempotency;
 pub mod outbox;
+mod queries;
+pub mod sale;
 pub mod seating;
 pub mod users;
 mod validation;

@@ -7,7 +7,7 @@
 //! order of the seat map as given: its first section's first row's first seat is
 //! the best seat in the house.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use entity::prelude::*;
 use sea_orm::{
@@ -248,7 +248,7 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    super::events::find(db, event_id).await?;
+    super::queries::event(db, event_id).await?;
     let mut query = Seat::find()
         .filter(SeatColumn::EventId.eq(event_id))
         .filter(SeatColumn::Position.gt(after))
@@ -295,7 +295,7 @@ pub async fn free_runs(
         Some(name) => Some(section_name(&mut errors, name).ok_or(Error::Validation(errors))?),
         None => None,
     };
-    super::events::find(db, event_id).await?;
+    super::queries::event(db, event_id).await?;
     let backend = db.get_database_backend();
     let (param, section_filter) = match backend {
         DbBackend::Postgres => ("$1", "AND ($2::text IS NULL OR section = $2)"),
@@ -451,38 +451,4 @@ pub async fn book_held(txn: &DatabaseTransaction, hold_id: Uuid) -> Result<(), D
         .exec(txn)
         .await?;
     Ok(())
-}
-
-/// The seats each hold took (kept after the hold ends), in rank order.
-pub async fn of_holds<C: ConnectionTrait>(
-    db: &C,
-    hold_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<SeatModel>>, DbErr> {
-    let mut by_hold: HashMap<Uuid, Vec<SeatModel>> = HashMap::new();
-    if hold_ids.is_empty() {
-        return Ok(by_hold);
-    }
-    let links = HoldSeat::find()
-        .filter(HoldSeatColumn::HoldId.is_in(hold_ids.iter().copied()))
-        .all(db)
-        .await?;
-    if links.is_empty() {
-        return Ok(by_hold);
-    }
-    let seats: HashMap<Uuid, SeatModel> = Seat::find()
-        .filter(SeatColumn::Id.is_in(links.iter().map(|l| l.seat_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|seat| (seat.id, seat))
-        .collect();
-    for link in links {
-        if let Some(seat) = seats.get(&link.seat_id) {
-            by_hold.entry(link.hold_id).or_default().push(seat.clone());
-        }
-    }
-    for seats in by_hold.values_mut() {
-        seats.sort_by_key(|seat| seat.position);
-    }
-    Ok(by_hold)
 }

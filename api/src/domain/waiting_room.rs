@@ -341,7 +341,7 @@ pub async fn statistics(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Statistics, Error> {
-    let event = super::events::find(db, event_id).await?;
+    let event = super::queries::event(db, event_id).await?;
     if event.organizer_id != organizer_id {
         return Err(Error::Forbidden(
             "only the event's organizer may see its waiting room",

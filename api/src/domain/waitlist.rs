@@ -2,14 +2,13 @@
 //! that come back are offered to them in order (`inventory::waitlist`).
 
 use entity::prelude::*;
-use inventory::waitlist::Offer;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{Error, Services, bookings, holds, now, outbox, waiting_room};
+use super::{Error, Services, now, waiting_room};
 
 /// An entry and its place in the line (1 is next).
 #[derive(Debug, Clone)]
@@ -28,7 +27,7 @@ pub async fn join(
     event_id: Uuid,
     quantity: i64,
 ) -> Result<(Place, bool), Error> {
-    let quantity = bookings::quantity(quantity)?;
+    let quantity = super::sale::quantity(quantity)?;
     if let Some(place) = current(&services.db, customer_id, event_id).await? {
         return Ok((place, false));
     }
@@ -162,14 +161,4 @@ async fn place(db: &DatabaseConnection, entry: WaitlistEntryModel) -> Result<Pla
         entry,
         position: Some(ahead + 1),
     })
-}
-
-/// After the commit that made them: each offer's email is queued and its
-/// hold's timer set. The caller announces the change it made (offers are part
-/// of it).
-pub fn offered(services: &Services, offers: Vec<Offer>) {
-    for offer in &offers {
-        holds::schedule_expiry(services, &offer.hold);
-    }
-    outbox::enqueue(services, offers.iter().map(|o| o.notification_id).collect());
 }

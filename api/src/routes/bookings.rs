@@ -4,7 +4,7 @@ use super::{BookingView, Items, TicketRequest};
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Authenticated, Customer},
-    domain::{Services, bookings, bookings::BookingDetails},
+    domain::{Services, bookings, sale::BookingDetails},
     http::{
         ApiError, IdempotencyHeader, JsonBody,
         idempotency::{JsonResponse, respond_once},

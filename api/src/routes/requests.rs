@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::{
     ValidationErrors,
     events::{EventChanges, NewEvent, SaleSettings, WaitingRoomSettings},
-    holds::Selection,
+    sale::Selection,
     seating::SeatMapInput,
     users::NewUser,
 };

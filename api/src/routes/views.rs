@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::prelude::*;
 
 use crate::domain::{
-    bookings::BookingDetails,
-    holds::HoldDetails,
+    sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
     waiting_room::{Standing, Statistics, Status as QueueStatus},
     waitlist::Place,

@@ -1,0 +1,94 @@
+//! Reads several use-cases share: an event by id, bookings and holds with
+//! their seats.
+
+use std::collections::HashMap;
+
+use entity::prelude::*;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{Error, sale::BookingDetails};
+
+/// The event, read now.
+pub async fn event(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Error> {
+    Event::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("event"))
+}
+
+/// Bookings with their seats, looked up for all of them at once.
+pub async fn with_seats<C: ConnectionTrait>(
+    db: &C,
+    bookings: Vec<BookingModel>,
+) -> Result<Vec<BookingDetails>, Error> {
+    let holds: HashMap<Uuid, Uuid> = if bookings.is_empty() {
+        HashMap::new()
+    } else {
+        Hold::find()
+            .filter(HoldColumn::BookingId.is_in(bookings.iter().map(|b| b.id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|hold| Some((hold.booking_id?, hold.id)))
+            .collect()
+    };
+    let hold_ids: Vec<Uuid> = holds.values().copied().collect();
+    let mut seats = of_holds(db, &hold_ids).await?;
+    Ok(bookings
+        .into_iter()
+        .map(|booking| {
+            let seats = holds
+                .get(&booking.id)
+                .and_then(|hold| seats.remove(hold))
+                .unwrap_or_default();
+            BookingDetails { booking, seats }
+        })
+        .collect())
+}
+
+pub async fn details<C: ConnectionTrait>(
+    db: &C,
+    booking_id: Uuid,
+) -> Result<BookingDetails, Error> {
+    let booking = Booking::find_by_id(booking_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("booking"))?;
+    let mut all = with_seats(db, vec![booking]).await?;
+    all.pop().ok_or(Error::NotFound("booking"))
+}
+
+/// The seats each hold took (kept after the hold ends), in rank order.
+pub async fn of_holds<C: ConnectionTrait>(
+    db: &C,
+    hold_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<SeatModel>>, DbErr> {
+    let mut by_hold: HashMap<Uuid, Vec<SeatModel>> = HashMap::new();
+    if hold_ids.is_empty() {
+        return Ok(by_hold);
+    }
+    let links = HoldSeat::find()
+        .filter(HoldSeatColumn::HoldId.is_in(hold_ids.iter().copied()))
+        .all(db)
+        .await?;
+    if links.is_empty() {
+        return Ok(by_hold);
+    }
+    let seats: HashMap<Uuid, SeatModel> = Seat::find()
+        .filter(SeatColumn::Id.is_in(links.iter().map(|l| l.seat_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|seat| (seat.id, seat))
+        .collect();
+    for link in links {
+        if let Some(seat) = seats.get(&link.seat_id) {
+            by_hold.entry(link.hold_id).or_default().push(seat.clone());
+        }
+    }
+    for seats in by_hold.values_mut() {
+        seats.sort_by_key(|seat| seat.position);
+    }
+    Ok(by_hold)
+}

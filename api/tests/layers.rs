@@ -1,0 +1,130 @@
+//! The domain's modules import one another in one direction only: a check
+//! over their `use` lines that fails on any circle, so a change cannot grow
+//! one back unseen. (Crates cannot form circles; cargo refuses them.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `super::name` paths, and the names inside `use super::{…}` lists, that are
+/// modules of the domain.
+fn imports(source: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    let code: String = source
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found = BTreeSet::new();
+    for (at, _) in code.match_indices("super::") {
+        let rest = &code[at + "super::".len()..];
+        if let Some(list) = rest.strip_prefix('{') {
+            // The whole braced list, nested braces included.
+            let mut depth = 1;
+            let end = list
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(list.len(), |(i, _)| i);
+            for word in list[..end].split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if modules.contains(word) {
+                    found.insert(word.to_owned());
+                }
+            }
+        } else {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if modules.contains(&word) {
+                found.insert(word);
+            }
+        }
+    }
+    found
+}
+
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_domain_has_no_import_circle() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let sources: BTreeMap<String, String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.path().file_stem()?.to_str()?.to_owned();
+            (entry.path().extension()? == "rs" && name != "mod")
+                .then(|| (name, std::fs::read_to_string(entry.path()).unwrap()))
+        })
+        .collect();
+    let modules: BTreeSet<String> = sources.keys().cloned().collect();
+    assert!(
+        modules.len() > 10,
+        "found the domain's modules: {modules:?}"
+    );
+    let graph: BTreeMap<String, BTreeSet<String>> = sources
+        .iter()
+        .map(|(name, source)| {
+            let mut uses = imports(source, &modules);
+            uses.remove(name);
+            (name.clone(), uses)
+        })
+        .collect();
+    assert!(
+        graph["bookings"].contains("box_office") && graph["holds"].contains("sale"),
+        "the check sees imports: {graph:?}"
+    );
+    if let Some(found) = circle(&graph) {
+        panic!("an import circle in api/src/domain: {}", found.join(" → "));
+    }
+}
+
+#[test]
+fn the_check_finds_a_circle() {
+    let modules: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", "use super::{Error, b::{self, Thing}};"),
+        ("b", "fn f() { super::c::g(); }"),
+        ("c", "// super::a is only a comment\nuse super::{a, now};"),
+    ]
+    .into_iter()
+    .map(|(name, source)| (name.to_owned(), imports(source, &modules)))
+    .collect();
+    assert_eq!(
+        circle(&graph),
+        Some(["a", "b", "c", "a"].map(String::from).to_vec())
+    );
+}
