@@ -1,0 +1,69 @@
+use std::collections::BTreeSet;
+
+use entity::prelude::*;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use uuid::Uuid;
+
+use super::lock_own_event;
+use crate::domain::{Error, Services, begin_write, event_updates, now, outbox};
+
+/// Cancels an event as its organizer: in one transaction every confirmed booking
+/// is cancelled, its tickets returned, and each affected customer gets one
+/// notice. Cancelling a cancelled event changes nothing and emails nobody.
+pub async fn cancel(
+    services: &Services,
+    organizer_id: Uuid,
+    event_id: Uuid,
+) -> Result<EventModel, Error> {
+    let txn = begin_write(&services.db).await?;
+    let event = lock_own_event(
+        &txn,
+        event_id,
+        organizer_id,
+        "only the event's organizer may cancel it",
+    )
+    .await?;
+    if event.status == EventStatus::Cancelled {
+        return Ok(event);
+    }
+    let now = now();
+    let cancelled = Booking::update_many()
+        .col_expr(BookingColumn::Status, Expr::value(BookingStatus::Cancelled))
+        .col_expr(BookingColumn::CancelledAt, Expr::value(Some(now)))
+        .filter(BookingColumn::EventId.eq(event_id))
+        .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
+        .exec_with_returning(&txn)
+        .await?;
+    // Active holds end with the event; every seat is free again.
+    Hold::update_many()
+        .col_expr(HoldColumn::Status, Expr::value(HoldStatus::Released))
+        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .exec(&txn)
+        .await?;
+    Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
+        .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Status.ne(SeatStatus::Available))
+        .exec(&txn)
+        .await?;
+    let mut active: EventActiveModel = event.clone().into();
+    active.status = Set(EventStatus::Cancelled);
+    active.available_tickets = Set(event.total_tickets);
+    active.held_tickets = Set(0);
+    active.booked_tickets = Set(0);
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+
+    event_updates::drop_waiting(&txn, event_id).await?;
+    let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();
+    let notices = outbox::to_each(customers, NotificationKind::EventCancelled, event_id, None);
+    let ids = outbox::write(&txn, services, notices).await?;
+    txn.commit().await?;
+    outbox::enqueue(services, ids);
+    // Every seat is free again; subscribers re-read the map for the seats.
+    crate::domain::announce(services, event_id, Vec::new());
+    Ok(updated)
+}

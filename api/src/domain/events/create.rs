@@ -1,0 +1,62 @@
+use entity::prelude::*;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use uuid::Uuid;
+
+use super::{NewEvent, WaitingRoomSettings};
+use crate::domain::{Error, begin_write, now, seating};
+
+pub async fn create(
+    db: &DatabaseConnection,
+    organizer_id: Uuid,
+    event: NewEvent,
+) -> Result<EventModel, Error> {
+    let NewEvent {
+        title,
+        description,
+        venue,
+        starts_at,
+        ends_at,
+        total_tickets: total,
+        hold_minutes,
+        offer_minutes,
+        seating,
+        sale,
+    } = event;
+    let room = sale.waiting_room.unwrap_or(WaitingRoomSettings {
+        enabled: false,
+        admit_per_minute: 60,
+        pass_minutes: 10,
+    });
+    let now = now();
+    let txn = begin_write(db).await?;
+    let event = EventActiveModel {
+        id: Set(Uuid::now_v7()),
+        organizer_id: Set(organizer_id),
+        title: Set(title),
+        description: Set(description),
+        venue: Set(venue),
+        starts_at: Set(starts_at),
+        ends_at: Set(ends_at),
+        total_tickets: Set(total),
+        available_tickets: Set(total),
+        held_tickets: Set(0),
+        booked_tickets: Set(0),
+        hold_minutes: Set(hold_minutes),
+        offer_minutes: Set(offer_minutes),
+        on_sale_at: Set(sale.on_sale_at),
+        waiting_room_enabled: Set(room.enabled),
+        admit_per_minute: Set(room.admit_per_minute),
+        pass_minutes: Set(room.pass_minutes),
+        seated: Set(seating.is_some()),
+        status: Set(EventStatus::Scheduled),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    if let Some(map) = &seating {
+        seating::create_seats(&txn, event.id, map).await?;
+    }
+    txn.commit().await?;
+    Ok(event)
+}

@@ -1,0 +1,250 @@
+//! What a new event, or a change to one, may say: each field checked, every
+//! problem reported at once.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    ValidationErrors,
+    seating::{SeatMap, SeatMapInput},
+    validation,
+};
+
+pub const MAX_TICKETS: i64 = 1_000_000;
+const TITLE_MAX_CHARS: usize = 200;
+const VENUE_MAX_CHARS: usize = 200;
+const DESCRIPTION_MAX_CHARS: usize = 5_000;
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+pub const DEFAULT_HOLD_MINUTES: i64 = 10;
+pub const MAX_HOLD_MINUTES: i64 = 60;
+pub const DEFAULT_OFFER_MINUTES: i64 = 30;
+pub const MAX_OFFER_MINUTES: i64 = 1_440;
+
+/// A new event, every field checked.
+pub struct NewEvent {
+    pub(super) title: String,
+    pub(super) description: Option<String>,
+    pub(super) venue: String,
+    pub(super) starts_at: DateTime<Utc>,
+    pub(super) ends_at: DateTime<Utc>,
+    pub(super) total_tickets: i32,
+    pub(super) hold_minutes: i32,
+    pub(super) offer_minutes: i32,
+    pub(super) seating: Option<SeatMap>,
+    pub(super) sale: SaleSettings,
+}
+
+/// When tickets go on sale, and whether through a waiting room.
+#[derive(Debug, Clone, Default)]
+pub struct SaleSettings {
+    pub on_sale_at: Option<DateTime<Utc>>,
+    pub waiting_room: Option<WaitingRoomSettings>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WaitingRoomSettings {
+    pub enabled: bool,
+    pub admit_per_minute: i32,
+    pub pass_minutes: i32,
+}
+
+impl WaitingRoomSettings {
+    pub const MAX_ADMIT_PER_MINUTE: i64 = 600_000;
+    pub const MAX_PASS_MINUTES: i64 = 120;
+
+    /// Checks each setting, adding to `errors`; defaults: 60 a minute, 10
+    /// minutes a pass.
+    pub fn parse(
+        errors: &mut ValidationErrors,
+        enabled: bool,
+        admit_per_minute: Option<i64>,
+        pass_minutes: Option<i64>,
+    ) -> Option<Self> {
+        let admit = validation::count(
+            errors,
+            "waiting_room.admit_per_minute",
+            admit_per_minute.unwrap_or(60),
+            Self::MAX_ADMIT_PER_MINUTE,
+        );
+        let pass = validation::count(
+            errors,
+            "waiting_room.pass_minutes",
+            pass_minutes.unwrap_or(10),
+            Self::MAX_PASS_MINUTES,
+        );
+        Some(Self {
+            enabled,
+            admit_per_minute: admit?,
+            pass_minutes: pass?,
+        })
+    }
+}
+
+impl NewEvent {
+    /// Checks every field, adding to `errors` (which may already hold the
+    /// caller's, such as unreadable times, given here as `None`), so a client
+    /// learns every problem at once. With a seat map, the tickets are its seats
+    /// and `total_tickets` may be left out.
+    #[expect(clippy::too_many_arguments, reason = "one per field of the request")]
+    pub fn parse(
+        mut errors: ValidationErrors,
+        title: &str,
+        description: Option<String>,
+        venue: &str,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+        total_tickets: Option<i64>,
+        hold_minutes: Option<i64>,
+        offer_minutes: Option<i64>,
+        seating: Option<SeatMapInput>,
+        sale: SaleSettings,
+    ) -> Result<Self, ValidationErrors> {
+        let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
+        let venue = validation::text(&mut errors, "venue", venue, VENUE_MAX_CHARS);
+        let description = self::description(&mut errors, description);
+        let hold_minutes =
+            self::hold_minutes(&mut errors, hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES));
+        let offer_minutes =
+            self::offer_minutes(&mut errors, offer_minutes.unwrap_or(DEFAULT_OFFER_MINUTES));
+        let seating = seating.and_then(|map| SeatMap::parse(&mut errors, map));
+        let total_tickets = match (total_tickets, &seating) {
+            (None, None) => {
+                errors.add(
+                    "total_tickets",
+                    "is required for an event without a seat map",
+                );
+                None
+            }
+            (Some(total), Some(map)) if total != i64::from(map.seat_count()) => {
+                errors.add(
+                    "total_tickets",
+                    format!(
+                        "must equal the seat map's {} seats, or be left out",
+                        map.seat_count()
+                    ),
+                );
+                None
+            }
+            (_, Some(map)) => Some(map.seat_count()),
+            (Some(total), None) => ticket_count(&mut errors, total),
+        };
+        if let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) {
+            check_order(&mut errors, starts_at, ends_at);
+        }
+        match (
+            title,
+            venue,
+            starts_at,
+            ends_at,
+            total_tickets,
+            hold_minutes,
+            offer_minutes,
+        ) {
+            (
+                Some(title),
+                Some(venue),
+                Some(starts_at),
+                Some(ends_at),
+                Some(total_tickets),
+                Some(hold_minutes),
+                Some(offer_minutes),
+            ) if errors.is_empty() => Ok(Self {
+                title,
+                description,
+                venue,
+                starts_at,
+                ends_at,
+                total_tickets,
+                hold_minutes,
+                offer_minutes,
+                seating,
+                sale,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What an organizer asks to change, each given field checked on its own; how
+/// it fits the event as it stands is checked by [`update`].
+#[derive(Debug)]
+pub struct EventChanges {
+    pub(super) title: Option<String>,
+    /// `Some(None)`: remove the description.
+    pub(super) description: Option<Option<String>>,
+    pub(super) venue: Option<String>,
+    pub(super) starts_at: Option<DateTime<Utc>>,
+    pub(super) ends_at: Option<DateTime<Utc>>,
+    pub(super) total_tickets: Option<i32>,
+    pub(super) hold_minutes: Option<i32>,
+    pub(super) offer_minutes: Option<i32>,
+    pub(super) sale: SaleSettings,
+}
+
+impl EventChanges {
+    /// As [`NewEvent::parse`], for the fields given; an empty description
+    /// removes it.
+    #[expect(clippy::too_many_arguments, reason = "one per field of the request")]
+    pub fn parse(
+        mut errors: ValidationErrors,
+        title: Option<&str>,
+        description: Option<String>,
+        venue: Option<&str>,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+        total_tickets: Option<i64>,
+        hold_minutes: Option<i64>,
+        offer_minutes: Option<i64>,
+        sale: SaleSettings,
+    ) -> Result<Self, ValidationErrors> {
+        let changes = Self {
+            title: title.and_then(|t| validation::text(&mut errors, "title", t, TITLE_MAX_CHARS)),
+            description: description.map(|d| self::description(&mut errors, Some(d))),
+            venue: venue.and_then(|v| validation::text(&mut errors, "venue", v, VENUE_MAX_CHARS)),
+            starts_at,
+            ends_at,
+            total_tickets: total_tickets.and_then(|t| ticket_count(&mut errors, t)),
+            hold_minutes: hold_minutes.and_then(|m| self::hold_minutes(&mut errors, m)),
+            offer_minutes: offer_minutes.and_then(|m| self::offer_minutes(&mut errors, m)),
+            sale,
+        };
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
+    validation::count(errors, "total_tickets", raw, MAX_TICKETS)
+}
+
+fn hold_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
+    validation::count(errors, "hold_minutes", raw, MAX_HOLD_MINUTES)
+}
+
+fn offer_minutes(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {
+    validation::count(errors, "offer_minutes", raw, MAX_OFFER_MINUTES)
+}
+
+fn description(errors: &mut ValidationErrors, raw: Option<String>) -> Option<String> {
+    validation::checked_text(
+        errors,
+        "description",
+        &raw?,
+        validation::Lines::Multi,
+        DESCRIPTION_MAX_CHARS,
+    )
+    .filter(|d| !d.is_empty())
+}
+
+pub(super) fn check_order(
+    errors: &mut ValidationErrors,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) {
+    if ends_at <= starts_at {
+        errors.add("ends_at", "must be after starts_at");
+    }
+}
