@@ -91,6 +91,15 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
     (db, booking.id, notification.id)
 }
 
+/// SIGTERM, and waits for the worker to exit.
+fn stop(worker: &mut std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    worker.wait().unwrap();
+}
+
 fn healthcheck(metrics: SocketAddr) -> Option<i32> {
     Command::new(env!("CARGO_BIN_EXE_worker"))
         .arg("healthcheck")
@@ -222,11 +231,7 @@ async fn a_worker_killed_mid_fan_out_leaves_nobody_without_their_email() {
 
     let mut second = start_worker_with(&url, &env, &smtp);
     wait_all_sent(&db, Duration::from_secs(60)).await;
-    Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .unwrap();
-    second.wait().unwrap();
+    stop(&mut second);
 
     let received = smtp.by_recipient();
     let missing: Vec<_> = emails
@@ -423,11 +428,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for worker in [&mut second, &mut third] {
-        Command::new("kill")
-            .args(["-TERM", &worker.id().to_string()])
-            .status()
-            .unwrap();
-        worker.wait().unwrap();
+        stop(worker);
     }
 
     let event_after = books_balance().await;
@@ -777,11 +778,7 @@ async fn the_worker_binary_retries_through_smtp_failures_at_every_step() {
     let smtp = TestSmtp::start(fault).await;
     let mut worker = start_worker_with(&url, &env, &smtp);
     wait_all_sent(&db, Duration::from_secs(60)).await;
-    Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    worker.wait().unwrap();
+    stop(&mut worker);
 
     let received = smtp.by_recipient();
     for email in &emails {

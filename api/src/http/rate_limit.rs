@@ -393,14 +393,11 @@ impl ClientIp {
     /// Who the client is, for counting: its address, or for IPv6 its /64 (one
     /// machine commonly has a whole /64 to pick addresses from).
     pub fn key(&self) -> String {
-        match self.0 {
-            Some(IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_none() => {
+        match self.0.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V6(ip)) => {
                 let s = ip.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
-            Some(IpAddr::V6(ip)) => ip
-                .to_ipv4_mapped()
-                .map_or_else(|| ip.to_string(), |v4| v4.to_string()),
             Some(ip) => ip.to_string(),
             None => "unknown".into(),
         }

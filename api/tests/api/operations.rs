@@ -1,3 +1,4 @@
+use futures::FutureExt;
 use rocket::{http::Status, local::asynchronous::Client};
 use serde_json::Value;
 
@@ -347,11 +348,12 @@ async fn the_worker_serves_its_own_metrics_and_health() {
         .inc_by(0);
 
     let http = reqwest::Client::new();
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let get = |path: &str| {
+        http.get(format!("http://{addr}{path}"))
+            .send()
+            .map(Result::unwrap)
+    };
+    let metrics = get("/metrics").await;
     assert_eq!(metrics.status(), 200);
     assert!(
         metrics
@@ -360,40 +362,21 @@ async fn the_worker_serves_its_own_metrics_and_health() {
             .unwrap()
             .contains("worker_jobs_processed_total")
     );
-    let health = http
-        .get(format!("http://{addr}/health"))
-        .send()
-        .await
-        .unwrap();
+    let health = get("/health").await;
     assert_eq!(health.status(), 200);
     // Sends that run into their deadline one after another: not healthy.
     for _ in 0..platform::health::STUCK_AFTER {
         mail.timed_out();
     }
-    let health = http
-        .get(format!("http://{addr}/health"))
-        .send()
-        .await
-        .unwrap();
+    let health = get("/health").await;
     assert_eq!(health.status(), 503);
     assert!(health.text().await.unwrap().contains("timed out"));
     mail.sent();
     // A client that connects and says nothing does not keep the server waiting.
     let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let health = http
-        .get(format!("http://{addr}/health"))
-        .send()
-        .await
-        .unwrap();
+    let health = get("/health").await;
     assert_eq!(health.status(), 200);
-    assert_eq!(
-        http.get(format!("http://{addr}/other"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(get("/other").await.status(), 404);
     assert!(
         tokio::task::spawn_blocking(move || platform::health::probe(addr, "/health"))
             .await

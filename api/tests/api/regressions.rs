@@ -593,14 +593,11 @@ async fn live_streams_are_capped_and_closed_ones_leave_nothing_behind() {
 
     // The total bound holds with limits off (as for load tests).
     let app = TestApp::spawn_with(|settings| settings.rate_limits.live_streams_total = 2).await;
-    let event = app.event(&organizer_of(&app).await, 5).await;
+    let organizer = app.organizer().await;
+    let event = app.event(&organizer, 5).await;
     let _first = open_live(&app, id(&event)).await;
     let _second = open_live(&app, id(&event)).await;
     assert_eq!(open_live(&app, id(&event)).await.status(), 429);
-}
-
-async fn organizer_of(app: &TestApp) -> TestUser {
-    app.organizer().await
 }
 
 /// A client that announces a body and stops sending part-way is answered (and
