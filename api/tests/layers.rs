@@ -120,7 +120,7 @@ fn the_domain_has_no_import_circle() {
         })
         .collect();
     assert!(
-        graph["bookings"].contains("box_office")
+        graph["bookings"].contains("checkout")
             && graph["holds"].contains("sale")
             && graph["events"].contains("event_updates"),
         "the check sees imports: {graph:?}"
@@ -128,7 +128,56 @@ fn the_domain_has_no_import_circle() {
     if let Some(found) = circle(&graph) {
         panic!("an import circle in api/src/domain: {}", found.join(" → "));
     }
+    let layer_of = |module: &str| {
+        LAYERS
+            .iter()
+            .position(|(_, modules)| modules.contains(&module))
+            .unwrap_or_else(|| panic!("api/src/domain/{module} is in no layer of LAYERS"))
+    };
+    for (module, uses) in &graph {
+        for used in uses {
+            assert!(
+                layer_of(used) >= layer_of(module),
+                "{module} ({}) imports {used} ({}), a layer above it",
+                LAYERS[layer_of(module)].0,
+                LAYERS[layer_of(used)].0,
+            );
+        }
+    }
 }
+
+/// The domain's layers, top to bottom: a module imports from its own layer or
+/// those below, never from above (README, "Layout").
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "use-cases",
+        &[
+            "bookings",
+            "events",
+            "holds",
+            "users",
+            "waiting_room",
+            "waitlist",
+        ],
+    ),
+    ("checkout", &["checkout"]),
+    (
+        "sales engine",
+        &["admission", "box_office", "event_cache", "seating"],
+    ),
+    (
+        "words and plumbing",
+        &[
+            "after_commit",
+            "event_updates",
+            "idempotency",
+            "outbox",
+            "queries",
+            "sale",
+            "validation",
+        ],
+    ),
+];
 
 #[test]
 fn the_check_finds_a_circle() {

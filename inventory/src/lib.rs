@@ -8,18 +8,23 @@
 //!
 //! Lock order, on every path: the hold, then its event, then seats.
 
+pub mod after_commit;
 pub mod outbox;
 pub mod waitlist;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use platform::db::begin_write;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, UpdateMany,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, UpdateMany,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
+
+pub use after_commit::AfterCommit;
 
 /// The three counts an event's tickets are in; they add up to its total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,80 @@ pub fn move_tickets(event_id: Uuid, n: i32, from: Count, to: Count) -> UpdateMan
         .col_expr(from.column(), Expr::col(from.column()).sub(n))
         .col_expr(to.column(), Expr::col(to.column()).add(n))
         .filter(EventColumn::Id.eq(event_id))
+}
+
+/// A new hold row for `quantity` of the customer's tickets, made `at` and
+/// lasting `lasting`; confirmed at once (`status` other than active) when it
+/// is how a booking takes its seats or passes a waiting room.
+pub fn new_hold(
+    event_id: Uuid,
+    customer_id: Uuid,
+    quantity: i32,
+    status: HoldStatus,
+    at: DateTime<Utc>,
+    lasting: chrono::Duration,
+) -> HoldModel {
+    HoldModel {
+        id: Uuid::now_v7(),
+        event_id,
+        user_id: customer_id,
+        quantity,
+        status,
+        expires_at: at + lasting,
+        booking_id: None,
+        created_at: at,
+        ended_at: (status != HoldStatus::Active).then_some(at),
+    }
+}
+
+/// A new confirmed booking row.
+pub fn new_booking(
+    event_id: Uuid,
+    customer_id: Uuid,
+    quantity: i32,
+    at: DateTime<Utc>,
+) -> BookingModel {
+    BookingModel {
+        id: Uuid::now_v7(),
+        event_id,
+        user_id: customer_id,
+        quantity,
+        status: BookingStatus::Confirmed,
+        created_at: at,
+        cancelled_at: None,
+    }
+}
+
+/// The active holds of these customers on the event, by customer (at most one
+/// each: a unique index says so).
+pub async fn active_holds<C: ConnectionTrait>(
+    db: &C,
+    event_id: Uuid,
+    customers: Vec<Uuid>,
+) -> Result<HashMap<Uuid, HoldModel>, DbErr> {
+    if customers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Hold::find()
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .filter(HoldColumn::UserId.is_in(customers))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|hold| (hold.user_id, hold))
+        .collect())
+}
+
+/// The customer's active hold on the event, if any.
+pub async fn active_hold<C: ConnectionTrait>(
+    db: &C,
+    customer_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<HoldModel>, DbErr> {
+    Ok(active_holds(db, event_id, vec![customer_id])
+        .await?
+        .remove(&customer_id))
 }
 
 /// A hold that ended here, the seats it gave back, and the waitlist offers its
@@ -114,6 +193,30 @@ pub async fn end_hold_in(
         seat_ids,
         offers,
     }))
+}
+
+/// An event's cancellation: every active hold ends (released) and every seat
+/// is free again. The caller, with the event row locked, sets the counts.
+pub async fn end_every_hold(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Hold::update_many()
+        .col_expr(HoldColumn::Status, Expr::value(HoldStatus::Released))
+        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
+        .filter(HoldColumn::EventId.eq(event_id))
+        .filter(HoldColumn::Status.eq(HoldStatus::Active))
+        .exec(txn)
+        .await?;
+    Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
+        .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Status.ne(SeatStatus::Available))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Makes the seats a hold has in `status` available again (none, on a

@@ -9,7 +9,7 @@ use entity::prelude::*;
 use platform::db::now;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -57,29 +57,25 @@ pub async fn offer_returned(
         if entry.quantity > available {
             continue;
         }
-        let holding = Hold::find()
-            .filter(HoldColumn::EventId.eq(event_id))
-            .filter(HoldColumn::UserId.eq(entry.user_id))
-            .filter(HoldColumn::Status.eq(HoldStatus::Active))
-            .one(txn)
+        if crate::active_hold(txn, entry.user_id, event_id)
             .await?
-            .is_some();
-        if holding {
+            .is_some()
+        {
             continue;
         }
-        let hold = HoldActiveModel {
-            id: Set(Uuid::now_v7()),
-            event_id: Set(event_id),
-            user_id: Set(entry.user_id),
-            quantity: Set(entry.quantity),
-            status: Set(HoldStatus::Active),
-            expires_at: Set(now + Duration::minutes(i64::from(event.offer_minutes))),
-            booking_id: Set(None),
-            created_at: Set(now),
-            ended_at: Set(None),
-        }
-        .insert(txn)
-        .await?;
+        let lasting = Duration::minutes(i64::from(event.offer_minutes));
+        let hold = crate::new_hold(
+            event_id,
+            entry.user_id,
+            entry.quantity,
+            HoldStatus::Active,
+            now,
+            lasting,
+        );
+        HoldActiveModel::from(hold.clone())
+            .reset_all()
+            .insert(txn)
+            .await?;
         move_tickets(event_id, entry.quantity, Count::Available, Count::Held)
             .exec(txn)
             .await?;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::{ChangeFeed, Changed, DeliverNotification, ExpireHold, Queues};
+use platform::{ChangeFeed, ExpireHold, Queues};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::metrics;
@@ -55,34 +55,12 @@ impl HoldExpirer {
     }
 
     /// After the commit: the change announced, and the tickets' waitlist offers
-    /// emailed and timed. A push that fails is made up for by the sweeps.
+    /// emailed and timed.
     async fn announce(&self, ended: inventory::Ended) {
-        self.live
-            .publish(Changed {
-                event_id: ended.hold.event_id,
-                seat_ids: ended.seat_ids,
-            })
+        inventory::AfterCommit::default()
+            .ended(&ended)
+            .publish(&self.queues, &self.live)
             .await;
-        if ended.offers.is_empty() {
-            return;
-        }
-        let jobs = ended
-            .offers
-            .iter()
-            .map(|offer| DeliverNotification {
-                notification_id: offer.notification_id,
-                request_id: None,
-            })
-            .collect();
-        if let Err(error) = self.queues.notifications.push(jobs).await {
-            tracing::warn!(%error, "could not enqueue waitlist offers; the sweep will");
-        }
-        for offer in ended.offers {
-            let timed = self.queues.time_hold(offer.hold.id, offer.hold.expires_at);
-            if let Err(error) = timed.await {
-                tracing::warn!(%error, "could not time a waitlist offer; the sweep will expire it");
-            }
-        }
     }
 
     /// One sweep round: expires holds whose timers are late, a batch at a time

@@ -1,42 +1,21 @@
-//! What a use-case does once its transaction has committed, written once for
-//! every path: push the hold timers, queue the waitlist offers' emails.
-//! (Notices' jobs: `outbox::enqueue`; the change itself: `announce`.)
+//! What a use-case does once its transaction has committed: one
+//! [`AfterCommit`] value (notification jobs, hold timers, changed events),
+//! published the same way by every path here and by the worker.
 
-use chrono::{DateTime, Utc};
-use entity::prelude::*;
-use inventory::waitlist::Offer;
-use platform::Queues;
-use uuid::Uuid;
+pub use inventory::AfterCommit;
 
-use super::{Services, outbox};
+use super::Services;
 
-/// The hold's timer: a job due when it expires. Should the push fail, the
-/// worker's sweep expires the hold a little later instead.
-pub fn schedule_expiry(services: &Services, hold: &HoldModel) {
-    time_holds(&services.queues, vec![(hold.id, hold.expires_at)]);
-}
-
-/// [`schedule_expiry`] for several holds: `(id, expires_at)` each.
-pub fn time_holds(queues: &Queues, holds: Vec<(Uuid, DateTime<Utc>)>) {
-    if holds.is_empty() {
-        return;
+impl Services {
+    /// What this request leaves to do after its commit; add to it, then
+    /// [`publish`](Services::publish) it.
+    pub fn after_commit(&self) -> AfterCommit {
+        AfterCommit::caused_by(self.request_id.clone())
     }
-    let queues = queues.clone();
-    tokio::spawn(async move {
-        for (hold_id, expires_at) in holds {
-            if let Err(error) = queues.time_hold(hold_id, expires_at).await {
-                tracing::warn!(%error, "could not schedule a hold's expiry; the sweep will expire it");
-            }
-        }
-    });
-}
 
-/// After the commit that made them: each offer's email is queued and its
-/// hold's timer set. The caller announces the change it made (offers are part
-/// of it).
-pub fn offered(services: &Services, offers: Vec<Offer>) {
-    for offer in &offers {
-        schedule_expiry(services, &offer.hold);
+    /// In the background: the response does not wait on Redis, and what this
+    /// process knew of each changed event is forgotten at once.
+    pub fn publish(&self, after: AfterCommit) {
+        self.box_office.publish(after);
     }
-    outbox::enqueue(services, offers.iter().map(|o| o.notification_id).collect());
 }

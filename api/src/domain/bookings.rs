@@ -1,8 +1,6 @@
 //! Booking and cancelling. Every path keeps, at every commit,
 //! `available + held + booked == total`, with `booked_tickets` the sum of
-//! confirmed bookings. A general-admission booking takes its tickets straight
-//! from `available`; a seated one is a hold confirmed in the same transaction
-//! (`holds`).
+//! confirmed bookings. Tickets are taken by `checkout`.
 
 use entity::prelude::*;
 use inventory::{Count, move_tickets};
@@ -14,9 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Error, Services, begin_write,
-    box_office::{Answer, Order, Taking},
-    holds,
+    Error, Services, begin_write, checkout,
     idempotency::Remember,
     now, outbox,
     queries::{details, with_seats},
@@ -31,77 +27,16 @@ pub async fn book(
     selection: Selection,
     remember: Option<Remember<BookingDetails>>,
 ) -> Result<BookingDetails, Error> {
-    let quantity = match selection {
-        Selection::Quantity(quantity) => quantity,
-        Selection::Seats(_) => {
-            return holds::book_through_hold(services, customer_id, event_id, selection, remember)
-                .await;
-        }
-    };
-    let result = services
-        .box_office
-        .refusing_sold_out(event_id, quantity, async {
-            book_in_batch(services, customer_id, event_id, quantity, remember).await
-        })
-        .await;
-    if let Err(Error::SoldOut { .. }) = &result {
-        services.observer.refused_sold_out();
-    }
-    result
-}
-
-/// In the event's next batch (`box_office`); an event behind a waiting room
-/// through a hold of its own instead.
-async fn book_in_batch(
-    services: &Services,
-    customer_id: Uuid,
-    event_id: Uuid,
-    quantity: i32,
-    remember: Option<Remember<BookingDetails>>,
-) -> Result<BookingDetails, Error> {
-    let booking = BookingModel {
-        id: Uuid::now_v7(),
-        event_id,
-        user_id: customer_id,
-        quantity,
-        status: BookingStatus::Confirmed,
-        created_at: now(),
-        cancelled_at: None,
-    };
-    let order = Order {
+    let order = checkout::Order {
         customer_id,
-        quantity,
-        taking: Taking::Booking {
-            booking: booking.clone(),
-            remember: remember.clone(),
-        },
-        request_id: services.request_id.clone(),
+        selection,
+        kind: checkout::Kind::Booking { remember },
     };
-    match services.box_office.take(event_id, order).await? {
-        Answer::Booked { seats } => {
-            services.observer.booked();
-            Ok(BookingDetails { booking, seats })
-        }
-        Answer::SoldOut { available } => Err(Error::SoldOut { available }),
-        Answer::ClaimLost => Err(Error::StillInFlight),
-        Answer::Held { .. } | Answer::HoldExists { .. } => Err(Error::Internal(anyhow::anyhow!(
-            "a booking's batch answered as for a hold"
+    match checkout::take(services, event_id, order).await? {
+        checkout::Taken::Booked(details) => Ok(details),
+        checkout::Taken::Held(_) => Err(Error::Internal(anyhow::anyhow!(
+            "a booking was taken as a hold"
         ))),
-        Answer::NotHere => {
-            match super::box_office::why_not_sold(&services.db, event_id, true).await {
-                Error::NeedsTransaction => {
-                    holds::book_through_hold(
-                        services,
-                        customer_id,
-                        event_id,
-                        Selection::Quantity(quantity),
-                        remember,
-                    )
-                    .await
-                }
-                why => Err(why),
-            }
-        }
     }
 }
 
@@ -207,8 +142,7 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     services.observer.booking_cancelled();
-    outbox::enqueue(services, ids);
-    super::announce(services, cancelled.event_id, freed);
-    super::after_commit::offered(services, offers);
+    let after = services.after_commit().notify(ids).offered(&offers);
+    services.publish(after.changed(cancelled.event_id, freed));
     Ok(details)
 }

@@ -1,9 +1,11 @@
 //! The rules of the product, independent of HTTP: what may be booked, by whom, and
 //! what has to be written together. Nothing here knows about Rocket.
 
+pub mod admission;
 pub mod after_commit;
 pub mod bookings;
 pub mod box_office;
+pub mod checkout;
 mod event_cache;
 pub mod event_updates;
 pub mod events;
@@ -101,11 +103,6 @@ pub enum Error {
     NotOnSale,
     #[error("no valid admission pass")]
     NotAdmitted,
-    /// Between domain functions only: the batch (`box_office`) does not apply
-    /// (reserved seating, a waiting room); take the tickets in a transaction.
-    /// Never answered to a client.
-    #[error("the event needs the transaction path")]
-    NeedsTransaction,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("idempotency key reused for a different request")]
@@ -174,10 +171,3 @@ fn is_unavailable(error: &DbErr) -> bool {
 pub use platform::db::now;
 
 pub use platform::db::begin_write;
-
-/// Tells every api process, after the commit, that an event changed (and
-/// which seats): live subscribers read the new numbers, and what this process
-/// knew of the event is forgotten at once.
-pub fn announce(services: &Services, event_id: uuid::Uuid, seat_ids: Vec<uuid::Uuid>) {
-    services.box_office.announce(event_id, seat_ids);
-}

@@ -9,6 +9,17 @@ use super::{ValidationErrors, outbox};
 
 pub const MAX_QUANTITY: i64 = 10;
 
+/// Whether the event's tickets are on sale at `at`: scheduled, and past its
+/// `on_sale_at` if it has one. (A waiting room also asks for admission.)
+pub fn on_sale(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
+    event.status == EventStatus::Scheduled && !before_on_sale(event, at)
+}
+
+/// Whether `at` is before the event's `on_sale_at`.
+pub fn before_on_sale(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
+    event.on_sale_at.is_some_and(|on_sale| at < on_sale)
+}
+
 /// A booking and the seats it has (none on general admission).
 #[derive(Debug, Clone)]
 pub struct BookingDetails {

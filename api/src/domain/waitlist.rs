@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Error, Services, now, waiting_room};
+use super::{Error, Services, admission, now};
 
 /// An entry and its place in the line (1 is next).
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub async fn join(
         .ok_or(Error::NotFound("event"))?;
     // The line is a way to tickets, so it takes the same admission as a hold:
     // behind a waiting room, only with a pass.
-    waiting_room::check_admission(&services.db, &event, customer_id).await?;
+    admission::check_admission(&services.db, &event, customer_id).await?;
     if event.status == EventStatus::Cancelled {
         return Err(Error::EventCancelled);
     }

@@ -319,9 +319,6 @@ impl From<DomainError> for ApiError {
                 ErrorCode::NotAdmitted,
                 "this event sells through its waiting room: join it and wait for your turn",
             ),
-            DomainError::NeedsTransaction => {
-                Self::internal().caused_by("Error::NeedsTransaction reached the client")
-            }
             DomainError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
             DomainError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyConflict,

@@ -15,7 +15,7 @@ use super::{
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Customer, Organizer},
-    domain::{Services, events, seating, waiting_room},
+    domain::{Services, admission, events, seating},
     http::rate_limit::{ClientIp, RateLimiter},
     http::{ApiError, JsonBody, parse_id},
     live::{Availability, LiveHub, TooManyStreams},
@@ -222,7 +222,7 @@ pub async fn live(
         .map_err(|TooManyStreams(why)| ApiError::rate_limited(why, STREAM_RETRY_AFTER))?;
     let mut availability = hub.watch(event_id).await?;
     let mut turn = match customer {
-        Some(customer) => waiting_room::turn_of(&services.db, customer.0, event_id)
+        Some(customer) => admission::turn_of(&services.db, customer.0, event_id)
             .await?
             .map(|turn| (customer.0, turn)),
         None => None,
@@ -249,7 +249,7 @@ pub async fn live(
                     let now = crate::domain::now();
                     if let Some((customer_id, current)) = &turn
                         && !current.is_settled_at(now)
-                        && let Ok(Some(fresh)) = waiting_room::turn_of(&db, *customer_id, event_id).await
+                        && let Ok(Some(fresh)) = admission::turn_of(&db, *customer_id, event_id).await
                     {
                         turn = Some((*customer_id, fresh));
                     }

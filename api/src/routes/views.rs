@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use entity::prelude::*;
 
 use crate::domain::{
+    admission::{Standing, Status as QueueStatus},
     sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
-    waiting_room::{Standing, Statistics, Status as QueueStatus},
+    waiting_room::Statistics,
     waitlist::Place,
 };
 use serde::Serialize;

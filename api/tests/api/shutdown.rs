@@ -476,10 +476,12 @@ async fn a_thousand_live_streams_stay_small_and_all_hear_a_change() {
 
 /// Three api processes (the test's own and two binaries) sell one event at
 /// once: the batches of separate processes meet only in the database, and
-/// exactly the tickets there are are sold.
+/// exactly the tickets there are are sold. Each process gets 80 requests for
+/// 200 tickets, so a full sale needs every process to sell at least 40,
+/// however the scheduler orders them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_api_processes_sell_exactly_the_tickets_there_are() {
-    const TICKETS: i64 = 150;
+    const TICKETS: i64 = 200;
     const REQUESTS: usize = 240;
     let app = crate::helpers::TestApp::spawn_with(|s| {
         s.auth.secret = SHARED_SECRET.as_bytes().to_vec();
@@ -520,8 +522,8 @@ async fn three_api_processes_sell_exactly_the_tickets_there_are() {
     }
     assert_eq!(by_process.iter().sum::<usize>(), TICKETS as usize);
     assert!(
-        by_process.iter().all(|n| *n > 0),
-        "each process sold some: {by_process:?}"
+        by_process.iter().all(|n| *n >= 40),
+        "each process sold its share: {by_process:?}"
     );
     let event = app.assert_ticket_invariant(&event_id).await;
     assert_eq!(event.available_tickets, 0);

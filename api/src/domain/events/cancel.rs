@@ -34,21 +34,7 @@ pub async fn cancel(
         .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
         .exec_with_returning(&txn)
         .await?;
-    // Active holds end with the event; every seat is free again.
-    Hold::update_many()
-        .col_expr(HoldColumn::Status, Expr::value(HoldStatus::Released))
-        .col_expr(HoldColumn::EndedAt, Expr::value(Some(now)))
-        .filter(HoldColumn::EventId.eq(event_id))
-        .filter(HoldColumn::Status.eq(HoldStatus::Active))
-        .exec(&txn)
-        .await?;
-    Seat::update_many()
-        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Available))
-        .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
-        .filter(SeatColumn::EventId.eq(event_id))
-        .filter(SeatColumn::Status.ne(SeatStatus::Available))
-        .exec(&txn)
-        .await?;
+    inventory::end_every_hold(&txn, event_id, now).await?;
     let mut active: EventActiveModel = event.clone().into();
     active.status = Set(EventStatus::Cancelled);
     active.available_tickets = Set(event.total_tickets);
@@ -62,8 +48,12 @@ pub async fn cancel(
     let notices = outbox::to_each(customers, NotificationKind::EventCancelled, event_id, None);
     let ids = outbox::write(&txn, services, notices).await?;
     txn.commit().await?;
-    outbox::enqueue(services, ids);
     // Every seat is free again; subscribers re-read the map for the seats.
-    crate::domain::announce(services, event_id, Vec::new());
+    services.publish(
+        services
+            .after_commit()
+            .notify(ids)
+            .changed(event_id, Vec::new()),
+    );
     Ok(updated)
 }

@@ -4,10 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySele
 use uuid::Uuid;
 
 use super::{EventChanges, input::check_order, lock_own_event};
-use crate::domain::{
-    Error, Services, ValidationErrors, after_commit, begin_write, event_updates, now, outbox,
-    queries,
-};
+use crate::domain::{Error, Services, ValidationErrors, begin_write, event_updates, now, queries};
 
 /// Applies a patch as the owning organizer. Holding the event row lock for the
 /// whole transaction makes the capacity change and the fan-out list consistent
@@ -111,12 +108,11 @@ pub async fn update(
             event_updates::notify(&txn, services, event_id, customers, changes).await?;
     }
     txn.commit().await?;
-    outbox::enqueue(services, notification_ids);
-    crate::domain::announce(services, event_id, Vec::new());
+    let after = services.after_commit().notify(notification_ids);
+    services.publish(after.offered(&offers).changed(event_id, Vec::new()));
     let updated = if offers.is_empty() {
         updated
     } else {
-        after_commit::offered(services, offers);
         queries::event(&services.db, event_id).await?
     };
     Ok(updated)

@@ -1,0 +1,338 @@
+//! This process's window onto each event's sales.
+//!
+//! - **Batches.** Bookings and holds by quantity for one event that arrive
+//!   while that event's previous batch is in the database wait for it, then
+//!   go together: one transaction locks the event row once, allocates in
+//!   arrival order (on a seated event, the best available seats, each order
+//!   in turn), and writes every booking (with its notification and remembered
+//!   response) and every hold. A lone request goes at once; only what is
+//!   already waiting is batched, so load makes batches bigger instead of
+//!   queues longer, and the hot row is locked once per batch instead of once
+//!   per booking.
+//! - **What is known of each event** (`event_cache`). The event as last read
+//!   here answers `GET /events/{id}`, and refuses requests for more tickets
+//!   than it has left (a sold-out event) with no database work, until the
+//!   availability feed says the event changed (in any process: a booking,
+//!   cancellation, release, expiry, edit) or [`KNOWN_FOR`](super::event_cache::KNOWN_FOR) passes, whichever
+//!   comes first.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+mod batch;
+
+use entity::prelude::*;
+use futures::StreamExt;
+use inventory::AfterCommit;
+use platform::{ChangeFeed, Queues, live::Heard};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{
+    Error, begin_write,
+    event_cache::{EventCache, KEPT_FOR, Recall},
+    idempotency::Remember,
+    now,
+    sale::{self, BookingDetails, HoldDetails},
+};
+
+/// The most bookings one transaction writes; more waiting go in the next.
+const MAX_BATCH: usize = 256;
+/// How long an event's line outlives its last request.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// One request waiting for its event's batch.
+pub(super) struct Order {
+    pub customer_id: Uuid,
+    pub quantity: i32,
+    pub taking: Taking,
+    pub request_id: Option<String>,
+}
+
+pub(super) enum Taking {
+    /// A confirmed booking, and how to record the response to an idempotent
+    /// request.
+    Booking {
+        remember: Option<Remember<BookingDetails>>,
+    },
+    /// A hold lasting the event's `hold_minutes`.
+    Hold,
+}
+
+/// What the batch did with an order.
+#[derive(Debug, Clone)]
+pub(super) enum Answer {
+    /// With the seats, on a seated event.
+    Booked(BookingDetails),
+    Held(HoldDetails),
+    /// Fewer than the order's quantity were left when its turn came.
+    SoldOut {
+        available: i32,
+    },
+    /// A hold asked for by a customer who already holds tickets for the event.
+    HoldExists {
+        hold_id: Uuid,
+    },
+    /// A retry with the same `Idempotency-Key` took the request over.
+    ClaimLost,
+    /// The event does not sell this way (not found, cancelled, not on sale,
+    /// behind a waiting room): the caller finds out why.
+    NotHere,
+}
+
+type Reply = oneshot::Sender<Result<Answer, Error>>;
+
+pub struct BoxOffice {
+    db: DatabaseConnection,
+    queues: Queues,
+    feed: ChangeFeed,
+    lines: Mutex<HashMap<Uuid, mpsc::UnboundedSender<(Order, Reply)>>>,
+    known: EventCache,
+}
+
+impl BoxOffice {
+    /// Starts listening to the feed (for as long as the box office lives).
+    pub fn open(db: DatabaseConnection, queues: Queues, feed: ChangeFeed) -> Arc<Self> {
+        let office = Arc::new(Self {
+            db,
+            queues,
+            feed: feed.clone(),
+            lines: Mutex::new(HashMap::new()),
+            known: EventCache::default(),
+        });
+        tokio::spawn(listen(Arc::downgrade(&office), feed));
+        tokio::spawn(drop_old_readings(Arc::downgrade(&office)));
+        office
+    }
+
+    /// The event as last read here, if no change has been heard since and it
+    /// is younger than [`KNOWN_FOR`](super::event_cache::KNOWN_FOR); otherwise read now (and remembered).
+    pub async fn event(&self, event_id: Uuid) -> Result<EventModel, Error> {
+        if let Some(event) = self.known(event_id) {
+            return Ok(event);
+        }
+        let seen = self.known.seen(event_id);
+        let event = Event::find_by_id(event_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound("event"))?;
+        self.known.remember(event.clone(), seen);
+        Ok(event)
+    }
+
+    /// Runs `selling` unless the event as known here has fewer than `quantity`
+    /// left; after a sold-out answer, makes sure the event is known.
+    pub async fn refusing_sold_out<T>(
+        &self,
+        event_id: Uuid,
+        quantity: i32,
+        selling: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let event = match self.known.recall(event_id) {
+            Recall::Fresh(event) => Some(event),
+            // Read again with a plain read: through the sale it would be a
+            // locking one, a write, once a second on a sold-out event.
+            Recall::Stale => self.event(event_id).await.ok(),
+            Recall::Unknown => None,
+        };
+        if let Some(event) = event
+            && sale::on_sale(&event, now())
+            && event.available_tickets < quantity
+        {
+            return Err(Error::SoldOut {
+                available: event.available_tickets,
+            });
+        }
+        let result = selling.await;
+        if let Err(Error::SoldOut { .. }) = &result {
+            // Errors here only mean it is not remembered.
+            let _ = self.event(event_id).await;
+        }
+        result
+    }
+
+    fn known(&self, event_id: Uuid) -> Option<EventModel> {
+        match self.known.recall(event_id) {
+            Recall::Fresh(event) => Some(event),
+            Recall::Stale | Recall::Unknown => None,
+        }
+    }
+
+    /// Publishes what a commit left to do (`inventory::AfterCommit`) in the
+    /// background; what this process knew of each changed event is forgotten
+    /// at once, and the feed carries the news to the other processes and to
+    /// live subscribers.
+    pub fn publish(&self, after: AfterCommit) {
+        for event_id in after.changed_events() {
+            self.known.forget(Some(event_id));
+        }
+        let (queues, feed) = (self.queues.clone(), self.feed.clone());
+        tokio::spawn(async move { after.publish(&queues, &feed).await });
+    }
+
+    /// Takes the order's tickets in the event's next batch.
+    pub(super) async fn take(
+        self: &Arc<Self>,
+        event_id: Uuid,
+        order: Order,
+    ) -> Result<Answer, Error> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+            let line = lines
+                .entry(event_id)
+                .or_insert_with(|| self.open_line(event_id));
+            if let Err(mpsc::error::SendError(returned)) = line.send((order, reply)) {
+                // The line's task died (a panic); start another.
+                let line = self.open_line(event_id);
+                let _ = line.send(returned);
+                lines.insert(event_id, line);
+            }
+        }
+        answer.await.map_err(|_| {
+            Error::Internal(anyhow::anyhow!("the booking batch ended without an answer"))
+        })?
+    }
+
+    fn open_line(self: &Arc<Self>, event_id: Uuid) -> mpsc::UnboundedSender<(Order, Reply)> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(Arc::clone(self).serve(event_id, receiver));
+        sender
+    }
+
+    /// One event's line: takes everything waiting, sells it, answers, repeats;
+    /// leaves once idle.
+    async fn serve(
+        self: Arc<Self>,
+        event_id: Uuid,
+        mut line: mpsc::UnboundedReceiver<(Order, Reply)>,
+    ) {
+        loop {
+            let first = match tokio::time::timeout(IDLE, line.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(_) => {
+                    // Under the lock no order can arrive between the look and the leaving.
+                    let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                    match line.try_recv() {
+                        Ok(first) => first,
+                        Err(_) => {
+                            lines.remove(&event_id);
+                            return;
+                        }
+                    }
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match line.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            // The next batch may begin once this one holds the event row:
+            // PostgreSQL queues it behind, so batches keep their order and the
+            // next starts the moment this one commits. (SQLite: one at a time.)
+            let (locked, holds_the_event) = oneshot::channel();
+            tokio::spawn(Arc::clone(&self).sell_and_answer(event_id, batch, locked));
+            let _ = holds_the_event.await;
+        }
+    }
+
+    async fn sell_and_answer(
+        self: Arc<Self>,
+        event_id: Uuid,
+        batch: Vec<(Order, Reply)>,
+        locked: oneshot::Sender<()>,
+    ) {
+        let (orders, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match self.sell(event_id, orders, locked).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                let unavailable = super::is_unavailable(&error);
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(if unavailable {
+                        Error::Unavailable(DbErr::Custom(message.clone()))
+                    } else {
+                        Error::Internal(anyhow::anyhow!("booking batch: {message}"))
+                    }));
+                }
+            }
+        }
+    }
+
+    /// One transaction for the batch (`batch`): the event row locked once,
+    /// then each order in turn. After commit, what it wrote is published once
+    /// for the batch.
+    async fn sell(
+        &self,
+        event_id: Uuid,
+        orders: Vec<Order>,
+        locked: oneshot::Sender<()>,
+    ) -> Result<Vec<Answer>, DbErr> {
+        let seen = self.known.seen(event_id);
+        let txn = begin_write(&self.db).await?;
+        let event = Event::find_by_id(event_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            let _ = locked.send(());
+        }
+        let at = now();
+        let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
+            return Ok(vec![Answer::NotHere; orders.len()]);
+        };
+        let sold = batch::sell(&txn, &event, &orders, at).await?;
+        txn.commit().await?;
+        if sold.took {
+            self.publish(sold.after);
+        } else {
+            // Nothing changed: what was read is still the event.
+            self.known.remember(event, seen);
+        }
+        Ok(sold.answers)
+    }
+}
+
+/// Whether the event sells through batches now: on sale, and with no waiting
+/// room (admission is checked per customer, in a transaction of its own).
+pub(super) fn sold_in_batches(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
+    sale::on_sale(event, at) && !event.waiting_room_enabled
+}
+
+/// Forgets what it knew of an event as soon as any process changes it.
+async fn listen(office: Weak<BoxOffice>, feed: ChangeFeed) {
+    let mut heard = std::pin::pin!(feed.listen());
+    while let Some(heard) = heard.next().await {
+        let Some(office) = office.upgrade() else {
+            return;
+        };
+        match heard {
+            Heard::Changed(change) => office.known.forget(Some(change.event_id)),
+            Heard::Gap => office.known.forget(None),
+        }
+    }
+}
+
+/// Forgets events nobody asked about for a while, for as long as the box
+/// office lives.
+async fn drop_old_readings(office: Weak<BoxOffice>) {
+    let mut every = tokio::time::interval(KEPT_FOR);
+    loop {
+        every.tick().await;
+        let Some(office) = office.upgrade() else {
+            return;
+        };
+        office.known.drop_old();
+    }
+}

@@ -1,0 +1,307 @@
+//! Taking tickets (SPEC §8, §9): every booking and hold a customer asks for
+//! goes through [`take`], which decides once how the tickets are taken.
+//!
+//! - **In the event's next batch** (`box_office`): a quantity, on an event on
+//!   sale without a waiting room.
+//! - **In a transaction of the order's own**: particular seats, or an event
+//!   behind a waiting room (admission is per customer). The counters move
+//!   first, in a conditional update that keeps the event row locked to the
+//!   commit; then the hold row (confirmed at once for a booking), its seats,
+//!   and for a booking the booking with its notice and remembered response.
+//!
+//! Lock order: event, then seats (a new hold has no row to lock yet).
+
+use entity::prelude::*;
+use inventory::{Count, move_tickets};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqlErr, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    Error, Services, ValidationErrors, admission, begin_write,
+    box_office::{self, Answer, Taking},
+    idempotency::{self, Remember},
+    now, outbox,
+    sale::{self, BookingDetails, HoldDetails, Selection},
+    seating,
+};
+
+/// What a customer asks to take.
+pub struct Order {
+    pub customer_id: Uuid,
+    pub selection: Selection,
+    pub kind: Kind,
+}
+
+pub enum Kind {
+    /// Booked at once; with a key, its response is remembered in the same
+    /// transaction.
+    Booking {
+        remember: Option<Remember<BookingDetails>>,
+    },
+    /// Held for the event's `hold_minutes`.
+    Hold,
+}
+
+pub enum Taken {
+    Booked(BookingDetails),
+    Held(HoldDetails),
+}
+
+/// Takes the order's tickets, or fails having written nothing. A customer who
+/// asks to hold tickets while holding some is told of the hold (the one-hold
+/// rule comes first, whichever path, or memory, saw the event sold out).
+pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<Taken, Error> {
+    let (customer_id, booking) = (
+        order.customer_id,
+        matches!(order.kind, Kind::Booking { .. }),
+    );
+    let result = match order.selection {
+        Selection::Seats(_) => in_transaction(services, event_id, order).await,
+        Selection::Quantity(quantity) => {
+            let selling = in_batch(services, event_id, quantity, order);
+            services
+                .box_office
+                .refusing_sold_out(event_id, quantity, selling)
+                .await
+        }
+    };
+    match result {
+        Ok(Taken::Booked(details)) => {
+            services.observer.booked();
+            Ok(Taken::Booked(details))
+        }
+        Err(Error::SoldOut { .. } | Error::SeatsUnavailable(_)) if !booking => {
+            match inventory::active_hold(&services.db, customer_id, event_id).await? {
+                Some(hold) => Err(Error::HoldExists { hold_id: hold.id }),
+                None => result,
+            }
+        }
+        Err(Error::SoldOut { .. }) => {
+            services.observer.refused_sold_out();
+            result
+        }
+        result => result,
+    }
+}
+
+async fn in_batch(
+    services: &Services,
+    event_id: Uuid,
+    quantity: i32,
+    order: Order,
+) -> Result<Taken, Error> {
+    let taking = match &order.kind {
+        Kind::Booking { remember } => Taking::Booking {
+            remember: remember.clone(),
+        },
+        Kind::Hold => Taking::Hold,
+    };
+    let batch_order = box_office::Order {
+        customer_id: order.customer_id,
+        quantity,
+        taking,
+        request_id: services.request_id.clone(),
+    };
+    match services.box_office.take(event_id, batch_order).await? {
+        Answer::Booked(details) => Ok(Taken::Booked(details)),
+        Answer::Held(details) => Ok(Taken::Held(details)),
+        Answer::SoldOut { available } => Err(Error::SoldOut { available }),
+        Answer::HoldExists { hold_id } => Err(Error::HoldExists { hold_id }),
+        Answer::ClaimLost => Err(Error::StillInFlight),
+        Answer::NotHere => {
+            let event = super::queries::event(&services.db, event_id).await?;
+            if event.waiting_room_enabled && sale::on_sale(&event, now()) {
+                in_transaction(services, event_id, order).await
+            } else {
+                Err(why_not_sold(&event))
+            }
+        }
+    }
+}
+
+/// Why an event sold nothing: read after the fact, so the count is a hint,
+/// not a promise.
+fn why_not_sold(event: &EventModel) -> Error {
+    if event.status == EventStatus::Cancelled {
+        Error::EventCancelled
+    } else if sale::before_on_sale(event, now()) {
+        Error::NotOnSale
+    } else {
+        Error::SoldOut {
+            available: event.available_tickets,
+        }
+    }
+}
+
+async fn in_transaction(services: &Services, event_id: Uuid, order: Order) -> Result<Taken, Error> {
+    let Order {
+        customer_id,
+        selection,
+        kind,
+    } = order;
+    let status = match kind {
+        Kind::Booking { .. } => HoldStatus::Confirmed,
+        Kind::Hold => HoldStatus::Active,
+    };
+    let (txn, hold, seats) = take_in(services, customer_id, event_id, &selection, status).await?;
+    let seat_ids = seats.iter().map(|seat| seat.id).collect();
+    match kind {
+        Kind::Hold => {
+            txn.commit().await?;
+            services.publish(
+                services
+                    .after_commit()
+                    .held(&hold)
+                    .changed(event_id, seat_ids),
+            );
+            Ok(Taken::Held(HoldDetails { hold, seats }))
+        }
+        Kind::Booking { remember } => {
+            let booking =
+                inventory::new_booking(event_id, customer_id, hold.quantity, hold.created_at);
+            let (details, notification_id) =
+                record_booking(&txn, services, &hold, booking, seats, remember).await?;
+            txn.commit().await?;
+            let after = services.after_commit().notify(vec![notification_id]);
+            services.publish(after.changed(event_id, seat_ids));
+            Ok(Taken::Booked(details))
+        }
+    }
+}
+
+/// Takes the tickets in a transaction it leaves open for the caller to finish:
+/// the counters, the hold row in `status`, and on a seated event its seats.
+async fn take_in(
+    services: &Services,
+    customer_id: Uuid,
+    event_id: Uuid,
+    selection: &Selection,
+    status: HoldStatus,
+) -> Result<(DatabaseTransaction, HoldModel, Vec<SeatModel>), Error> {
+    let count = selection.count();
+    let txn = begin_write(&services.db).await?;
+    let event = Event::find_by_id(event_id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    if event.status == EventStatus::Cancelled {
+        return Err(Error::EventCancelled);
+    }
+    admission::check_admission(&txn, &event, customer_id).await?;
+    if matches!(selection, Selection::Seats(_)) && !event.seated {
+        return Err(ValidationErrors::single(
+            "seat_ids",
+            "this event has general admission; ask for a quantity",
+        )
+        .into());
+    }
+    let into = match status {
+        HoldStatus::Active => Count::Held,
+        _ => Count::Booked,
+    };
+    // The event row stays locked from here to commit.
+    let taken = move_tickets(event_id, count, Count::Available, into)
+        .filter(EventColumn::Status.eq(EventStatus::Scheduled))
+        .filter(EventColumn::AvailableTickets.gte(count))
+        .exec(&txn)
+        .await?;
+    if taken.rows_affected == 0 {
+        drop(txn);
+        let why = why_not_sold(&super::queries::event(&services.db, event_id).await?);
+        // Fewer free than asked for: some of the asked-for seats are taken.
+        if let (Error::SoldOut { .. }, Selection::Seats(ids)) = (&why, selection) {
+            return Err(Error::SeatsUnavailable(
+                seating::unavailable(&services.db, event_id, ids).await?,
+            ));
+        }
+        return Err(why);
+    }
+    let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
+    let hold = inventory::new_hold(event_id, customer_id, count, status, now(), lasting);
+    if let Err(error) = HoldActiveModel::from(hold.clone())
+        .reset_all()
+        .insert(&txn)
+        .await
+    {
+        drop(txn);
+        return Err(if is_second_active_hold(&error) {
+            existing_hold(&services.db, customer_id, event_id).await
+        } else {
+            error.into()
+        });
+    }
+    let seats = if event.seated {
+        let wanted = match selection {
+            Selection::Seats(ids) => ids.clone(),
+            Selection::Quantity(n) => seating::best_available(&txn, event_id, *n).await?,
+        };
+        let seat_status = match status {
+            HoldStatus::Active => SeatStatus::Held,
+            _ => SeatStatus::Booked,
+        };
+        match seating::take(&txn, event_id, hold.id, &wanted, seat_status).await? {
+            Ok(seats) => seats,
+            Err(unavailable) => {
+                drop(txn);
+                return Err(Error::SeatsUnavailable(unavailable));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    Ok((txn, hold, seats))
+}
+
+/// Inside a transaction that took the tickets (here, or a hold's
+/// confirmation): the booking row, its hold's `booking_id`, the confirmation
+/// notice and the remembered response. Returns the notice's id.
+pub(super) async fn record_booking(
+    txn: &DatabaseTransaction,
+    services: &Services,
+    hold: &HoldModel,
+    booking: BookingModel,
+    seats: Vec<SeatModel>,
+    remember: Option<Remember<BookingDetails>>,
+) -> Result<(BookingDetails, Uuid), Error> {
+    if let Some(remember) = &remember
+        && !idempotency::fence(txn, &remember.claim).await?
+    {
+        // A retry took the key over; it does the work, this writes nothing.
+        return Err(Error::StillInFlight);
+    }
+    let booking = BookingActiveModel::from(booking)
+        .reset_all()
+        .insert(txn)
+        .await?;
+    Hold::update_many()
+        .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
+        .filter(HoldColumn::Id.eq(hold.id))
+        .exec(txn)
+        .await?;
+    let details = BookingDetails { booking, seats };
+    let ids = outbox::write(txn, services, vec![sale::confirmation(&details.booking)]).await?;
+    if let Some(remember) = remember {
+        let (status, response) = remember.response(&details);
+        idempotency::save_response(txn, &remember.claim, status, &response).await?;
+    }
+    let notification_id = ids.first().copied().unwrap_or_default();
+    Ok((details, notification_id))
+}
+
+fn is_second_active_hold(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+async fn existing_hold(db: &DatabaseConnection, customer_id: Uuid, event_id: Uuid) -> Error {
+    match inventory::active_hold(db, customer_id, event_id).await {
+        Ok(Some(hold)) => Error::HoldExists { hold_id: hold.id },
+        // Ended in the meantime: the client may simply try again.
+        Ok(None) => {
+            Error::Conflict("your previous hold on this event just ended; try again".into())
+        }
+        Err(error) => error.into(),
+    }
+}
