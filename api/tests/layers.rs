@@ -171,6 +171,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "after_commit",
             "event_updates",
             "idempotency",
+            "money",
             "outbox",
             "queries",
             "sale",

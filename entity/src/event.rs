@@ -35,6 +35,8 @@ pub struct Model {
     /// How long an admission pass lasts.
     pub pass_minutes: i32,
     pub status: EventStatus,
+    /// ISO 4217: what the event's prices are in.
+    pub currency: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

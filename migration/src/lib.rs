@@ -5,6 +5,7 @@ mod m20261122_000002_idempotency_keys;
 mod m20261123_000003_holds_and_seats;
 mod m20261123_000004_waitlist;
 mod m20261123_000005_waiting_room;
+mod m20261204_000006_event_currency;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_holds_and_seats::Migration),
             Box::new(m20261123_000004_waitlist::Migration),
             Box::new(m20261123_000005_waiting_room::Migration),
+            Box::new(m20261204_000006_event_currency::Migration),
         ]
     }
 }

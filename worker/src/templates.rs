@@ -183,6 +183,7 @@ mod tests {
             pass_minutes: 10,
             seated: false,
             status: EventStatus::Scheduled,
+            currency: "EUR".into(),
             created_at: at,
             updated_at: at,
         }

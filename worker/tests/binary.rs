@@ -48,6 +48,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         pass_minutes: Set(10),
         seated: Set(false),
         status: Set(EventStatus::Scheduled),
+        currency: Set("EUR".into()),
         created_at: Set(now),
         updated_at: Set(now),
     }

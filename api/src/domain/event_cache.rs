@@ -37,7 +37,7 @@ pub struct Seen(u64);
 
 /// What this process knows of an event.
 pub enum Recall {
-    Fresh(EventModel),
+    Fresh(Box<EventModel>),
     /// Read over [`KNOWN_FOR`] ago, with no change heard since.
     Stale,
     /// Never read, or changed since, or forgotten.
@@ -69,7 +69,9 @@ impl EventCache {
     pub fn recall(&self, event_id: Uuid) -> Recall {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         match known.get(&event_id) {
-            Some(known) if known.at.elapsed() < KNOWN_FOR => Recall::Fresh(known.event.clone()),
+            Some(known) if known.at.elapsed() < KNOWN_FOR => {
+                Recall::Fresh(Box::new(known.event.clone()))
+            }
             Some(known) if known.at.elapsed() < KEPT_FOR => Recall::Stale,
             _ => Recall::Unknown,
         }
@@ -161,6 +163,7 @@ mod tests {
             admit_per_minute: 60,
             pass_minutes: 10,
             status: EventStatus::Scheduled,
+            currency: "EUR".into(),
             created_at: now,
             updated_at: now,
         }
@@ -179,7 +182,7 @@ mod tests {
         let last = event();
         let seen = cache.seen(last.id);
         cache.remember(last.clone(), seen);
-        assert!(matches!(cache.recall(last.id), Recall::Fresh(e) if e == last));
+        assert!(matches!(cache.recall(last.id), Recall::Fresh(e) if *e == last));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod event_updates;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
+pub mod money;
 pub mod outbox;
 mod queries;
 pub mod sale;

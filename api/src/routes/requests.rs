@@ -65,6 +65,10 @@ pub struct NewEventInput {
     #[serde(default)]
     #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
     pub total_tickets: Option<i64>,
+    /// ISO 4217, in capitals: what the event's prices are in.
+    #[serde(default)]
+    #[schema(default = "EUR", example = "EUR", min_length = 3, max_length = 3)]
+    pub currency: Option<String>,
     /// How long a hold lasts before its tickets go back on sale.
     #[serde(default)]
     #[schema(default = 10, minimum = 1, maximum = 60)]
@@ -224,6 +228,7 @@ impl TryFrom<NewEventInput> for NewEvent {
             starts_at,
             ends_at,
             input.total_tickets,
+            input.currency.as_deref(),
             input.hold_minutes,
             input.offer_minutes,
             input.seating.map(SeatMapInput::from),

@@ -60,6 +60,9 @@ pub struct EventView {
     pub held_tickets: i32,
     /// In confirmed bookings.
     pub booked_tickets: i32,
+    /// ISO 4217: what the event's prices are in.
+    #[schema(example = "EUR")]
+    pub currency: String,
     /// How long a hold lasts.
     pub hold_minutes: i32,
     /// How long a waitlist offer lasts.
@@ -89,6 +92,7 @@ impl From<EventModel> for EventView {
             available_tickets: e.available_tickets,
             held_tickets: e.held_tickets,
             booked_tickets: e.booked_tickets,
+            currency: e.currency,
             hold_minutes: e.hold_minutes,
             offer_minutes: e.offer_minutes,
             on_sale_at: e.on_sale_at,

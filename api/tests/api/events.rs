@@ -39,6 +39,7 @@ async fn organizers_create_events_with_all_tickets_available() {
     assert_eq!(event["total_tickets"], 100);
     assert_eq!(event["available_tickets"], 100);
     assert_eq!(event["status"], "scheduled");
+    assert_eq!(event["currency"], "EUR", "the default currency");
 
     let stored = Event::find().all(&app.db).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -53,6 +54,30 @@ async fn organizers_create_events_with_all_tickets_available() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(fetched, event);
+}
+
+/// An event's prices are in its currency (SPEC §13): any ISO 4217 code, kept
+/// and shown in every event body.
+#[tokio::test]
+async fn an_event_is_priced_in_the_currency_it_was_created_with() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&organizer.token),
+            new_event(json!({"currency": "JPY"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(event["currency"], "JPY");
+    let id = event["id"].as_str().unwrap();
+    let stored = Event::find().all(&app.db).await.unwrap();
+    assert_eq!(stored[0].currency, "JPY");
+    let (_, fetched) = app.get(&format!("/api/v1/events/{id}"), None).await;
+    assert_eq!(fetched["currency"], "JPY");
+    let (_, listed) = app.get("/api/v1/events", None).await;
+    assert_eq!(listed["items"][0]["currency"], "JPY");
 }
 
 #[tokio::test]
@@ -92,6 +117,11 @@ async fn invalid_events_are_refused_field_by_field() {
         (json!({"total_tickets": 0}), "total_tickets"),
         (json!({"total_tickets": -5}), "total_tickets"),
         (json!({"total_tickets": 1_000_001}), "total_tickets"),
+        (json!({"currency": "eur"}), "currency"),
+        (json!({"currency": "EURO"}), "currency"),
+        (json!({"currency": "XYZ"}), "currency"),
+        (json!({"currency": "E\u{0}R"}), "currency"),
+        (json!({"currency": ""}), "currency"),
     ];
     for (overrides, field) in cases {
         let (status, body) = app

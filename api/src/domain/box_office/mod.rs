@@ -133,7 +133,7 @@ impl BoxOffice {
         selling: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         let event = match self.known.recall(event_id) {
-            Recall::Fresh(event) => Some(event),
+            Recall::Fresh(event) => Some(*event),
             // Read again with a plain read: through the sale it would be a
             // locking one, a write, once a second on a sold-out event.
             Recall::Stale => self.event(event_id).await.ok(),
@@ -157,7 +157,7 @@ impl BoxOffice {
 
     fn known(&self, event_id: Uuid) -> Option<EventModel> {
         match self.known.recall(event_id) {
-            Recall::Fresh(event) => Some(event),
+            Recall::Fresh(event) => Some(*event),
             Recall::Stale | Recall::Unknown => None,
         }
     }

@@ -17,6 +17,7 @@ pub async fn create(
         starts_at,
         ends_at,
         total_tickets: total,
+        currency,
         hold_minutes,
         offer_minutes,
         seating,
@@ -49,6 +50,7 @@ pub async fn create(
         pass_minutes: Set(room.pass_minutes),
         seated: Set(seating.is_some()),
         status: Set(EventStatus::Scheduled),
+        currency: Set(currency.code().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     ValidationErrors,
+    money::Currency,
     seating::{SeatMap, SeatMapInput},
     validation,
 };
@@ -28,6 +29,7 @@ pub struct NewEvent {
     pub(super) starts_at: DateTime<Utc>,
     pub(super) ends_at: DateTime<Utc>,
     pub(super) total_tickets: i32,
+    pub(super) currency: Currency,
     pub(super) hold_minutes: i32,
     pub(super) offer_minutes: i32,
     pub(super) seating: Option<SeatMap>,
@@ -94,11 +96,16 @@ impl NewEvent {
         starts_at: Option<DateTime<Utc>>,
         ends_at: Option<DateTime<Utc>>,
         total_tickets: Option<i64>,
+        currency: Option<&str>,
         hold_minutes: Option<i64>,
         offer_minutes: Option<i64>,
         seating: Option<SeatMapInput>,
         sale: SaleSettings,
     ) -> Result<Self, ValidationErrors> {
+        let currency = match currency {
+            Some(raw) => Currency::parse(&mut errors, "currency", raw),
+            None => Some(Currency::DEFAULT),
+        };
         let title = validation::text(&mut errors, "title", title, TITLE_MAX_CHARS);
         let venue = validation::text(&mut errors, "venue", venue, VENUE_MAX_CHARS);
         let description = self::description(&mut errors, description);
@@ -137,6 +144,7 @@ impl NewEvent {
             starts_at,
             ends_at,
             total_tickets,
+            currency,
             hold_minutes,
             offer_minutes,
         ) {
@@ -146,6 +154,7 @@ impl NewEvent {
                 Some(starts_at),
                 Some(ends_at),
                 Some(total_tickets),
+                Some(currency),
                 Some(hold_minutes),
                 Some(offer_minutes),
             ) if errors.is_empty() => Ok(Self {
@@ -155,6 +164,7 @@ impl NewEvent {
                 starts_at,
                 ends_at,
                 total_tickets,
+                currency,
                 hold_minutes,
                 offer_minutes,
                 seating,
