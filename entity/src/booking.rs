@@ -9,6 +9,9 @@ pub struct Model {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// Σ quantity × unit price of its items.
+    pub total: i64,
+    pub currency: String,
     pub status: BookingStatus,
     pub created_at: DateTimeUtc,
     pub cancelled_at: Option<DateTimeUtc>,

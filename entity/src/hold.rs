@@ -11,6 +11,9 @@ pub struct Model {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// Σ quantity × unit price of its items.
+    pub total: i64,
+    pub currency: String,
     pub status: HoldStatus,
     pub expires_at: DateTimeUtc,
     /// The booking it became, once confirmed.

@@ -1,17 +1,20 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `waitlist_entries`, `notifications` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
 
 pub mod booking;
+pub mod booking_item;
 pub mod event;
 pub mod hold;
+pub mod hold_item;
 pub mod hold_seat;
 pub mod idempotency_key;
 pub mod notification;
 pub mod queue_entry;
 pub mod seat;
+pub mod ticket_type;
 pub mod user;
 pub mod waitlist_entry;
 
@@ -20,6 +23,10 @@ pub mod prelude {
         ActiveModel as BookingActiveModel, BookingStatus, Column as BookingColumn,
         Entity as Booking, Model as BookingModel,
     };
+    pub use super::booking_item::{
+        ActiveModel as BookingItemActiveModel, Column as BookingItemColumn, Entity as BookingItem,
+        Model as BookingItemModel,
+    };
     pub use super::event::{
         ActiveModel as EventActiveModel, Column as EventColumn, Entity as Event, EventStatus,
         Model as EventModel,
@@ -27,6 +34,10 @@ pub mod prelude {
     pub use super::hold::{
         ActiveModel as HoldActiveModel, Column as HoldColumn, Entity as Hold, HoldStatus,
         Model as HoldModel,
+    };
+    pub use super::hold_item::{
+        ActiveModel as HoldItemActiveModel, Column as HoldItemColumn, Entity as HoldItem,
+        Model as HoldItemModel,
     };
     pub use super::hold_seat::{
         ActiveModel as HoldSeatActiveModel, Column as HoldSeatColumn, Entity as HoldSeat,
@@ -47,6 +58,10 @@ pub mod prelude {
     pub use super::seat::{
         ActiveModel as SeatActiveModel, Column as SeatColumn, Entity as Seat, Model as SeatModel,
         SeatStatus,
+    };
+    pub use super::ticket_type::{
+        ActiveModel as TicketTypeActiveModel, Column as TicketTypeColumn, Entity as TicketType,
+        Model as TicketTypeModel,
     };
     pub use super::user::{
         ActiveModel as UserActiveModel, Column as UserColumn, Entity as User, Model as UserModel,

@@ -19,6 +19,8 @@ pub struct Model {
     pub position: i32,
     pub status: SeatStatus,
     pub hold_id: Option<Uuid>,
+    /// The type its section sells.
+    pub ticket_type_id: Option<Uuid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

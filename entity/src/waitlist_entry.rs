@@ -11,6 +11,8 @@ pub struct Model {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// Waiting for this type only; `None`: any.
+    pub ticket_type_id: Option<Uuid>,
     pub status: WaitlistStatus,
     pub hold_id: Option<Uuid>,
     pub created_at: DateTimeUtc,

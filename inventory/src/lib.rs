@@ -10,6 +10,7 @@
 
 pub mod after_commit;
 pub mod outbox;
+pub mod tickets;
 pub mod waitlist;
 
 use std::collections::HashMap;
@@ -19,83 +20,15 @@ use entity::prelude::*;
 use platform::db::begin_write;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, UpdateMany,
-    sea_query::{Expr, ExprTrait},
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 pub use after_commit::AfterCommit;
-
-/// The three counts an event's tickets are in; they add up to its total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Count {
-    Available,
-    /// In active holds.
-    Held,
-    /// In confirmed bookings.
-    Booked,
-}
-
-impl Count {
-    fn column(self) -> EventColumn {
-        match self {
-            Count::Available => EventColumn::AvailableTickets,
-            Count::Held => EventColumn::HeldTickets,
-            Count::Booked => EventColumn::BookedTickets,
-        }
-    }
-}
-
-/// The update that moves `n` of an event's tickets from one count to another;
-/// callers add their conditions (`available_tickets >= n`, …) and run it.
-pub fn move_tickets(event_id: Uuid, n: i32, from: Count, to: Count) -> UpdateMany<Event> {
-    Event::update_many()
-        .col_expr(from.column(), Expr::col(from.column()).sub(n))
-        .col_expr(to.column(), Expr::col(to.column()).add(n))
-        .filter(EventColumn::Id.eq(event_id))
-}
-
-/// A new hold row for `quantity` of the customer's tickets, made `at` and
-/// lasting `lasting`; confirmed at once (`status` other than active) when it
-/// is how a booking takes its seats or passes a waiting room.
-pub fn new_hold(
-    event_id: Uuid,
-    customer_id: Uuid,
-    quantity: i32,
-    status: HoldStatus,
-    at: DateTime<Utc>,
-    lasting: chrono::Duration,
-) -> HoldModel {
-    HoldModel {
-        id: Uuid::now_v7(),
-        event_id,
-        user_id: customer_id,
-        quantity,
-        status,
-        expires_at: at + lasting,
-        booking_id: None,
-        created_at: at,
-        ended_at: (status != HoldStatus::Active).then_some(at),
-    }
-}
-
-/// A new confirmed booking row.
-pub fn new_booking(
-    event_id: Uuid,
-    customer_id: Uuid,
-    quantity: i32,
-    at: DateTime<Utc>,
-) -> BookingModel {
-    BookingModel {
-        id: Uuid::now_v7(),
-        event_id,
-        user_id: customer_id,
-        quantity,
-        status: BookingStatus::Confirmed,
-        created_at: at,
-        cancelled_at: None,
-    }
-}
+pub use tickets::{
+    Count, Line, booking_lines, hold_lines, move_tickets, new_booking, new_hold, per_type,
+    take_tickets, types_of, write_booking_lines, write_hold_lines,
+};
 
 /// The active holds of these customers on the event, by customer (at most one
 /// each: a unique index says so).
@@ -183,9 +116,18 @@ pub async fn end_hold_in(
     let Some(hold) = update.exec_with_returning(txn).await?.into_iter().next() else {
         return Ok(None);
     };
-    move_tickets(hold.event_id, hold.quantity, Count::Held, Count::Available)
-        .exec(txn)
-        .await?;
+    let lines = hold_lines(txn, &[hold.id])
+        .await?
+        .remove(&hold.id)
+        .unwrap_or_default();
+    move_tickets(
+        txn,
+        hold.event_id,
+        &per_type(&lines),
+        Count::Held,
+        Count::Available,
+    )
+    .await?;
     let seat_ids = free_seats(txn, hold.id, SeatStatus::Held).await?;
     let offers = waitlist::offer_returned(txn, hold.event_id).await?;
     Ok(Some(Ended {
@@ -195,8 +137,9 @@ pub async fn end_hold_in(
     }))
 }
 
-/// An event's cancellation: every active hold ends (released) and every seat
-/// is free again. The caller, with the event row locked, sets the counts.
+/// An event's cancellation: every active hold ends (released), every seat is
+/// free again, and every type's tickets are available. The caller, with the
+/// event row locked, sets the event's counts.
 pub async fn end_every_hold(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -214,6 +157,16 @@ pub async fn end_every_hold(
         .col_expr(SeatColumn::HoldId, Expr::value(Option::<Uuid>::None))
         .filter(SeatColumn::EventId.eq(event_id))
         .filter(SeatColumn::Status.ne(SeatStatus::Available))
+        .exec(txn)
+        .await?;
+    TicketType::update_many()
+        .col_expr(
+            TicketTypeColumn::Available,
+            Expr::col(TicketTypeColumn::Quantity),
+        )
+        .col_expr(TicketTypeColumn::Held, Expr::value(0))
+        .col_expr(TicketTypeColumn::Booked, Expr::value(0))
+        .filter(TicketTypeColumn::EventId.eq(event_id))
         .exec(txn)
         .await?;
     Ok(())

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{Count, move_tickets, outbox};
+use crate::{Count, outbox};
 
 /// Waiting entries read per offer round; more than any return can serve.
 const LINE_PAGE: u64 = 500;
@@ -27,8 +27,10 @@ pub struct Offer {
 
 /// Offers what is available now to waiting entries, in order: each entry
 /// whose quantity fits (and whose customer has no active hold on the event)
-/// gets a hold lasting the event's `offer_minutes`. General admission only:
-/// a seated event's returned seats go back on sale.
+/// gets a hold lasting the event's `offer_minutes`, of the type it waits for
+/// or, waiting for any, of the first listed type with enough left, at that
+/// type's price now. General admission only: a seated event's returned seats
+/// go back on sale.
 pub async fn offer_returned(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -51,23 +53,42 @@ pub async fn offer_returned(
         .limit(LINE_PAGE)
         .all(txn)
         .await?;
+    let types = crate::types_of(txn, &[event_id])
+        .await?
+        .remove(&event_id)
+        .unwrap_or_default();
+    let mut left: std::collections::HashMap<Uuid, i32> =
+        types.iter().map(|t| (t.id, t.available)).collect();
     let mut offers = Vec::new();
     let now = now();
     for entry in line {
         if entry.quantity > available {
             continue;
         }
+        let fits = |t: &&TicketTypeModel| left.get(&t.id).is_some_and(|n| *n >= entry.quantity);
+        let offered_type = match entry.ticket_type_id {
+            Some(id) => types.iter().find(|t| t.id == id).filter(fits),
+            None => types.iter().filter(|t| !t.hidden).find(fits),
+        };
+        let Some(offered_type) = offered_type else {
+            continue;
+        };
         if crate::active_hold(txn, entry.user_id, event_id)
             .await?
             .is_some()
         {
             continue;
         }
+        let lines = [crate::Line {
+            ticket_type_id: offered_type.id,
+            quantity: entry.quantity,
+            unit_price: offered_type.price,
+        }];
         let lasting = Duration::minutes(i64::from(event.offer_minutes));
         let hold = crate::new_hold(
-            event_id,
+            &event,
             entry.user_id,
-            entry.quantity,
+            &lines,
             HoldStatus::Active,
             now,
             lasting,
@@ -76,9 +97,18 @@ pub async fn offer_returned(
             .reset_all()
             .insert(txn)
             .await?;
-        move_tickets(event_id, entry.quantity, Count::Available, Count::Held)
-            .exec(txn)
-            .await?;
+        crate::write_hold_lines(txn, &[(hold.id, &lines)]).await?;
+        crate::move_tickets(
+            txn,
+            event_id,
+            &crate::per_type(&lines),
+            Count::Available,
+            Count::Held,
+        )
+        .await?;
+        if let Some(n) = left.get_mut(&offered_type.id) {
+            *n -= entry.quantity;
+        }
         WaitlistEntry::update_many()
             .col_expr(
                 WaitlistEntryColumn::Status,

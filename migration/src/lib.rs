@@ -6,6 +6,7 @@ mod m20261123_000003_holds_and_seats;
 mod m20261123_000004_waitlist;
 mod m20261123_000005_waiting_room;
 mod m20261204_000006_event_currency;
+mod m20261204_000007_ticket_types;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_waitlist::Migration),
             Box::new(m20261123_000005_waiting_room::Migration),
             Box::new(m20261204_000006_event_currency::Migration),
+            Box::new(m20261204_000007_ticket_types::Migration),
         ]
     }
 }

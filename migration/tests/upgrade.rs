@@ -1,6 +1,7 @@
 //! Upgrading a database that already has bookings: the holds migration fills
-//! `booked_tickets` from what was sold, and from then on the database refuses
-//! counts that do not add up. On SQLite, and on PostgreSQL when `DATABASE_URL`
+//! `booked_tickets` from what was sold, the ticket-types migration gives the
+//! event one free type holding its tickets, and from then on the database
+//! refuses counts that do not add up. On SQLite, and on PostgreSQL when `DATABASE_URL`
 //! names a server (a database of its own, dropped afterwards).
 
 use migration::{Migrator, MigratorTrait};
@@ -82,6 +83,23 @@ async fn the_holds_migration_keeps_what_was_sold_and_then_guards_the_counts() {
     )
     .await
     .expect("a move between counts keeps the sum");
+    // The event's one free type holds its tickets as they stood, and guards
+    // its own counts.
+    assert_eq!(one_i64(&db, "SELECT count(*) FROM ticket_types").await, 1);
+    assert_eq!(
+        one_i64(
+            &db,
+            "SELECT quantity * 100 + booked FROM ticket_types WHERE price = 0"
+        )
+        .await,
+        10 * 100 + 3
+    );
+    assert!(
+        db.execute_unprepared("UPDATE ticket_types SET available = available + 1")
+            .await
+            .is_err(),
+        "a type's counts that do not add up were accepted"
+    );
     // And back down.
     Migrator::down(&db, Some(3)).await.unwrap();
     assert_eq!(

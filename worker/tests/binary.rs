@@ -55,14 +55,47 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
     .insert(&db)
     .await
     .unwrap();
+    let ticket_type = TicketTypeActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event.id),
+        position: Set(0),
+        name: Set("General admission".into()),
+        description: Set(None),
+        price: Set(0),
+        tax_rate: Set(0),
+        quantity: Set(10),
+        available: Set(8),
+        held: Set(0),
+        booked: Set(2),
+        sales_start: Set(None),
+        sales_end: Set(None),
+        max_per_order: Set(10),
+        hidden: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
     let booking = BookingActiveModel {
         id: Set(Uuid::now_v7()),
         event_id: Set(event.id),
         user_id: Set(user.id),
         quantity: Set(2),
+        total: Set(0),
+        currency: Set("EUR".into()),
         status: Set(BookingStatus::Confirmed),
         created_at: Set(now),
         cancelled_at: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    BookingItemActiveModel {
+        booking_id: Set(booking.id),
+        ticket_type_id: Set(ticket_type.id),
+        quantity: Set(2),
+        unit_price: Set(0),
     }
     .insert(&db)
     .await
@@ -317,6 +350,11 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
     grown.total_tickets = Set(total);
     grown.held_tickets = Set(HOLDS as i32);
     grown.update(&db).await.unwrap();
+    let ticket_type = TicketType::find().one(&db).await.unwrap().unwrap();
+    let mut grown: TicketTypeActiveModel = ticket_type.clone().into();
+    grown.quantity = Set(ticket_type.quantity + HOLDS as i32);
+    grown.held = Set(HOLDS as i32);
+    grown.update(&db).await.unwrap();
     let holds: Vec<_> = customers
         .iter()
         .map(|customer| HoldActiveModel {
@@ -324,6 +362,8 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
             event_id: Set(event.id),
             user_id: Set(customer.id),
             quantity: Set(1),
+            total: Set(0),
+            currency: Set("EUR".into()),
             status: Set(HoldStatus::Active),
             expires_at: Set(now - chrono::Duration::seconds(1)),
             booking_id: Set(None),
@@ -333,6 +373,16 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
         .collect();
     for chunk in holds.chunks(500) {
         Hold::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+        let items = chunk.iter().map(|hold| HoldItemActiveModel {
+            hold_id: hold.id.clone(),
+            ticket_type_id: Set(ticket_type.id),
+            quantity: Set(1),
+            unit_price: Set(0),
+        });
+        HoldItem::insert_many(items)
             .exec_without_returning(&db)
             .await
             .unwrap();
@@ -350,6 +400,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
             user_id: Set(customer.id),
             quantity: Set(1),
             status: Set(WaitlistStatus::Waiting),
+            ticket_type_id: Set(None),
             hold_id: Set(None),
             created_at: Set(now + chrono::Duration::milliseconds(i as i64)),
             ended_at: Set(None),

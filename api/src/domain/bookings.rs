@@ -3,7 +3,7 @@
 //! confirmed bookings. Tickets are taken by `checkout`.
 
 use entity::prelude::*;
-use inventory::{Count, move_tickets};
+use inventory::{Count, move_tickets, per_type};
 
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -16,7 +16,7 @@ use super::{
     idempotency::Remember,
     now, outbox,
     queries::{details, with_seats},
-    sale::{BookingDetails, Selection, confirmation},
+    sale::{self, BookingDetails, Selection, confirmation},
 };
 
 /// Books tickets for a customer, or fails having written nothing.
@@ -113,15 +113,16 @@ pub async fn cancel(
         drop(txn);
         return details(&services.db, booking_id).await;
     };
+    let details = details(&txn, booking_id).await?;
+    let returned = per_type(&sale::lines(&details.items));
     move_tickets(
+        &txn,
         cancelled.event_id,
-        cancelled.quantity,
+        &returned,
         Count::Booked,
         Count::Available,
     )
-    .exec(&txn)
     .await?;
-    let details = details(&txn, booking_id).await?;
     let mut freed = Vec::new();
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))

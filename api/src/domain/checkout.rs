@@ -12,7 +12,7 @@
 //! Lock order: event, then seats (a new hold has no row to lock yet).
 
 use entity::prelude::*;
-use inventory::{Count, move_tickets};
+use inventory::{Count, per_type};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, SqlErr, sea_query::Expr,
@@ -60,11 +60,12 @@ pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<T
     );
     let result = match order.selection {
         Selection::Seats(_) => in_transaction(services, event_id, order).await,
-        Selection::Quantity(quantity) => {
-            let selling = in_batch(services, event_id, quantity, order);
+        Selection::Quantity(_) | Selection::Items(_) => {
+            let count = order.selection.count();
+            let selling = in_batch(services, event_id, order);
             services
                 .box_office
-                .refusing_sold_out(event_id, quantity, selling)
+                .refusing_sold_out(event_id, count, selling)
                 .await
         }
     };
@@ -73,13 +74,15 @@ pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<T
             services.observer.booked();
             Ok(Taken::Booked(details))
         }
-        Err(Error::SoldOut { .. } | Error::SeatsUnavailable(_)) if !booking => {
+        Err(Error::SoldOut { .. } | Error::TypeSoldOut { .. } | Error::SeatsUnavailable(_))
+            if !booking =>
+        {
             match inventory::active_hold(&services.db, customer_id, event_id).await? {
                 Some(hold) => Err(Error::HoldExists { hold_id: hold.id }),
                 None => result,
             }
         }
-        Err(Error::SoldOut { .. }) => {
+        Err(Error::SoldOut { .. } | Error::TypeSoldOut { .. }) => {
             services.observer.refused_sold_out();
             result
         }
@@ -87,12 +90,7 @@ pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<T
     }
 }
 
-async fn in_batch(
-    services: &Services,
-    event_id: Uuid,
-    quantity: i32,
-    order: Order,
-) -> Result<Taken, Error> {
+async fn in_batch(services: &Services, event_id: Uuid, order: Order) -> Result<Taken, Error> {
     let taking = match &order.kind {
         Kind::Booking { remember } => Taking::Booking {
             remember: remember.clone(),
@@ -101,7 +99,7 @@ async fn in_batch(
     };
     let batch_order = box_office::Order {
         customer_id: order.customer_id,
-        quantity,
+        selection: order.selection.clone(),
         taking,
         request_id: services.request_id.clone(),
     };
@@ -109,6 +107,7 @@ async fn in_batch(
         Answer::Booked(details) => Ok(Taken::Booked(details)),
         Answer::Held(details) => Ok(Taken::Held(details)),
         Answer::SoldOut { available } => Err(Error::SoldOut { available }),
+        Answer::Refused(why) => Err(why),
         Answer::HoldExists { hold_id } => Err(Error::HoldExists { hold_id }),
         Answer::ClaimLost => Err(Error::StillInFlight),
         Answer::NotHere => {
@@ -146,24 +145,27 @@ async fn in_transaction(services: &Services, event_id: Uuid, order: Order) -> Re
         Kind::Booking { .. } => HoldStatus::Confirmed,
         Kind::Hold => HoldStatus::Active,
     };
-    let (txn, hold, seats) = take_in(services, customer_id, event_id, &selection, status).await?;
-    let seat_ids = seats.iter().map(|seat| seat.id).collect();
+    let (txn, details) = take_in(services, customer_id, event_id, &selection, status).await?;
+    let seat_ids = details.seats.iter().map(|seat| seat.id).collect();
     match kind {
         Kind::Hold => {
             txn.commit().await?;
-            services.publish(
-                services
-                    .after_commit()
-                    .held(&hold)
-                    .changed(event_id, seat_ids),
-            );
-            Ok(Taken::Held(HoldDetails { hold, seats }))
+            let after = services.after_commit().held(&details.hold);
+            services.publish(after.changed(event_id, seat_ids));
+            Ok(Taken::Held(details))
         }
         Kind::Booking { remember } => {
-            let booking =
-                inventory::new_booking(event_id, customer_id, hold.quantity, hold.created_at);
+            let HoldDetails { hold, items, seats } = details;
+            let lines = sale::lines(&items);
+            let booking = inventory::new_booking(
+                event_id,
+                customer_id,
+                &lines,
+                &hold.currency,
+                hold.created_at,
+            );
             let (details, notification_id) =
-                record_booking(&txn, services, &hold, booking, seats, remember).await?;
+                record_booking(&txn, services, &hold, booking, items, seats, remember).await?;
             txn.commit().await?;
             let after = services.after_commit().notify(vec![notification_id]);
             services.publish(after.changed(event_id, seat_ids));
@@ -173,15 +175,15 @@ async fn in_transaction(services: &Services, event_id: Uuid, order: Order) -> Re
 }
 
 /// Takes the tickets in a transaction it leaves open for the caller to finish:
-/// the counters, the hold row in `status`, and on a seated event its seats.
+/// the counts, the hold row in `status` with its items, and on a seated event
+/// its seats.
 async fn take_in(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     selection: &Selection,
     status: HoldStatus,
-) -> Result<(DatabaseTransaction, HoldModel, Vec<SeatModel>), Error> {
-    let count = selection.count();
+) -> Result<(DatabaseTransaction, HoldDetails), Error> {
     let txn = begin_write(&services.db).await?;
     let event = Event::find_by_id(event_id)
         .one(&txn)
@@ -198,29 +200,48 @@ async fn take_in(
         )
         .into());
     }
+    let types = inventory::types_of(&txn, &[event_id])
+        .await?
+        .remove(&event_id)
+        .unwrap_or_default();
+    let at = now();
+    let lines = match selection {
+        Selection::Seats(ids) => seating::price(&txn, event_id, ids, &types).await??,
+        _ => sale::price(selection, &types, at)?,
+    };
     let into = match status {
         HoldStatus::Active => Count::Held,
         _ => Count::Booked,
     };
     // The event row stays locked from here to commit.
-    let taken = move_tickets(event_id, count, Count::Available, into)
-        .filter(EventColumn::Status.eq(EventStatus::Scheduled))
-        .filter(EventColumn::AvailableTickets.gte(count))
-        .exec(&txn)
-        .await?;
-    if taken.rows_affected == 0 {
-        drop(txn);
-        let why = why_not_sold(&super::queries::event(&services.db, event_id).await?);
-        // Fewer free than asked for: some of the asked-for seats are taken.
-        if let (Error::SoldOut { .. }, Selection::Seats(ids)) = (&why, selection) {
-            return Err(Error::SeatsUnavailable(
-                seating::unavailable(&services.db, event_id, ids).await?,
-            ));
+    match inventory::take_tickets(&txn, event_id, &per_type(&lines), into).await? {
+        Ok(()) => {}
+        Err(Some(ticket_type_id)) => {
+            drop(txn);
+            let available = inventory::types_of(&services.db, &[event_id])
+                .await?
+                .remove(&event_id)
+                .and_then(|types| types.into_iter().find(|t| t.id == ticket_type_id))
+                .map_or(0, |t| t.available);
+            return Err(Error::TypeSoldOut {
+                ticket_type_id,
+                available,
+            });
         }
-        return Err(why);
+        Err(None) => {
+            drop(txn);
+            let why = why_not_sold(&super::queries::event(&services.db, event_id).await?);
+            // Fewer free than asked for: some of the asked-for seats are taken.
+            if let (Error::SoldOut { .. }, Selection::Seats(ids)) = (&why, selection) {
+                return Err(Error::SeatsUnavailable(
+                    seating::unavailable(&services.db, event_id, ids).await?,
+                ));
+            }
+            return Err(why);
+        }
     }
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
-    let hold = inventory::new_hold(event_id, customer_id, count, status, now(), lasting);
+    let hold = inventory::new_hold(&event, customer_id, &lines, status, at, lasting);
     if let Err(error) = HoldActiveModel::from(hold.clone())
         .reset_all()
         .insert(&txn)
@@ -233,36 +254,49 @@ async fn take_in(
             error.into()
         });
     }
-    let seats = if event.seated {
-        let wanted = match selection {
-            Selection::Seats(ids) => ids.clone(),
-            Selection::Quantity(n) => seating::best_available(&txn, event_id, *n).await?,
-        };
-        let seat_status = match status {
-            HoldStatus::Active => SeatStatus::Held,
-            _ => SeatStatus::Booked,
-        };
-        match seating::take(&txn, event_id, hold.id, &wanted, seat_status).await? {
-            Ok(seats) => seats,
-            Err(unavailable) => {
-                drop(txn);
-                return Err(Error::SeatsUnavailable(unavailable));
+    inventory::write_hold_lines(&txn, &[(hold.id, &lines)]).await?;
+    let seat_status = match status {
+        HoldStatus::Active => SeatStatus::Held,
+        _ => SeatStatus::Booked,
+    };
+    let mut seats = Vec::new();
+    if event.seated {
+        let mut wanted = Vec::new();
+        match selection {
+            Selection::Seats(ids) => wanted.push(ids.clone()),
+            _ => {
+                for line in &lines {
+                    wanted.push(
+                        seating::best_available(&txn, event_id, line.ticket_type_id, line.quantity)
+                            .await?,
+                    );
+                }
             }
         }
-    } else {
-        Vec::new()
-    };
-    Ok((txn, hold, seats))
+        for ids in wanted {
+            match seating::take(&txn, event_id, hold.id, &ids, seat_status).await? {
+                Ok(taken) => seats.extend(taken),
+                Err(unavailable) => {
+                    drop(txn);
+                    return Err(Error::SeatsUnavailable(unavailable));
+                }
+            }
+        }
+    }
+    let items = sale::items(&lines, &types);
+    Ok((txn, HoldDetails { hold, items, seats }))
 }
 
 /// Inside a transaction that took the tickets (here, or a hold's
-/// confirmation): the booking row, its hold's `booking_id`, the confirmation
-/// notice and the remembered response. Returns the notice's id.
+/// confirmation): the booking row with its items, its hold's `booking_id`,
+/// the confirmation notice and the remembered response. Returns the notice's
+/// id.
 pub(super) async fn record_booking(
     txn: &DatabaseTransaction,
     services: &Services,
     hold: &HoldModel,
     booking: BookingModel,
+    items: Vec<sale::Item>,
     seats: Vec<SeatModel>,
     remember: Option<Remember<BookingDetails>>,
 ) -> Result<(BookingDetails, Uuid), Error> {
@@ -276,12 +310,17 @@ pub(super) async fn record_booking(
         .reset_all()
         .insert(txn)
         .await?;
+    inventory::write_booking_lines(txn, &[(booking.id, &sale::lines(&items))]).await?;
     Hold::update_many()
         .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
         .filter(HoldColumn::Id.eq(hold.id))
         .exec(txn)
         .await?;
-    let details = BookingDetails { booking, seats };
+    let details = BookingDetails {
+        booking,
+        items,
+        seats,
+    };
     let ids = outbox::write(txn, services, vec![sale::confirmation(&details.booking)]).await?;
     if let Some(remember) = remember {
         let (status, response) = remember.response(&details);

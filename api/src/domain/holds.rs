@@ -6,7 +6,7 @@
 //! seats.
 
 use entity::prelude::*;
-use inventory::{Count, move_tickets};
+use inventory::{Count, move_tickets, per_type};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Expr,
@@ -17,7 +17,7 @@ use super::{
     Error, Services, begin_write, checkout,
     idempotency::{self, Remember},
     now, queries,
-    sale::{BookingDetails, HoldDetails, Selection},
+    sale::{self, BookingDetails, HoldDetails, Selection},
     seating,
 };
 
@@ -82,23 +82,14 @@ pub async fn list_own(
         query = query.filter(HoldColumn::Status.eq(status));
     }
     let holds = query.all(db).await?;
-    let ids: Vec<Uuid> = holds.iter().map(|hold| hold.id).collect();
-    let mut seats = super::queries::of_holds(db, &ids).await?;
-    Ok(holds
-        .into_iter()
-        .map(|hold| HoldDetails {
-            seats: seats.remove(&hold.id).unwrap_or_default(),
-            hold,
-        })
-        .collect())
+    queries::holds_with_seats(db, holds).await
 }
 
 async fn details(db: &DatabaseConnection, hold: HoldModel) -> Result<HoldDetails, Error> {
-    let seats = super::queries::of_holds(db, &[hold.id])
+    queries::holds_with_seats(db, vec![hold])
         .await?
-        .remove(&hold.id)
-        .unwrap_or_default();
-    Ok(HoldDetails { hold, seats })
+        .pop()
+        .ok_or(Error::NotFound("hold"))
 }
 
 /// A hold's state changes at most a few times; a few rereads always settle.
@@ -179,17 +170,24 @@ async fn confirm_active(
     if confirmed.rows_affected == 0 {
         return Ok(None);
     }
-    move_tickets(hold.event_id, hold.quantity, Count::Held, Count::Booked)
-        .exec(&txn)
-        .await?;
     seating::book_held(&txn, hold.id).await?;
-    let seats = super::queries::of_holds(&txn, &[hold.id])
+    let HoldDetails { items, seats, .. } = queries::holds_with_seats(&txn, vec![hold.clone()])
         .await?
-        .remove(&hold.id)
-        .unwrap_or_default();
-    let booking = inventory::new_booking(hold.event_id, hold.user_id, hold.quantity, now);
+        .pop()
+        .ok_or(Error::NotFound("hold"))?;
+    let lines = sale::lines(&items);
+    move_tickets(
+        &txn,
+        hold.event_id,
+        &per_type(&lines),
+        Count::Held,
+        Count::Booked,
+    )
+    .await?;
+    let booking = inventory::new_booking(hold.event_id, hold.user_id, &lines, &hold.currency, now);
     let recorded =
-        checkout::record_booking(&txn, services, hold, booking, seats, remember.take()).await?;
+        checkout::record_booking(&txn, services, hold, booking, items, seats, remember.take())
+            .await?;
     txn.commit().await?;
     Ok(Some(recorded))
 }

@@ -92,6 +92,13 @@ pub enum Error {
     EmailTaken,
     #[error("sold out ({available} left)")]
     SoldOut { available: i32 },
+    #[error("not enough of ticket type {ticket_type_id} ({available} left)")]
+    TypeSoldOut {
+        ticket_type_id: uuid::Uuid,
+        available: i32,
+    },
+    #[error("ticket type {ticket_type_id} is not on sale now")]
+    TypeNotOnSale { ticket_type_id: uuid::Uuid },
     #[error("event cancelled")]
     EventCancelled,
     #[error("seats unavailable: {0:?}")]

@@ -7,7 +7,10 @@ use entity::prelude::*;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{Error, sale::BookingDetails};
+use super::{
+    Error,
+    sale::{self, BookingDetails, HoldDetails},
+};
 
 /// The event, read now.
 pub async fn event(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Error> {
@@ -35,6 +38,9 @@ pub async fn with_seats<C: ConnectionTrait>(
     };
     let hold_ids: Vec<Uuid> = holds.values().copied().collect();
     let mut seats = of_holds(db, &hold_ids).await?;
+    let booking_ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
+    let mut lines = inventory::booking_lines(db, &booking_ids).await?;
+    let types = types_in(db, lines.values().flatten()).await?;
     Ok(bookings
         .into_iter()
         .map(|booking| {
@@ -42,9 +48,48 @@ pub async fn with_seats<C: ConnectionTrait>(
                 .get(&booking.id)
                 .and_then(|hold| seats.remove(hold))
                 .unwrap_or_default();
-            BookingDetails { booking, seats }
+            let items = sale::items(&lines.remove(&booking.id).unwrap_or_default(), &types);
+            BookingDetails {
+                booking,
+                items,
+                seats,
+            }
         })
         .collect())
+}
+
+/// Holds with their items and seats, looked up for all of them at once.
+pub async fn holds_with_seats<C: ConnectionTrait>(
+    db: &C,
+    holds: Vec<HoldModel>,
+) -> Result<Vec<HoldDetails>, Error> {
+    let ids: Vec<Uuid> = holds.iter().map(|hold| hold.id).collect();
+    let mut seats = of_holds(db, &ids).await?;
+    let mut lines = inventory::hold_lines(db, &ids).await?;
+    let types = types_in(db, lines.values().flatten()).await?;
+    Ok(holds
+        .into_iter()
+        .map(|hold| HoldDetails {
+            items: sale::items(&lines.remove(&hold.id).unwrap_or_default(), &types),
+            seats: seats.remove(&hold.id).unwrap_or_default(),
+            hold,
+        })
+        .collect())
+}
+
+/// The ticket types the lines are of.
+async fn types_in<'a, C: ConnectionTrait>(
+    db: &C,
+    lines: impl Iterator<Item = &'a inventory::Line>,
+) -> Result<Vec<TicketTypeModel>, DbErr> {
+    let ids: std::collections::BTreeSet<Uuid> = lines.map(|line| line.ticket_type_id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    TicketType::find()
+        .filter(TicketTypeColumn::Id.is_in(ids))
+        .all(db)
+        .await
 }
 
 pub async fn details<C: ConnectionTrait>(

@@ -53,6 +53,7 @@ pub async fn join(
         user_id: Set(customer_id),
         quantity: Set(quantity),
         status: Set(WaitlistStatus::Waiting),
+        ticket_type_id: Set(None),
         hold_id: Set(None),
         created_at: Set(now()),
         ended_at: Set(None),

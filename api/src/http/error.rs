@@ -280,6 +280,36 @@ impl From<DomainError> for ApiError {
                     .insert("available_tickets".into(), available.into());
                 error
             }
+            DomainError::TypeSoldOut {
+                ticket_type_id,
+                available,
+            } => {
+                let mut error = Self::new(
+                    ErrorCode::SoldOut,
+                    match available {
+                        0 => "this ticket type is sold out".to_string(),
+                        1 => "only 1 ticket of this type left".to_string(),
+                        n => format!("only {n} tickets of this type left"),
+                    },
+                );
+                error.details.insert(
+                    "ticket_type_id".into(),
+                    Value::String(ticket_type_id.to_string()),
+                );
+                error.details.insert("available".into(), available.into());
+                error
+            }
+            DomainError::TypeNotOnSale { ticket_type_id } => {
+                let mut error = Self::new(
+                    ErrorCode::NotOnSale,
+                    "this ticket type is not on sale now; see its sales_start and sales_end",
+                );
+                error.details.insert(
+                    "ticket_type_id".into(),
+                    Value::String(ticket_type_id.to_string()),
+                );
+                error
+            }
             DomainError::EventCancelled => {
                 Self::new(ErrorCode::EventCancelled, "this event has been cancelled")
             }

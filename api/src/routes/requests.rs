@@ -292,11 +292,34 @@ pub struct TicketRequest {
     #[serde(default)]
     #[schema(max_items = 10, min_items = 1)]
     pub seat_ids: Option<Vec<Uuid>>,
+    /// So many of each ticket type (1 to 10 tickets in all), all or nothing.
+    /// Needed when more than one type is on sale; not with `quantity` or
+    /// `seat_ids`.
+    #[serde(default)]
+    #[schema(max_items = 10, min_items = 1)]
+    pub items: Option<Vec<ItemRequest>>,
+}
+
+/// So many tickets of one type.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub ticket_type_id: Uuid,
+    #[schema(example = 2, minimum = 1, maximum = 10)]
+    pub quantity: i64,
 }
 
 impl TicketRequest {
     /// The parts that make two requests the same, for `Idempotency-Key`.
     pub fn fingerprint(&self) -> String {
+        if let Some(items) = &self.items {
+            let mut items: Vec<String> = items
+                .iter()
+                .map(|item| format!("{}x{}", item.ticket_type_id, item.quantity))
+                .collect();
+            items.sort();
+            return format!("items:{}", items.join(","));
+        }
         match (&self.quantity, &self.seat_ids) {
             (_, Some(ids)) => {
                 let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
@@ -312,6 +335,12 @@ impl TryFrom<TicketRequest> for Selection {
     type Error = ValidationErrors;
 
     fn try_from(request: TicketRequest) -> Result<Self, Self::Error> {
-        Selection::parse(request.quantity, request.seat_ids)
+        let items = request.items.map(|items| {
+            items
+                .into_iter()
+                .map(|item| (item.ticket_type_id, item.quantity))
+                .collect()
+        });
+        Selection::parse(request.quantity, items, request.seat_ids)
     }
 }

@@ -121,6 +121,13 @@ pub struct BookingView {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// The tickets by type, at the prices they were taken at.
+    pub items: Vec<ItemView>,
+    /// Σ quantity × unit price, in the currency's minor unit.
+    #[schema(example = 4000)]
+    pub total: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
     /// On a seated event, the seats; otherwise empty.
     pub seats: Vec<SeatView>,
     #[schema(value_type = BookingStatusName)]
@@ -137,10 +144,37 @@ impl From<BookingDetails> for BookingView {
             event_id: b.event_id,
             user_id: b.user_id,
             quantity: b.quantity,
+            items: details.items.into_iter().map(ItemView::from).collect(),
+            total: b.total,
+            currency: b.currency,
             seats: details.seats.into_iter().map(SeatView::from).collect(),
             status: b.status,
             created_at: b.created_at,
             cancelled_at: b.cancelled_at,
+        }
+    }
+}
+
+/// So many tickets of one type in a hold or booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    pub ticket_type_id: Uuid,
+    #[schema(example = "General admission")]
+    pub name: String,
+    #[schema(example = 2)]
+    pub quantity: i32,
+    /// Fixed when the tickets were taken, in the currency's minor unit.
+    #[schema(example = 2000)]
+    pub unit_price: i64,
+}
+
+impl From<crate::domain::sale::Item> for ItemView {
+    fn from(item: crate::domain::sale::Item) -> Self {
+        Self {
+            ticket_type_id: item.ticket_type_id,
+            name: item.name,
+            quantity: item.quantity,
+            unit_price: item.unit_price,
         }
     }
 }
@@ -223,6 +257,13 @@ pub struct HoldView {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub quantity: i32,
+    /// The tickets by type, at the prices they were taken at.
+    pub items: Vec<ItemView>,
+    /// Σ quantity × unit price, in the currency's minor unit.
+    #[schema(example = 4000)]
+    pub total: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
     /// On a seated event, the seats held; otherwise empty.
     pub seats: Vec<SeatView>,
     #[schema(value_type = HoldStatusName)]
@@ -242,6 +283,9 @@ impl From<HoldDetails> for HoldView {
             event_id: h.event_id,
             user_id: h.user_id,
             quantity: h.quantity,
+            items: details.items.into_iter().map(ItemView::from).collect(),
+            total: h.total,
+            currency: h.currency.clone(),
             seats: details.seats.into_iter().map(SeatView::from).collect(),
             status: h.status,
             expires_at: h.expires_at,

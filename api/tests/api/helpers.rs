@@ -407,6 +407,77 @@ impl TestApp {
             event.total_tickets,
             "tickets leaked or doubled: {event:?}"
         );
+        // Per type: the counts add up, the event's are their sums, and each
+        // type's held and booked are its items in active holds and confirmed
+        // bookings.
+        let types = TicketType::find()
+            .filter(TicketTypeColumn::EventId.eq(id))
+            .all(&self.db)
+            .await
+            .unwrap();
+        assert!(!types.is_empty(), "an event without a ticket type");
+        let sum = |count: fn(&TicketTypeModel) -> i32| types.iter().map(count).sum::<i32>();
+        assert_eq!(
+            (
+                sum(|t| t.quantity),
+                sum(|t| t.available),
+                sum(|t| t.held),
+                sum(|t| t.booked)
+            ),
+            (
+                event.total_tickets,
+                event.available_tickets,
+                event.held_tickets,
+                event.booked_tickets
+            ),
+            "the event's counts are not its types' sums: {types:?}"
+        );
+        let active: Vec<Uuid> = holds
+            .iter()
+            .filter(|h| h.status == HoldStatus::Active)
+            .map(|h| h.id)
+            .collect();
+        let held_items = HoldItem::find()
+            .filter(HoldItemColumn::HoldId.is_in(active))
+            .all(&self.db)
+            .await
+            .unwrap();
+        let confirmed: Vec<Uuid> = Booking::find()
+            .filter(BookingColumn::EventId.eq(id))
+            .filter(BookingColumn::Status.eq(BookingStatus::Confirmed))
+            .all(&self.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.id)
+            .collect();
+        let booked_items = BookingItem::find()
+            .filter(BookingItemColumn::BookingId.is_in(confirmed))
+            .all(&self.db)
+            .await
+            .unwrap();
+        for t in &types {
+            assert_eq!(
+                t.available + t.held + t.booked,
+                t.quantity,
+                "a type's tickets leaked: {t:?}"
+            );
+            let held: i32 = held_items
+                .iter()
+                .filter(|i| i.ticket_type_id == t.id)
+                .map(|i| i.quantity)
+                .sum();
+            let booked: i32 = booked_items
+                .iter()
+                .filter(|i| i.ticket_type_id == t.id)
+                .map(|i| i.quantity)
+                .sum();
+            assert_eq!(
+                (t.held, t.booked),
+                (held, booked),
+                "a type's counts disagree with its items: {t:?}"
+            );
+        }
         if event.seated {
             let seats = Seat::find()
                 .filter(SeatColumn::EventId.eq(id))

@@ -20,5 +20,6 @@ mod regressions;
 mod seating;
 mod shutdown;
 mod smtp;
+mod ticket_types;
 mod waiting_room;
 mod waitlist;

@@ -1,20 +1,20 @@
 //! One batch's transaction, with the event row locked: tickets given in
-//! arrival order to each order that still fits, then every row written
-//! together (bookings, holds, seats, notices, remembered responses) and the
-//! counters moved once.
+//! arrival order to each order that still fits, priced at its types' prices
+//! as they stand, then every row written together (bookings, holds, their
+//! items, seats, notices, remembered responses) and the counts moved once.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
-use inventory::{AfterCommit, Count, move_tickets};
+use inventory::{AfterCommit, Count, Line, move_tickets, per_type};
 use platform::db::rows_per_insert;
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, EntityTrait, Iterable};
 use uuid::Uuid;
 
 use super::{Answer, Order, Taking};
 use crate::domain::{
-    idempotency,
+    Error, idempotency,
     sale::{self, BookingDetails, HoldDetails},
     seating,
 };
@@ -35,48 +35,72 @@ pub(super) async fn sell(
 ) -> Result<Sold, DbErr> {
     let lost = lost_claims(txn, orders).await?;
     let mut holding = customers_holding(txn, event.id, orders).await?;
+    let types = inventory::types_of(txn, &[event.id])
+        .await?
+        .remove(&event.id)
+        .unwrap_or_default();
+    let mut type_left: HashMap<Uuid, i32> = types.iter().map(|t| (t.id, t.available)).collect();
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
     let mut left = event.available_tickets;
-    let mut answers: Vec<Answer> = orders
-        .iter()
-        .enumerate()
-        .map(|(i, order)| {
-            if lost.contains(&i) {
-                return Answer::ClaimLost;
+    let mut answers: Vec<Answer> = Vec::with_capacity(orders.len());
+    for (i, order) in orders.iter().enumerate() {
+        if lost.contains(&i) {
+            answers.push(Answer::ClaimLost);
+            continue;
+        }
+        let holds = matches!(order.taking, Taking::Hold);
+        if holds && let Some(&hold_id) = holding.get(&order.customer_id) {
+            answers.push(Answer::HoldExists { hold_id });
+            continue;
+        }
+        let count = order.selection.count();
+        if count > left {
+            answers.push(Answer::SoldOut { available: left });
+            continue;
+        }
+        let lines = match sale::price(&order.selection, &types, at) {
+            Ok(lines) => lines,
+            Err(why) => {
+                answers.push(Answer::Refused(why));
+                continue;
             }
-            let holds = matches!(order.taking, Taking::Hold);
-            if holds && let Some(&hold_id) = holding.get(&order.customer_id) {
-                return Answer::HoldExists { hold_id };
+        };
+        if let Some(short) = lines
+            .iter()
+            .find(|line| type_left.get(&line.ticket_type_id).copied().unwrap_or(0) < line.quantity)
+        {
+            answers.push(Answer::Refused(Error::TypeSoldOut {
+                ticket_type_id: short.ticket_type_id,
+                available: type_left.get(&short.ticket_type_id).copied().unwrap_or(0),
+            }));
+            continue;
+        }
+        for line in &lines {
+            if let Some(n) = type_left.get_mut(&line.ticket_type_id) {
+                *n -= line.quantity;
             }
-            if order.quantity > left {
-                return Answer::SoldOut { available: left };
-            }
-            left -= order.quantity;
-            if holds {
-                let status = HoldStatus::Active;
-                let hold = inventory::new_hold(
-                    event.id,
-                    order.customer_id,
-                    order.quantity,
-                    status,
-                    at,
-                    lasting,
-                );
-                holding.insert(order.customer_id, hold.id);
-                Answer::Held(HoldDetails {
-                    hold,
-                    seats: Vec::new(),
-                })
-            } else {
-                let booking =
-                    inventory::new_booking(event.id, order.customer_id, order.quantity, at);
-                Answer::Booked(BookingDetails {
-                    booking,
-                    seats: Vec::new(),
-                })
-            }
-        })
-        .collect();
+        }
+        left -= count;
+        let items = sale::items(&lines, &types);
+        answers.push(if holds {
+            let status = HoldStatus::Active;
+            let hold = inventory::new_hold(event, order.customer_id, &lines, status, at, lasting);
+            holding.insert(order.customer_id, hold.id);
+            Answer::Held(HoldDetails {
+                hold,
+                items,
+                seats: Vec::new(),
+            })
+        } else {
+            let booking =
+                inventory::new_booking(event.id, order.customer_id, &lines, &event.currency, at);
+            Answer::Booked(BookingDetails {
+                booking,
+                items,
+                seats: Vec::new(),
+            })
+        });
+    }
     let took = left != event.available_tickets;
     let after = if took {
         write(txn, event, orders, &mut answers, at).await?
@@ -127,9 +151,9 @@ async fn customers_holding(
         .collect())
 }
 
-/// The rows of a batch's successful orders, and the counters they move. On a
-/// seated event each order also gets its seats, best available, in arrival
-/// order (each through a hold row, as a seated booking always is).
+/// The rows of a batch's successful orders, and the counts they move. On a
+/// seated event each order also gets its seats, best available of its type,
+/// in arrival order (each through a hold row, as a seated booking always is).
 async fn write(
     txn: &DatabaseTransaction,
     event: &EventModel,
@@ -137,40 +161,47 @@ async fn write(
     answers: &mut [Answer],
     at: DateTime<Utc>,
 ) -> Result<AfterCommit, DbErr> {
-    let bookings: Vec<BookingModel> = answers
+    let booked: Vec<(&BookingModel, Vec<Line>)> = answers
         .iter()
         .filter_map(|answer| match answer {
-            Answer::Booked(details) => Some(details.booking.clone()),
+            Answer::Booked(details) => Some((&details.booking, sale::lines(&details.items))),
             _ => None,
         })
         .collect();
-    for chunk in bookings.chunks(rows_per_insert(BookingColumn::iter().count())) {
+    for chunk in booked.chunks(rows_per_insert(BookingColumn::iter().count())) {
         Booking::insert_many(
             chunk
                 .iter()
-                .map(|booking| BookingActiveModel::from(booking.clone()).reset_all()),
+                .map(|(booking, _)| BookingActiveModel::from((*booking).clone()).reset_all()),
         )
         .exec_without_returning(txn)
         .await?;
     }
+    let booking_lines: Vec<(Uuid, &[Line])> = booked
+        .iter()
+        .map(|(booking, lines)| (booking.id, lines.as_slice()))
+        .collect();
+    inventory::write_booking_lines(txn, &booking_lines).await?;
+    let sold = per_type(booked.iter().flat_map(|(_, lines)| lines));
     // The hold rows: every hold, and on a seated event every booking's too
     // (confirmed at once), for its seats to point at.
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
-    let holds: Vec<HoldModel> = answers
+    let holds: Vec<(HoldModel, Vec<Line>)> = answers
         .iter()
         .filter_map(|answer| match answer {
-            Answer::Held(details) => Some(details.hold.clone()),
-            Answer::Booked(BookingDetails { booking, .. }) if event.seated => Some(HoldModel {
-                booking_id: Some(booking.id),
-                ..inventory::new_hold(
-                    event.id,
-                    booking.user_id,
-                    booking.quantity,
-                    HoldStatus::Confirmed,
-                    at,
-                    lasting,
-                )
-            }),
+            Answer::Held(details) => Some((details.hold.clone(), sale::lines(&details.items))),
+            Answer::Booked(BookingDetails { booking, items, .. }) if event.seated => {
+                let lines = sale::lines(items);
+                let status = HoldStatus::Confirmed;
+                let hold = inventory::new_hold(event, booking.user_id, &lines, status, at, lasting);
+                Some((
+                    HoldModel {
+                        booking_id: Some(booking.id),
+                        ..hold
+                    },
+                    lines,
+                ))
+            }
             _ => None,
         })
         .collect();
@@ -178,11 +209,16 @@ async fn write(
         Hold::insert_many(
             chunk
                 .iter()
-                .map(|hold| HoldActiveModel::from(hold.clone()).reset_all()),
+                .map(|(hold, _)| HoldActiveModel::from(hold.clone()).reset_all()),
         )
         .exec_without_returning(txn)
         .await?;
     }
+    let hold_lines: Vec<(Uuid, &[Line])> = holds
+        .iter()
+        .map(|(hold, lines)| (hold.id, lines.as_slice()))
+        .collect();
+    inventory::write_hold_lines(txn, &hold_lines).await?;
     let mut seat_ids = Vec::new();
     if event.seated {
         let mut holds = holds.iter();
@@ -192,22 +228,27 @@ async fn write(
                 Answer::Held(details) => (&mut details.seats, SeatStatus::Held),
                 _ => continue,
             };
-            let Some(hold) = holds.next() else {
+            let Some((hold, lines)) = holds.next() else {
                 return Err(DbErr::Custom("a seated order without its hold".into()));
             };
-            let best = seating::best_available(txn, event.id, hold.quantity).await?;
-            // The event row is locked, so the free seats just read stay free:
-            // a refusal here would be a bug, and fails the batch.
-            *seats = seating::take(txn, event.id, hold.id, &best, status)
-                .await?
-                .map_err(|unavailable| {
-                    DbErr::Custom(format!("best-available seats were taken: {unavailable:?}"))
-                })?;
-            seat_ids.extend(seats.iter().map(|seat| seat.id));
+            for line in lines {
+                let best =
+                    seating::best_available(txn, event.id, line.ticket_type_id, line.quantity)
+                        .await?;
+                // The event row is locked, so the free seats just read stay
+                // free: a refusal here would be a bug, and fails the batch.
+                let taken = seating::take(txn, event.id, hold.id, &best, status)
+                    .await?
+                    .map_err(|unavailable| {
+                        DbErr::Custom(format!("best-available seats were taken: {unavailable:?}"))
+                    })?;
+                seat_ids.extend(taken.iter().map(|seat| seat.id));
+                seats.extend(taken);
+            }
         }
     }
     let mut after = AfterCommit::default().changed(event.id, seat_ids);
-    let booked: Vec<(&Order, &BookingDetails)> = orders
+    let confirmed: Vec<(&Order, &BookingDetails)> = orders
         .iter()
         .zip(answers.iter())
         .filter_map(|(order, answer)| match answer {
@@ -215,7 +256,7 @@ async fn write(
             _ => None,
         })
         .collect();
-    let notices = booked
+    let notices = confirmed
         .iter()
         .map(|(order, details)| {
             (
@@ -225,7 +266,7 @@ async fn write(
         })
         .collect();
     let ids = inventory::outbox::write_each(txn, notices).await?;
-    for ((order, details), notification_id) in booked.iter().zip(ids) {
+    for ((order, details), notification_id) in confirmed.iter().zip(ids) {
         after = after.notify_for(notification_id, order.request_id.clone());
         if let Taking::Booking {
             remember: Some(remember),
@@ -235,23 +276,21 @@ async fn write(
             idempotency::save_response(txn, &remember.claim, status, &body).await?;
         }
     }
-    let sold = bookings.iter().map(|booking| booking.quantity).sum();
-    if sold > 0 {
-        move_tickets(event.id, sold, Count::Available, Count::Booked)
-            .exec(txn)
-            .await?;
-    }
-    let mut held = 0;
+    move_tickets(txn, event.id, &sold, Count::Available, Count::Booked).await?;
+    let mut held = Vec::new();
     for answer in answers.iter() {
         if let Answer::Held(details) = answer {
-            held += details.hold.quantity;
+            held.extend(sale::lines(&details.items));
             after = after.held(&details.hold);
         }
     }
-    if held > 0 {
-        move_tickets(event.id, held, Count::Available, Count::Held)
-            .exec(txn)
-            .await?;
-    }
+    move_tickets(
+        txn,
+        event.id,
+        &per_type(&held),
+        Count::Available,
+        Count::Held,
+    )
+    .await?;
     Ok(after)
 }

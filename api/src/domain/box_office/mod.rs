@@ -37,7 +37,7 @@ use super::{
     event_cache::{EventCache, KEPT_FOR, Recall},
     idempotency::Remember,
     now,
-    sale::{self, BookingDetails, HoldDetails},
+    sale::{self, BookingDetails, HoldDetails, Selection},
 };
 
 /// The most bookings one transaction writes; more waiting go in the next.
@@ -48,7 +48,8 @@ const IDLE: Duration = Duration::from_secs(1);
 /// One request waiting for its event's batch.
 pub(super) struct Order {
     pub customer_id: Uuid,
-    pub quantity: i32,
+    /// By quantity or by type.
+    pub selection: Selection,
     pub taking: Taking,
     pub request_id: Option<String>,
 }
@@ -64,7 +65,7 @@ pub(super) enum Taking {
 }
 
 /// What the batch did with an order.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) enum Answer {
     /// With the seats, on a seated event.
     Booked(BookingDetails),
@@ -73,6 +74,9 @@ pub(super) enum Answer {
     SoldOut {
         available: i32,
     },
+    /// Not sold as asked, for a reason of its own (a type sold out or not on
+    /// sale, a type this event does not sell).
+    Refused(Error),
     /// A hold asked for by a customer who already holds tickets for the event.
     HoldExists {
         hold_id: Uuid,
@@ -290,7 +294,7 @@ impl BoxOffice {
         }
         let at = now();
         let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
-            return Ok(vec![Answer::NotHere; orders.len()]);
+            return Ok(orders.iter().map(|_| Answer::NotHere).collect());
         };
         let sold = batch::sell(&txn, &event, &orders, at).await?;
         txn.commit().await?;

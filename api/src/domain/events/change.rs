@@ -66,6 +66,7 @@ pub async fn update(
         }
     }
     if let Some(total) = new_total {
+        resize_the_only_type(&txn, event_id, total - event.total_tickets).await?;
         active.total_tickets = Set(total);
         active.available_tickets = Set(total - taken);
     }
@@ -157,4 +158,37 @@ fn diff(
         changes.push(EventChange::EndsAt { old, new: ends_at });
     }
     Ok((changes, asked.total_tickets))
+}
+
+/// `total_tickets` changes the quantity of an event with one ticket type;
+/// with several, each type's quantity is its own.
+async fn resize_the_only_type(
+    txn: &sea_orm::DatabaseTransaction,
+    event_id: Uuid,
+    delta: i32,
+) -> Result<(), Error> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let types = inventory::types_of(txn, &[event_id])
+        .await?
+        .remove(&event_id)
+        .unwrap_or_default();
+    let [only] = types.as_slice() else {
+        return Err(Error::Conflict(
+            "this event sells several ticket types: change each type's quantity instead".into(),
+        ));
+    };
+    TicketType::update_many()
+        .col_expr(
+            TicketTypeColumn::Quantity,
+            Expr::col(TicketTypeColumn::Quantity).add(delta),
+        )
+        .col_expr(
+            TicketTypeColumn::Available,
+            Expr::col(TicketTypeColumn::Available).add(delta),
+        )
+        .col_expr(TicketTypeColumn::UpdatedAt, Expr::value(now()))
+        .filter(TicketTypeColumn::Id.eq(only.id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

@@ -3,7 +3,10 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use uuid::Uuid;
 
 use super::{NewEvent, WaitingRoomSettings};
-use crate::domain::{Error, begin_write, now, seating};
+use crate::domain::{Error, begin_write, now, sale::MAX_QUANTITY, seating};
+
+/// The one type of an event created without types: free, all its tickets.
+pub const GENERAL_ADMISSION: &str = "General admission";
 
 pub async fn create(
     db: &DatabaseConnection,
@@ -56,8 +59,29 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    let general_admission = TicketTypeActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event.id),
+        position: Set(0),
+        name: Set(GENERAL_ADMISSION.to_owned()),
+        description: Set(None),
+        price: Set(0),
+        tax_rate: Set(0),
+        quantity: Set(total),
+        available: Set(total),
+        held: Set(0),
+        booked: Set(0),
+        sales_start: Set(None),
+        sales_end: Set(None),
+        max_per_order: Set(MAX_QUANTITY as i32),
+        hidden: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
     if let Some(map) = &seating {
-        seating::create_seats(&txn, event.id, map).await?;
+        seating::create_seats(&txn, event.id, map, general_admission.id).await?;
     }
     txn.commit().await?;
     Ok(event)

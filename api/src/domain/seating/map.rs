@@ -15,7 +15,7 @@ pub const MAX_SEATS: usize = 100_000;
 pub(super) const SECTION_MAX_CHARS: usize = 100;
 const ROW_MAX_CHARS: usize = 20;
 const MAX_SEATS_PER_ROW: i64 = 1_000;
-/// Seats per insert statement: 9 values each, under SQLite's 32,766 bind limit.
+/// Seats per insert statement: 10 values each, under SQLite's 32,766 bind limit.
 const INSERT_CHUNK: usize = 3_000;
 
 /// A checked seat map: sections in rank order, each with rows of numbered seats.
@@ -100,10 +100,13 @@ pub async fn create_seats(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
+    ticket_type_id: Uuid,
 ) -> Result<(), DbErr> {
     match txn.get_database_backend() {
-        DbBackend::Postgres => create_seats_in_one_statement(txn, event_id, map).await,
-        _ => create_seats_in_chunks(txn, event_id, map).await,
+        DbBackend::Postgres => {
+            create_seats_in_one_statement(txn, event_id, map, ticket_type_id).await
+        }
+        _ => create_seats_in_chunks(txn, event_id, map, ticket_type_id).await,
     }
 }
 
@@ -115,6 +118,7 @@ async fn create_seats_in_one_statement(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
+    ticket_type_id: Uuid,
 ) -> Result<(), DbErr> {
     const SQL: &str = r#"
         WITH map AS (
@@ -124,9 +128,10 @@ async fn create_seats_in_one_statement(
             SELECT value::uuid AS id, ordinality::int AS position
               FROM json_array_elements_text($3::json) WITH ORDINALITY
         )
-        INSERT INTO seats (id, event_id, section, "row", number, label, position, status)
+        INSERT INTO seats (id, event_id, section, "row", number, label, position, status,
+                           ticket_type_id)
         SELECT ids.id, $1, map.section, map."row", n,
-               map.section || ' ' || map."row" || '-' || n, map.first + n - 1, 'available'
+               map.section || ' ' || map."row" || '-' || n, map.first + n - 1, 'available', $4
           FROM map
          CROSS JOIN LATERAL generate_series(1, map.seats) AS n
           JOIN ids ON ids.position = map.first + n - 1"#;
@@ -150,6 +155,7 @@ async fn create_seats_in_one_statement(
             event_id.into(),
             serde_json::Value::from(rows).into(),
             serde_json::Value::from(ids).into(),
+            ticket_type_id.into(),
         ],
     ))
     .await?;
@@ -161,6 +167,7 @@ async fn create_seats_in_chunks(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
+    ticket_type_id: Uuid,
 ) -> Result<(), DbErr> {
     let mut position = 0;
     let mut rows = Vec::with_capacity(INSERT_CHUNK);
@@ -178,6 +185,7 @@ async fn create_seats_in_chunks(
                     position: Set(position),
                     status: Set(SeatStatus::Available),
                     hold_id: Set(None),
+                    ticket_type_id: Set(Some(ticket_type_id)),
                 });
                 if rows.len() == INSERT_CHUNK {
                     Seat::insert_many(std::mem::take(&mut rows))

@@ -138,6 +138,47 @@ pub async fn free_runs(
     .await?)
 }
 
+/// The priced lines of particular seats: each seat is of its section's type,
+/// at that type's price now. `Err`: seats that are not the event's.
+pub async fn price(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    seat_ids: &[Uuid],
+    types: &[TicketTypeModel],
+) -> Result<Result<Vec<inventory::Line>, Error>, DbErr> {
+    let seats = Seat::find()
+        .filter(SeatColumn::EventId.eq(event_id))
+        .filter(SeatColumn::Id.is_in(seat_ids.iter().copied()))
+        .all(txn)
+        .await?;
+    let missing: Vec<Uuid> = seat_ids
+        .iter()
+        .filter(|id| !seats.iter().any(|seat| seat.id == **id))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Err(Error::SeatsUnavailable(missing)));
+    }
+    let mut lines: Vec<inventory::Line> = Vec::new();
+    for seat in &seats {
+        let Some(ticket_type) = types.iter().find(|t| Some(t.id) == seat.ticket_type_id) else {
+            return Ok(Err(Error::SeatsUnavailable(vec![seat.id])));
+        };
+        match lines
+            .iter_mut()
+            .find(|line| line.ticket_type_id == ticket_type.id)
+        {
+            Some(line) => line.quantity += 1,
+            None => lines.push(inventory::Line {
+                ticket_type_id: ticket_type.id,
+                quantity: 1,
+                unit_price: ticket_type.price,
+            }),
+        }
+    }
+    Ok(Ok(lines))
+}
+
 /// Free seats read per round trip by [`best_available`].
 const SCAN_PAGE: u64 = 500;
 
@@ -152,6 +193,7 @@ const SCAN_PAGE: u64 = 500;
 pub async fn best_available(
     txn: &DatabaseTransaction,
     event_id: Uuid,
+    ticket_type_id: Uuid,
     quantity: i32,
 ) -> Result<Vec<Uuid>, DbErr> {
     let wanted = usize::try_from(quantity).unwrap_or_default();
@@ -167,6 +209,7 @@ pub async fn best_available(
             // `seats_available_position_idx` for `status = $2`, and reads
             // every seat of the event instead (30 ms at 100,000 seats).
             .filter(Expr::cust("seats.status = 'available'"))
+            .filter(SeatColumn::TicketTypeId.eq(ticket_type_id))
             .filter(SeatColumn::Position.gt(after))
             .order_by_asc(SeatColumn::Position)
             .limit(SCAN_PAGE)
