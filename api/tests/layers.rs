@@ -175,6 +175,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "outbox",
             "queries",
             "sale",
+            "ticket_types",
             "validation",
         ],
     ),

@@ -61,11 +61,11 @@ pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<T
     let result = match order.selection {
         Selection::Seats(_) => in_transaction(services, event_id, order).await,
         Selection::Quantity(_) | Selection::Items(_) => {
-            let count = order.selection.count();
+            let selection = order.selection.clone();
             let selling = in_batch(services, event_id, order);
             services
                 .box_office
-                .refusing_sold_out(event_id, count, selling)
+                .refusing_sold_out(event_id, &selection, selling)
                 .await
         }
     };
@@ -214,19 +214,12 @@ async fn take_in(
         _ => Count::Booked,
     };
     // The event row stays locked from here to commit.
-    match inventory::take_tickets(&txn, event_id, &per_type(&lines), into).await? {
-        Ok(()) => {}
-        Err(Some(ticket_type_id)) => {
-            drop(txn);
-            let available = inventory::types_of(&services.db, &[event_id])
-                .await?
-                .remove(&event_id)
-                .and_then(|types| types.into_iter().find(|t| t.id == ticket_type_id))
-                .map_or(0, |t| t.available);
-            return Err(Error::TypeSoldOut {
-                ticket_type_id,
-                available,
-            });
+    let short = match inventory::take_tickets(&txn, event_id, &per_type(&lines), into).await? {
+        Ok(()) => None,
+        Err(Some(ticket_type_id)) => Some(ticket_type_id),
+        // By type, the type it lacks (the event's count is their sum).
+        Err(None) if matches!(selection, Selection::Items(_)) => {
+            lines.first().map(|line| line.ticket_type_id)
         }
         Err(None) => {
             drop(txn);
@@ -239,6 +232,22 @@ async fn take_in(
             }
             return Err(why);
         }
+    };
+    if let Some(short) = short {
+        drop(txn);
+        let types = inventory::types_of(&services.db, &[event_id])
+            .await?
+            .remove(&event_id)
+            .unwrap_or_default();
+        let lacking = lines.iter().find_map(|line| {
+            let t = types.iter().find(|t| t.id == line.ticket_type_id)?;
+            (t.available < line.quantity).then_some((t.id, t.available))
+        });
+        let (ticket_type_id, available) = lacking.unwrap_or((short, 0));
+        return Err(Error::TypeSoldOut {
+            ticket_type_id,
+            available,
+        });
     }
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
     let hold = inventory::new_hold(&event, customer_id, &lines, status, at, lasting);

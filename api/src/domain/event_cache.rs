@@ -13,8 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use entity::prelude::*;
 use uuid::Uuid;
+
+use super::queries::EventDetails;
 
 /// How long a reading of an event is trusted without hearing from the feed:
 /// the bound on staleness should a message be lost.
@@ -37,7 +38,7 @@ pub struct Seen(u64);
 
 /// What this process knows of an event.
 pub enum Recall {
-    Fresh(Box<EventModel>),
+    Fresh(Box<EventDetails>),
     /// Read over [`KNOWN_FOR`] ago, with no change heard since.
     Stale,
     /// Never read, or changed since, or forgotten.
@@ -45,7 +46,7 @@ pub enum Recall {
 }
 
 struct Known {
-    event: EventModel,
+    event: EventDetails,
     at: Instant,
 }
 
@@ -84,19 +85,20 @@ impl EventCache {
 
     /// Remembers the event, read after `seen` was taken; unless a change has
     /// been heard since, which may have come after the read.
-    pub fn remember(&self, event: EventModel, seen: Seen) {
+    pub fn remember(&self, event: EventDetails, seen: Seen) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if self.seen(event.id).0 != seen.0 {
+        let id = event.event.id;
+        if self.seen(id).0 != seen.0 {
             return;
         }
-        if known.len() >= CAPACITY && !known.contains_key(&event.id) {
+        if known.len() >= CAPACITY && !known.contains_key(&id) {
             known.retain(|_, known| known.at.elapsed() < KNOWN_FOR);
             if known.len() >= CAPACITY / 2 {
                 known.clear();
             }
         }
         known.insert(
-            event.id,
+            id,
             Known {
                 event,
                 at: Instant::now(),
@@ -139,11 +141,13 @@ impl EventCache {
 
 #[cfg(test)]
 mod tests {
+    use entity::prelude::*;
+
     use super::*;
 
-    fn event() -> EventModel {
+    fn event() -> EventDetails {
         let now = chrono::Utc::now();
-        EventModel {
+        let event = EventModel {
             id: Uuid::now_v7(),
             organizer_id: Uuid::now_v7(),
             title: "x".repeat(10_000),
@@ -166,6 +170,10 @@ mod tests {
             currency: "EUR".into(),
             created_at: now,
             updated_at: now,
+        };
+        EventDetails {
+            event,
+            ticket_types: Vec::new(),
         }
     }
 
@@ -174,27 +182,28 @@ mod tests {
         let cache = EventCache::default();
         for _ in 0..CAPACITY * 3 {
             let event = event();
-            let seen = cache.seen(event.id);
+            let seen = cache.seen(event.event.id);
             cache.remember(event, seen);
             assert!(cache.len() <= CAPACITY);
         }
         // The newest is always kept.
         let last = event();
-        let seen = cache.seen(last.id);
+        let seen = cache.seen(last.event.id);
         cache.remember(last.clone(), seen);
-        assert!(matches!(cache.recall(last.id), Recall::Fresh(e) if *e == last));
+        assert!(matches!(cache.recall(last.event.id), Recall::Fresh(e) if *e == last));
     }
 
     #[test]
     fn a_change_heard_between_the_read_and_the_remembering_wins() {
         let cache = EventCache::default();
         let event = event();
-        let seen = cache.seen(event.id);
-        cache.forget(Some(event.id));
+        let id = event.event.id;
+        let seen = cache.seen(id);
+        cache.forget(Some(id));
         cache.remember(event.clone(), seen);
-        assert!(matches!(cache.recall(event.id), Recall::Unknown));
-        cache.remember(event.clone(), cache.seen(event.id));
-        assert!(matches!(cache.recall(event.id), Recall::Fresh(_)));
+        assert!(matches!(cache.recall(id), Recall::Unknown));
+        cache.remember(event.clone(), cache.seen(id));
+        assert!(matches!(cache.recall(id), Recall::Fresh(_)));
         cache.drop_old();
         assert_eq!(cache.len(), 1, "young readings stay");
     }

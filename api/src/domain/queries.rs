@@ -20,6 +20,38 @@ pub async fn event(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Erro
         .ok_or(Error::NotFound("event"))
 }
 
+/// An event and its ticket types, in their order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDetails {
+    pub event: EventModel,
+    pub ticket_types: Vec<TicketTypeModel>,
+}
+
+/// The event with its ticket types, read now.
+pub async fn event_details<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<EventDetails, Error> {
+    let event = Event::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    Ok(with_types(db, vec![event]).await?.remove(0))
+}
+
+/// Events with their ticket types, looked up for all of them at once.
+pub async fn with_types<C: ConnectionTrait>(
+    db: &C,
+    events: Vec<EventModel>,
+) -> Result<Vec<EventDetails>, DbErr> {
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    let mut types = inventory::types_of(db, &ids).await?;
+    Ok(events
+        .into_iter()
+        .map(|event| EventDetails {
+            ticket_types: types.remove(&event.id).unwrap_or_default(),
+            event,
+        })
+        .collect())
+}
+
 /// Bookings with their seats, looked up for all of them at once.
 pub async fn with_seats<C: ConnectionTrait>(
     db: &C,

@@ -21,6 +21,11 @@ impl ValidationErrors {
         self.0.is_empty()
     }
 
+    /// How many fields have a problem.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn into_fields(self) -> BTreeMap<String, String> {
         self.0
     }

@@ -13,6 +13,7 @@ use crate::domain::{
     events::{EventChanges, NewEvent, SaleSettings, WaitingRoomSettings},
     sale::Selection,
     seating::SeatMapInput,
+    ticket_types::TicketTypeDraft,
     users::NewUser,
 };
 
@@ -65,6 +66,11 @@ pub struct NewEventInput {
     #[serde(default)]
     #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
     pub total_tickets: Option<i64>,
+    /// The kinds of ticket it sells (1 to 20, distinct names); without them,
+    /// one free "General admission" type holds every ticket.
+    #[serde(default)]
+    #[schema(max_items = 20, min_items = 1)]
+    pub ticket_types: Option<Vec<TicketTypeInput>>,
     /// ISO 4217, in capitals: what the event's prices are in.
     #[serde(default)]
     #[schema(default = "EUR", example = "EUR", min_length = 3, max_length = 3)]
@@ -88,6 +94,61 @@ pub struct NewEventInput {
     /// admission pass to hold or book.
     #[serde(default)]
     pub waiting_room: Option<WaitingRoomInput>,
+}
+
+/// A kind of ticket, as the organizer describes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketTypeInput {
+    #[schema(example = "Early bird", min_length = 1, max_length = 100)]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Tax included, in the currency's minor unit (cents for EUR).
+    #[schema(example = 2500, minimum = 0, maximum = 10_000_000)]
+    pub price: i64,
+    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
+    pub quantity: Option<i64>,
+    /// Percent, up to two decimals, included in the price.
+    #[serde(default)]
+    #[schema(default = 0, example = 19.5, minimum = 0, maximum = 100)]
+    pub tax_rate: Option<f64>,
+    /// RFC 3339: sold from then (409 `not_on_sale` before).
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub sales_start: Option<String>,
+    /// RFC 3339: sold until then, after `sales_start`.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub sales_end: Option<String>,
+    #[serde(default)]
+    #[schema(default = 10, minimum = 1, maximum = 10)]
+    pub max_per_order: Option<i64>,
+    /// Not listed, and not sold without a promo code that unlocks it.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+impl TicketTypeInput {
+    /// The draft the domain checks; times read here, errors under `field`.
+    fn draft(self, errors: &mut ValidationErrors, field: &str) -> TicketTypeDraft {
+        let mut time = |name: &str, raw: Option<String>| {
+            raw.and_then(|raw| timestamp(errors, &format!("{field}.{name}"), &raw))
+        };
+        let sales_start = time("sales_start", self.sales_start);
+        let sales_end = time("sales_end", self.sales_end);
+        TicketTypeDraft {
+            name: self.name,
+            description: self.description,
+            price: self.price,
+            quantity: self.quantity,
+            tax_rate: self.tax_rate,
+            sales_start,
+            sales_end,
+            max_per_order: self.max_per_order,
+            hidden: self.hidden,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -220,6 +281,13 @@ impl TryFrom<NewEventInput> for NewEvent {
         let starts_at = timestamp(&mut errors, "starts_at", &input.starts_at);
         let ends_at = timestamp(&mut errors, "ends_at", &input.ends_at);
         let sale = sale_settings(&mut errors, input.on_sale_at.as_deref(), input.waiting_room);
+        let ticket_types = input.ticket_types.map(|types| {
+            types
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| t.draft(&mut errors, &format!("ticket_types[{i}]")))
+                .collect()
+        });
         NewEvent::parse(
             errors,
             &input.title,
@@ -228,6 +296,7 @@ impl TryFrom<NewEventInput> for NewEvent {
             starts_at,
             ends_at,
             input.total_tickets,
+            ticket_types,
             input.currency.as_deref(),
             input.hold_minutes,
             input.offer_minutes,

@@ -5,6 +5,7 @@ use entity::prelude::*;
 
 use crate::domain::{
     admission::{Standing, Status as QueueStatus},
+    queries::EventDetails,
     sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
     waiting_room::Statistics,
@@ -63,6 +64,9 @@ pub struct EventView {
     /// ISO 4217: what the event's prices are in.
     #[schema(example = "EUR")]
     pub currency: String,
+    /// The kinds of ticket it sells, in order (hidden ones are not listed);
+    /// the event's counts are their sums.
+    pub ticket_types: Vec<TicketTypeView>,
     /// How long a hold lasts.
     pub hold_minutes: i32,
     /// How long a waitlist offer lasts.
@@ -78,9 +82,16 @@ pub struct EventView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<EventModel> for EventView {
-    fn from(e: EventModel) -> Self {
+impl From<EventDetails> for EventView {
+    fn from(details: EventDetails) -> Self {
+        let e = details.event;
         Self {
+            ticket_types: details
+                .ticket_types
+                .into_iter()
+                .filter(|t| !t.hidden)
+                .map(TicketTypeView::from)
+                .collect(),
             id: e.id,
             organizer_id: e.organizer_id,
             title: e.title,
@@ -151,6 +162,51 @@ impl From<BookingDetails> for BookingView {
             status: b.status,
             created_at: b.created_at,
             cancelled_at: b.cancelled_at,
+        }
+    }
+}
+
+/// A kind of ticket an event sells.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketTypeView {
+    pub id: Uuid,
+    #[schema(example = "Early bird")]
+    pub name: String,
+    pub description: Option<String>,
+    /// Tax included, in the event currency's minor unit.
+    #[schema(example = 2500)]
+    pub price: i64,
+    /// Percent, up to two decimals.
+    #[schema(example = 19.5)]
+    pub tax_rate: f64,
+    /// `available + held + booked == quantity`, always.
+    pub quantity: i32,
+    pub available: i32,
+    pub held: i32,
+    pub booked: i32,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    #[schema(example = 10)]
+    pub max_per_order: i32,
+    pub hidden: bool,
+}
+
+impl From<TicketTypeModel> for TicketTypeView {
+    fn from(t: TicketTypeModel) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            description: t.description,
+            price: t.price,
+            tax_rate: f64::from(t.tax_rate) / 100.0,
+            quantity: t.quantity,
+            available: t.available,
+            held: t.held,
+            booked: t.booked,
+            sales_start: t.sales_start,
+            sales_end: t.sales_end,
+            max_per_order: t.max_per_order,
+            hidden: t.hidden,
         }
     }
 }

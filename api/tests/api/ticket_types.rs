@@ -149,3 +149,345 @@ async fn items_that_cannot_be_sold_are_refused_field_by_field_and_write_nothing(
     let event = app.assert_ticket_invariant(id(&event)).await;
     assert_eq!(event.available_tickets, 20);
 }
+
+fn three_types() -> Value {
+    json!({
+        "title": "Night of Rust",
+        "venue": "Hall A",
+        "starts_at": "2030-05-01T19:00:00Z",
+        "ends_at": "2030-05-01T23:00:00Z",
+        "currency": "EUR",
+        "ticket_types": [
+            {"name": "Early bird", "price": 1500, "quantity": 5, "max_per_order": 2},
+            {"name": "Standard", "price": 2500, "quantity": 10, "description": "The floor"},
+            {"name": "VIP", "price": 9900, "quantity": 2, "tax_rate": 19.5},
+        ],
+    })
+}
+
+async fn type_ids(event: &Value) -> Vec<String> {
+    event["ticket_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An event with three priced types: its body lists them in order with their
+/// counts, a hold by items is priced at their prices, a bare quantity is
+/// refused (several types are on sale), a type's `max_per_order` holds, and a
+/// type that runs out is named in the refusal.
+#[tokio::test]
+async fn an_event_with_three_types_sells_each_at_its_price() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [first, second, third] = [
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+    ];
+    let (status, event) = app
+        .post("/api/v1/events", Some(&organizer.token), three_types())
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(event["total_tickets"], 17);
+    let names: Vec<&str> = event["ticket_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Early bird", "Standard", "VIP"]);
+    assert_eq!(event["ticket_types"][2]["tax_rate"], 19.5);
+    assert_eq!(event["ticket_types"][1]["description"], "The floor");
+    let [early, _standard, vip] = <[String; 3]>::try_from(type_ids(&event).await).unwrap();
+    let event_id = id(&event).to_owned();
+    let holds = format!("/api/v1/events/{event_id}/holds");
+    let bookings = format!("/api/v1/events/{event_id}/bookings");
+
+    let (status, hold) = app
+        .post(
+            &holds,
+            Some(&first.token),
+            json!({"items": [
+                {"ticket_type_id": early, "quantity": 2},
+                {"ticket_type_id": vip, "quantity": 1},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(hold["quantity"], 3);
+    assert_eq!(hold["total"], 2 * 1500 + 9900);
+    assert_eq!(hold["items"][1]["unit_price"], 9900);
+
+    let (status, refused) = app
+        .post(&bookings, Some(&second.token), json!({"quantity": 1}))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["details"]["items"].is_string(),
+        "{refused}"
+    );
+    let (status, refused) = app
+        .post(
+            &bookings,
+            Some(&second.token),
+            json!({"items": [{"ticket_type_id": early, "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["details"]["items[0].quantity"].is_string(),
+        "{refused}"
+    );
+
+    let (status, booking) = app
+        .post(
+            &bookings,
+            Some(&second.token),
+            json!({"items": [{"ticket_type_id": vip, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let (status, refused) = app
+        .post(
+            &bookings,
+            Some(&third.token),
+            json!({"items": [{"ticket_type_id": vip, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "sold_out");
+    assert_eq!(refused["error"]["details"]["ticket_type_id"], vip.as_str());
+    assert_eq!(refused["error"]["details"]["available"], 0);
+
+    let (_, fetched) = app.get(&format!("/api/v1/events/{event_id}"), None).await;
+    let counts: Vec<(i64, i64, i64)> = fetched["ticket_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["available"].as_i64().unwrap(),
+                t["held"].as_i64().unwrap(),
+                t["booked"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(3, 2, 0), (10, 0, 0), (0, 1, 1)]);
+    app.assert_ticket_invariant(&event_id).await;
+}
+
+/// A type outside its sales window is `not_on_sale`, naming it; a hidden type
+/// is neither listed nor sold.
+#[tokio::test]
+async fn types_sell_only_in_their_window_and_hidden_ones_not_at_all() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let mut body = three_types();
+    body["ticket_types"][0]["sales_start"] = json!("2029-01-01T00:00:00Z");
+    body["ticket_types"][0]["sales_end"] = json!("2029-02-01T00:00:00Z");
+    body["ticket_types"][2]["hidden"] = json!(true);
+    let (status, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(
+        event["ticket_types"].as_array().unwrap().len(),
+        2,
+        "{event}"
+    );
+    assert_eq!(event["total_tickets"], 17, "hidden tickets are tickets");
+    let early = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let vip = TicketType::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.hidden)
+        .unwrap()
+        .id;
+    let holds = format!("/api/v1/events/{}/holds", id(&event));
+    let (status, refused) = app
+        .post(
+            &holds,
+            Some(&customer.token),
+            json!({"items": [{"ticket_type_id": early, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "not_on_sale");
+    assert_eq!(
+        refused["error"]["details"]["ticket_type_id"],
+        early.as_str()
+    );
+    let (status, refused) = app
+        .post(
+            &holds,
+            Some(&customer.token),
+            json!({"items": [{"ticket_type_id": vip, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["details"]["items[0].ticket_type_id"].is_string());
+    // Only Standard is on sale and listed: a bare quantity buys it.
+    let (status, hold) = app
+        .post(&holds, Some(&customer.token), json!({"quantity": 2}))
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(hold["items"][0]["name"], "Standard");
+    assert_eq!(hold["total"], 5000);
+    assert_eq!(app.count::<Hold>().await, 1);
+}
+
+/// Ticket types that cannot be are a 422 naming the field, and no event is
+/// made.
+#[tokio::test]
+async fn bad_ticket_types_are_refused_field_by_field() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut body = three_types();
+        change(&mut body);
+        body
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (with(&|b| b["ticket_types"] = json!([])), "ticket_types"),
+        (
+            with(&|b| {
+                b["ticket_types"] = (0..21)
+                    .map(|i| json!({"name": format!("T{i}"), "price": 0, "quantity": 1}))
+                    .collect()
+            }),
+            "ticket_types",
+        ),
+        (
+            with(&|b| b["ticket_types"][1]["name"] = json!("early BIRD")),
+            "ticket_types[1].name",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["price"] = json!(-1)),
+            "ticket_types[0].price",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["price"] = json!(10_000_001)),
+            "ticket_types[0].price",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["quantity"] = json!(0)),
+            "ticket_types[0].quantity",
+        ),
+        (
+            with(&|b| {
+                b["ticket_types"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("quantity")
+                    .map(drop)
+                    .unwrap_or(())
+            }),
+            "ticket_types[0].quantity",
+        ),
+        (
+            with(&|b| b["ticket_types"][2]["tax_rate"] = json!(12.345)),
+            "ticket_types[2].tax_rate",
+        ),
+        (
+            with(&|b| b["ticket_types"][2]["tax_rate"] = json!(101)),
+            "ticket_types[2].tax_rate",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["max_per_order"] = json!(11)),
+            "ticket_types[0].max_per_order",
+        ),
+        (
+            with(&|b| {
+                b["ticket_types"][0]["sales_start"] = json!("2029-02-01T00:00:00Z");
+                b["ticket_types"][0]["sales_end"] = json!("2029-01-01T00:00:00Z");
+            }),
+            "ticket_types[0].sales_end",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["sales_start"] = json!("soon")),
+            "ticket_types[0].sales_start",
+        ),
+        (
+            with(&|b| b["ticket_types"][0]["name"] = json!("a\u{0}b")),
+            "ticket_types[0].name",
+        ),
+        (with(&|b| b["total_tickets"] = json!(16)), "total_tickets"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app
+            .post("/api/v1/events", Some(&organizer.token), body.clone())
+            .await;
+        assert_eq!(status, 422, "{field}: {answer}");
+        assert!(
+            answer["error"]["details"][field].is_string(),
+            "{field}: {answer}"
+        );
+    }
+    assert_eq!(app.count::<Event>().await, 0);
+    assert_eq!(app.count::<TicketType>().await, 0);
+}
+
+/// Hundreds of concurrent holds spread over three small types: each type
+/// sells exactly its quantity, the refusals name the type, and every count
+/// agrees with the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stampede_over_three_types_sells_each_exactly_its_quantity() {
+    const REQUESTS: usize = 300;
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customers = app.customers(REQUESTS).await;
+    let mut body = three_types();
+    body["ticket_types"] = json!([
+        {"name": "A", "price": 1000, "quantity": 20},
+        {"name": "B", "price": 2000, "quantity": 30},
+        {"name": "C", "price": 3000, "quantity": 40},
+    ]);
+    let (status, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    assert_eq!(status, 201, "{event}");
+    let types = type_ids(&event).await;
+    let event_id = id(&event).to_owned();
+    let shots = customers
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| {
+            (
+                format!("{}/api/v1/events/{event_id}/holds", app.address),
+                customer.token.clone(),
+                json!({"items": [{"ticket_type_id": types[i % 3], "quantity": 1}]}),
+            )
+        })
+        .collect();
+    let answers = crate::helpers::all_at_once(shots).await;
+    let mut held = [0; 3];
+    let mut refused = [0; 3];
+    for (i, (status, body)) in answers.iter().enumerate() {
+        match status {
+            201 => held[i % 3] += 1,
+            409 => {
+                assert_eq!(body["error"]["code"], "sold_out", "{body}");
+                assert_eq!(
+                    body["error"]["details"]["ticket_type_id"],
+                    types[i % 3].as_str()
+                );
+                refused[i % 3] += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(held, [20, 30, 40]);
+    assert_eq!(
+        refused,
+        [80, 70, 60],
+        "each type was asked for more than it had"
+    );
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!((event.available_tickets, event.held_tickets), (0, 90));
+}

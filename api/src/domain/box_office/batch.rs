@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Answer, Order, Taking};
 use crate::domain::{
     Error, idempotency,
-    sale::{self, BookingDetails, HoldDetails},
+    sale::{self, BookingDetails, HoldDetails, Selection},
     seating,
 };
 
@@ -23,6 +23,8 @@ use crate::domain::{
 /// and whether it took any tickets.
 pub(super) struct Sold {
     pub answers: Vec<Answer>,
+    /// As read with the event row locked.
+    pub ticket_types: Vec<TicketTypeModel>,
     pub after: AfterCommit,
     pub took: bool,
 }
@@ -53,11 +55,6 @@ pub(super) async fn sell(
             answers.push(Answer::HoldExists { hold_id });
             continue;
         }
-        let count = order.selection.count();
-        if count > left {
-            answers.push(Answer::SoldOut { available: left });
-            continue;
-        }
         let lines = match sale::price(&order.selection, &types, at) {
             Ok(lines) => lines,
             Err(why) => {
@@ -65,6 +62,12 @@ pub(super) async fn sell(
                 continue;
             }
         };
+        let count = order.selection.count();
+        // By quantity, the event as a whole; by type, the type it lacks.
+        if matches!(order.selection, Selection::Quantity(_)) && count > left {
+            answers.push(Answer::SoldOut { available: left });
+            continue;
+        }
         if let Some(short) = lines
             .iter()
             .find(|line| type_left.get(&line.ticket_type_id).copied().unwrap_or(0) < line.quantity)
@@ -109,6 +112,7 @@ pub(super) async fn sell(
     };
     Ok(Sold {
         answers,
+        ticket_types: types,
         after,
         took,
     })

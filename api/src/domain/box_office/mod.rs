@@ -37,6 +37,7 @@ use super::{
     event_cache::{EventCache, KEPT_FOR, Recall},
     idempotency::Remember,
     now,
+    queries::{self, EventDetails},
     sale::{self, BookingDetails, HoldDetails, Selection},
 };
 
@@ -115,51 +116,47 @@ impl BoxOffice {
 
     /// The event as last read here, if no change has been heard since and it
     /// is younger than [`KNOWN_FOR`](super::event_cache::KNOWN_FOR); otherwise read now (and remembered).
-    pub async fn event(&self, event_id: Uuid) -> Result<EventModel, Error> {
+    pub async fn event(&self, event_id: Uuid) -> Result<EventDetails, Error> {
         if let Some(event) = self.known(event_id) {
             return Ok(event);
         }
         let seen = self.known.seen(event_id);
-        let event = Event::find_by_id(event_id)
-            .one(&self.db)
-            .await?
-            .ok_or(Error::NotFound("event"))?;
+        let event = queries::event_details(&self.db, event_id).await?;
         self.known.remember(event.clone(), seen);
         Ok(event)
     }
 
-    /// Runs `selling` unless the event as known here has fewer than `quantity`
-    /// left; after a sold-out answer, makes sure the event is known.
+    /// Runs `selling` unless the event as known here has too few tickets
+    /// left for the selection (by quantity, the event; by type, each type
+    /// asked for); after a sold-out answer, makes sure the event is known.
     pub async fn refusing_sold_out<T>(
         &self,
         event_id: Uuid,
-        quantity: i32,
+        selection: &Selection,
         selling: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let event = match self.known.recall(event_id) {
+        let known = match self.known.recall(event_id) {
             Recall::Fresh(event) => Some(*event),
             // Read again with a plain read: through the sale it would be a
             // locking one, a write, once a second on a sold-out event.
             Recall::Stale => self.event(event_id).await.ok(),
             Recall::Unknown => None,
         };
-        if let Some(event) = event
-            && sale::on_sale(&event, now())
-            && event.available_tickets < quantity
+        if let Some(known) = known
+            && sale::on_sale(&known.event, now())
+            && let Some(refusal) = sold_out(&known, selection)
         {
-            return Err(Error::SoldOut {
-                available: event.available_tickets,
-            });
+            return Err(refusal);
         }
         let result = selling.await;
-        if let Err(Error::SoldOut { .. }) = &result {
+        if let Err(Error::SoldOut { .. } | Error::TypeSoldOut { .. }) = &result {
             // Errors here only mean it is not remembered.
             let _ = self.event(event_id).await;
         }
         result
     }
 
-    fn known(&self, event_id: Uuid) -> Option<EventModel> {
+    fn known(&self, event_id: Uuid) -> Option<EventDetails> {
         match self.known.recall(event_id) {
             Recall::Fresh(event) => Some(*event),
             Recall::Stale | Recall::Unknown => None,
@@ -302,9 +299,32 @@ impl BoxOffice {
             self.publish(sold.after);
         } else {
             // Nothing changed: what was read is still the event.
-            self.known.remember(event, seen);
+            let ticket_types = sold.ticket_types;
+            self.known.remember(
+                EventDetails {
+                    event,
+                    ticket_types,
+                },
+                seen,
+            );
         }
         Ok(sold.answers)
+    }
+}
+
+/// Why the event as known cannot sell the selection, if it cannot.
+fn sold_out(known: &EventDetails, selection: &Selection) -> Option<Error> {
+    match selection {
+        Selection::Items(items) => items.iter().find_map(|&(ticket_type_id, n)| {
+            let ticket_type = known.ticket_types.iter().find(|t| t.id == ticket_type_id)?;
+            (ticket_type.available < n).then_some(Error::TypeSoldOut {
+                ticket_type_id,
+                available: ticket_type.available,
+            })
+        }),
+        _ => (known.event.available_tickets < selection.count()).then_some(Error::SoldOut {
+            available: known.event.available_tickets,
+        }),
     }
 }
 

@@ -5,12 +5,24 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_
 use uuid::Uuid;
 
 use super::lock_own_event;
-use crate::domain::{Error, Services, begin_write, event_updates, now, outbox};
+use crate::domain::{
+    Error, Services, begin_write, event_updates, now, outbox,
+    queries::{self, EventDetails},
+};
 
 /// Cancels an event as its organizer: in one transaction every confirmed booking
 /// is cancelled, its tickets returned, and each affected customer gets one
 /// notice. Cancelling a cancelled event changes nothing and emails nobody.
 pub async fn cancel(
+    services: &Services,
+    organizer_id: Uuid,
+    event_id: Uuid,
+) -> Result<EventDetails, Error> {
+    let event = cancel_event(services, organizer_id, event_id).await?;
+    queries::event_details(&services.db, event.id).await
+}
+
+async fn cancel_event(
     services: &Services,
     organizer_id: Uuid,
     event_id: Uuid,

@@ -4,12 +4,25 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySele
 use uuid::Uuid;
 
 use super::{EventChanges, input::check_order, lock_own_event};
-use crate::domain::{Error, Services, ValidationErrors, begin_write, event_updates, now, queries};
+use crate::domain::{
+    Error, Services, ValidationErrors, begin_write, event_updates, now,
+    queries::{self, EventDetails},
+};
 
 /// Applies a patch as the owning organizer. Holding the event row lock for the
 /// whole transaction makes the capacity change and the fan-out list consistent
 /// with concurrent bookings.
 pub async fn update(
+    services: &Services,
+    organizer_id: Uuid,
+    event_id: Uuid,
+    changes: EventChanges,
+) -> Result<EventDetails, Error> {
+    let event = update_event(services, organizer_id, event_id, changes).await?;
+    queries::event_details(&services.db, event.id).await
+}
+
+async fn update_event(
     services: &Services,
     organizer_id: Uuid,
     event_id: Uuid,

@@ -3,12 +3,27 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use uuid::Uuid;
 
 use super::{NewEvent, WaitingRoomSettings};
-use crate::domain::{Error, begin_write, now, sale::MAX_QUANTITY, seating};
+use crate::domain::{
+    Error, begin_write, now,
+    queries::{self, EventDetails},
+    sale::MAX_QUANTITY,
+    seating,
+    ticket_types::NewTicketType,
+};
 
 /// The one type of an event created without types: free, all its tickets.
 pub const GENERAL_ADMISSION: &str = "General admission";
 
 pub async fn create(
+    db: &DatabaseConnection,
+    organizer_id: Uuid,
+    event: NewEvent,
+) -> Result<EventDetails, Error> {
+    let event = create_event(db, organizer_id, event).await?;
+    queries::event_details(db, event.id).await
+}
+
+async fn create_event(
     db: &DatabaseConnection,
     organizer_id: Uuid,
     event: NewEvent,
@@ -20,6 +35,7 @@ pub async fn create(
         starts_at,
         ends_at,
         total_tickets: total,
+        ticket_types,
         currency,
         hold_minutes,
         offer_minutes,
@@ -59,29 +75,50 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let general_admission = TicketTypeActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(event.id),
-        position: Set(0),
-        name: Set(GENERAL_ADMISSION.to_owned()),
-        description: Set(None),
-        price: Set(0),
-        tax_rate: Set(0),
-        quantity: Set(total),
-        available: Set(total),
-        held: Set(0),
-        booked: Set(0),
-        sales_start: Set(None),
-        sales_end: Set(None),
-        max_per_order: Set(MAX_QUANTITY as i32),
-        hidden: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let ticket_types = ticket_types.unwrap_or_else(|| {
+        vec![NewTicketType {
+            name: GENERAL_ADMISSION.to_owned(),
+            description: None,
+            price: 0,
+            quantity: Some(total),
+            tax_rate: 0,
+            sales_start: None,
+            sales_end: None,
+            max_per_order: MAX_QUANTITY as i32,
+            hidden: false,
+        }]
+    });
+    let mut first_type = None;
+    for (position, ticket_type) in ticket_types.into_iter().enumerate() {
+        let quantity = ticket_type.quantity.unwrap_or(total);
+        let id = Uuid::now_v7();
+        first_type.get_or_insert(id);
+        TicketTypeActiveModel {
+            id: Set(id),
+            event_id: Set(event.id),
+            position: Set(position as i32),
+            name: Set(ticket_type.name),
+            description: Set(ticket_type.description),
+            price: Set(ticket_type.price),
+            tax_rate: Set(ticket_type.tax_rate),
+            quantity: Set(quantity),
+            available: Set(quantity),
+            held: Set(0),
+            booked: Set(0),
+            sales_start: Set(ticket_type.sales_start),
+            sales_end: Set(ticket_type.sales_end),
+            max_per_order: Set(ticket_type.max_per_order),
+            hidden: Set(ticket_type.hidden),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
     }
-    .insert(&txn)
-    .await?;
     if let Some(map) = &seating {
-        seating::create_seats(&txn, event.id, map, general_admission.id).await?;
+        let only_type =
+            first_type.ok_or(Error::Internal(anyhow::anyhow!("an event without a type")))?;
+        seating::create_seats(&txn, event.id, map, only_type).await?;
     }
     txn.commit().await?;
     Ok(event)

@@ -7,6 +7,7 @@ use crate::domain::{
     ValidationErrors,
     money::Currency,
     seating::{SeatMap, SeatMapInput},
+    ticket_types::{NewTicketType, TicketTypeDraft},
     validation,
 };
 
@@ -29,6 +30,8 @@ pub struct NewEvent {
     pub(super) starts_at: DateTime<Utc>,
     pub(super) ends_at: DateTime<Utc>,
     pub(super) total_tickets: i32,
+    /// `None`: one free type holding every ticket.
+    pub(super) ticket_types: Option<Vec<NewTicketType>>,
     pub(super) currency: Currency,
     pub(super) hold_minutes: i32,
     pub(super) offer_minutes: i32,
@@ -96,6 +99,7 @@ impl NewEvent {
         starts_at: Option<DateTime<Utc>>,
         ends_at: Option<DateTime<Utc>>,
         total_tickets: Option<i64>,
+        ticket_types: Option<Vec<TicketTypeDraft>>,
         currency: Option<&str>,
         hold_minutes: Option<i64>,
         offer_minutes: Option<i64>,
@@ -114,7 +118,33 @@ impl NewEvent {
         let offer_minutes =
             self::offer_minutes(&mut errors, offer_minutes.unwrap_or(DEFAULT_OFFER_MINUTES));
         let seating = seating.and_then(|map| SeatMap::parse(&mut errors, map));
+        let ticket_types = match (ticket_types, &seating) {
+            (None, _) => None,
+            (Some(_), Some(_)) => {
+                errors.add(
+                    "ticket_types",
+                    "a seated event sells one type, its seats; ticket types are for general admission",
+                );
+                None
+            }
+            (Some(drafts), None) => {
+                NewTicketType::parse_all(&mut errors, drafts, true, MAX_TICKETS)
+            }
+        };
         let total_tickets = match (total_tickets, &seating) {
+            _ if let Some(types) = &ticket_types => {
+                let sum: i64 = types.iter().filter_map(|t| t.quantity).map(i64::from).sum();
+                match total_tickets {
+                    Some(total) if total != sum => {
+                        errors.add(
+                            "total_tickets",
+                            format!("must equal the ticket types' {sum} tickets, or be left out"),
+                        );
+                        None
+                    }
+                    _ => ticket_count(&mut errors, sum),
+                }
+            }
             (None, None) => {
                 errors.add(
                     "total_tickets",
@@ -164,6 +194,7 @@ impl NewEvent {
                 starts_at,
                 ends_at,
                 total_tickets,
+                ticket_types,
                 currency,
                 hold_minutes,
                 offer_minutes,

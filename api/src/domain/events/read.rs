@@ -7,16 +7,20 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::input::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::domain::{Error, Services, ValidationErrors, queries, sale::BookingDetails};
+use crate::domain::{
+    Error, Services, ValidationErrors,
+    queries::{self, EventDetails},
+    sale::BookingDetails,
+};
 
 pub struct Page {
-    pub items: Vec<EventModel>,
+    pub items: Vec<EventDetails>,
     pub next_cursor: Option<String>,
 }
 
 /// The event as this process knows it (`box_office`): at most a moment behind
 /// a change made elsewhere, never behind one made here.
-pub async fn get(services: &Services, id: Uuid) -> Result<EventModel, Error> {
+pub async fn get(services: &Services, id: Uuid) -> Result<EventDetails, Error> {
     services.box_office.event(id).await
 }
 
@@ -73,6 +77,7 @@ pub async fn list(
     } else {
         None
     };
+    let items = queries::with_types(db, items).await?;
     Ok(Page { items, next_cursor })
 }
 
