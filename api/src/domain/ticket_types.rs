@@ -53,16 +53,11 @@ impl NewTicketType {
         max_quantity: i64,
     ) -> Option<Self> {
         let before = errors.len();
-        let name = validation::text(
-            errors,
-            &format!("{field}.name"),
-            &draft.name,
-            NAME_MAX_CHARS,
-        );
+        let name = validation::text(errors, &at(field, "name"), &draft.name, NAME_MAX_CHARS);
         let description = draft.description.and_then(|raw| {
             validation::checked_text(
                 errors,
-                &format!("{field}.description"),
+                &at(field, "description"),
                 &raw,
                 validation::Lines::Multi,
                 DESCRIPTION_MAX_CHARS,
@@ -71,28 +66,28 @@ impl NewTicketType {
         });
         if !(0..=MAX_PRICE).contains(&draft.price) {
             errors.add(
-                &format!("{field}.price"),
+                &at(field, "price"),
                 format!("must be from 0 to {MAX_PRICE}, in the currency's minor unit"),
             );
         }
         let quantity = draft
             .quantity
-            .and_then(|n| validation::count(errors, &format!("{field}.quantity"), n, max_quantity));
+            .and_then(|n| validation::count(errors, &at(field, "quantity"), n, max_quantity));
         let tax_rate = tax_rate(
             errors,
-            &format!("{field}.tax_rate"),
+            &at(field, "tax_rate"),
             draft.tax_rate.unwrap_or(0.0),
         );
         let max_per_order = validation::count(
             errors,
-            &format!("{field}.max_per_order"),
+            &at(field, "max_per_order"),
             draft.max_per_order.unwrap_or(MAX_QUANTITY),
             MAX_QUANTITY,
         );
         if let (Some(start), Some(end)) = (draft.sales_start, draft.sales_end)
             && end <= start
         {
-            errors.add(&format!("{field}.sales_end"), "must be after sales_start");
+            errors.add(&at(field, "sales_end"), "must be after sales_start");
         }
         if errors.len() != before {
             return None;
@@ -132,9 +127,9 @@ impl NewTicketType {
         for (i, draft) in drafts.into_iter().enumerate() {
             let field = format!("ticket_types[{i}]");
             match (quantities, draft.quantity) {
-                (true, None) => errors.add(&format!("{field}.quantity"), "is required"),
+                (true, None) => errors.add(&at(&field, "quantity"), "is required"),
                 (false, Some(_)) => errors.add(
-                    &format!("{field}.quantity"),
+                    &at(&field, "quantity"),
                     "a seated event's type has as many tickets as its seats; leave it out",
                 ),
                 _ => {}
@@ -143,7 +138,7 @@ impl NewTicketType {
                 continue;
             };
             if !names.insert(ticket_type.name.to_lowercase()) {
-                errors.add(&format!("{field}.name"), "another type has this name");
+                errors.add(&at(&field, "name"), "another type has this name");
             }
             types.push(ticket_type);
         }
@@ -164,4 +159,87 @@ fn tax_rate(errors: &mut ValidationErrors, field: &str, percent: f64) -> Option<
     }
     // In range and whole: 0..=10,000.
     Some(whole as i32)
+}
+
+/// What an organizer asks to change in a type, each given field checked on
+/// its own; how it fits the type as it stands is checked when applied.
+#[derive(Debug, Clone, Default)]
+pub struct TicketTypeChanges {
+    pub name: Option<String>,
+    /// `Some(None)`: remove the description.
+    pub description: Option<Option<String>>,
+    pub price: Option<i64>,
+    pub quantity: Option<i32>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    pub max_per_order: Option<i32>,
+}
+
+impl TicketTypeChanges {
+    /// Checks the fields given; an empty description removes it.
+    #[expect(clippy::too_many_arguments, reason = "one per field of the request")]
+    pub fn parse(
+        mut errors: ValidationErrors,
+        name: Option<&str>,
+        description: Option<String>,
+        price: Option<i64>,
+        quantity: Option<i64>,
+        sales_start: Option<DateTime<Utc>>,
+        sales_end: Option<DateTime<Utc>>,
+        max_per_order: Option<i64>,
+        max_quantity: i64,
+    ) -> Result<Self, ValidationErrors> {
+        let errors = &mut errors;
+        let name = name.and_then(|name| validation::text(errors, "name", name, NAME_MAX_CHARS));
+        let description = description.map(|raw| {
+            validation::checked_text(
+                errors,
+                "description",
+                &raw,
+                validation::Lines::Multi,
+                DESCRIPTION_MAX_CHARS,
+            )
+            .filter(|d| !d.is_empty())
+        });
+        if let Some(price) = price
+            && !(0..=MAX_PRICE).contains(&price)
+        {
+            errors.add(
+                "price",
+                format!("must be from 0 to {MAX_PRICE}, in the currency's minor unit"),
+            );
+        }
+        // Zero closes a type; below what is held or booked is refused when
+        // applied.
+        let quantity = quantity.and_then(|n| match i32::try_from(n) {
+            Ok(n) if (0..=max_quantity).contains(&i64::from(n)) => Some(n),
+            _ => {
+                errors.add("quantity", format!("must be from 0 to {max_quantity}"));
+                None
+            }
+        });
+        let max_per_order =
+            max_per_order.and_then(|n| validation::count(errors, "max_per_order", n, MAX_QUANTITY));
+        if !errors.is_empty() {
+            return Err(std::mem::take(errors));
+        }
+        Ok(Self {
+            name,
+            description,
+            price,
+            quantity,
+            sales_start,
+            sales_end,
+            max_per_order,
+        })
+    }
+}
+
+/// A field's name inside `field` (nothing: the body itself).
+pub fn at(field: &str, name: &str) -> String {
+    if field.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{field}.{name}")
+    }
 }

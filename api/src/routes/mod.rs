@@ -7,6 +7,7 @@ pub mod health;
 pub mod holds;
 pub mod queue;
 mod requests;
+pub mod ticket_types;
 mod views;
 pub mod waitlist;
 

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::domain::{
     ValidationErrors,
-    events::{EventChanges, NewEvent, SaleSettings, WaitingRoomSettings},
+    events::{EventChanges, MAX_TICKETS, NewEvent, SaleSettings, WaitingRoomSettings},
     sale::Selection,
     seating::SeatMapInput,
-    ticket_types::TicketTypeDraft,
+    ticket_types::{NewTicketType, TicketTypeChanges, TicketTypeDraft, at},
     users::NewUser,
 };
 
@@ -133,7 +133,7 @@ impl TicketTypeInput {
     /// The draft the domain checks; times read here, errors under `field`.
     fn draft(self, errors: &mut ValidationErrors, field: &str) -> TicketTypeDraft {
         let mut time = |name: &str, raw: Option<String>| {
-            raw.and_then(|raw| timestamp(errors, &format!("{field}.{name}"), &raw))
+            raw.and_then(|raw| timestamp(errors, &at(field, name), &raw))
         };
         let sales_start = time("sales_start", self.sales_start);
         let sales_end = time("sales_end", self.sales_end);
@@ -148,6 +148,69 @@ impl TicketTypeInput {
             max_per_order: self.max_per_order,
             hidden: self.hidden,
         }
+    }
+}
+
+impl TryFrom<TicketTypeInput> for NewTicketType {
+    type Error = ValidationErrors;
+
+    fn try_from(input: TicketTypeInput) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let draft = input.draft(&mut errors, "");
+        if draft.quantity.is_none() {
+            errors.add("quantity", "is required");
+        }
+        match NewTicketType::parse(&mut errors, "", draft, MAX_TICKETS) {
+            Some(new) if errors.is_empty() => Ok(new),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What to change in a ticket type; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketTypePatch {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    /// An empty string removes it.
+    pub description: Option<String>,
+    /// For holds made from now on.
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    pub price: Option<i64>,
+    /// Not below the tickets held and booked; moves the event's total.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    pub quantity: Option<i64>,
+    #[schema(format = DateTime)]
+    pub sales_start: Option<String>,
+    #[schema(format = DateTime)]
+    pub sales_end: Option<String>,
+    #[schema(minimum = 1, maximum = 10)]
+    pub max_per_order: Option<i64>,
+}
+
+impl TryFrom<TicketTypePatch> for TicketTypeChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(patch: TicketTypePatch) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let sales_start = patch
+            .sales_start
+            .and_then(|raw| timestamp(&mut errors, "sales_start", &raw));
+        let sales_end = patch
+            .sales_end
+            .and_then(|raw| timestamp(&mut errors, "sales_end", &raw));
+        TicketTypeChanges::parse(
+            errors,
+            patch.name.as_deref(),
+            patch.description,
+            patch.price,
+            patch.quantity,
+            sales_start,
+            sales_end,
+            patch.max_per_order,
+            MAX_TICKETS,
+        )
     }
 }
 

@@ -610,6 +610,10 @@ async fn into_parts(response: reqwest::Response) -> (u16, Value) {
         .unwrap_or_default()
         .to_owned();
     let text = response.text().await.unwrap_or_default();
+    if status == 204 {
+        assert!(text.is_empty(), "a 204 with a body: {text}");
+        return (status, Value::Null);
+    }
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("non-JSON response ({status}, {content_type}): {text}"));
     (status, body)

@@ -491,3 +491,183 @@ async fn a_stampede_over_three_types_sells_each_exactly_its_quantity() {
     let event = app.assert_ticket_invariant(&event_id).await;
     assert_eq!((event.available_tickets, event.held_tickets), (0, 90));
 }
+
+/// The organizer adds, changes and removes types after the event is made:
+/// the event's counts follow each type's quantity, a quantity cannot go below
+/// what is held, a type that was ever held cannot be removed, and nobody else
+/// may do any of it.
+#[tokio::test]
+async fn the_organizer_adds_changes_and_removes_types_and_the_counts_follow() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let stranger = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let event_id = id(&event).to_owned();
+    let types = format!("/api/v1/events/{event_id}/ticket_types");
+
+    let vip = json!({"name": "VIP", "price": 5000, "quantity": 5, "hidden": true});
+    for (token, status) in [(&customer.token, 403), (&stranger.token, 403)] {
+        let (got, body) = app.post(&types, Some(token), vip.clone()).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let (status, added) = app.post(&types, Some(&organizer.token), vip.clone()).await;
+    assert_eq!(status, 201, "{added}");
+    let vip_id = id(&added).to_owned();
+    let (status, again) = app.post(&types, Some(&organizer.token), vip).await;
+    assert_eq!(status, 422, "{again}");
+    assert!(again["error"]["details"]["name"].is_string(), "{again}");
+    let (_, listed) = app.get(&types, Some(&organizer.token)).await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "the owner sees hidden types"
+    );
+    let (status, _) = app.get(&types, Some(&stranger.token)).await;
+    assert_eq!(status, 403);
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!((event.total_tickets, event.available_tickets), (15, 15));
+
+    let one = format!("{types}/{vip_id}");
+    let (status, changed) = app
+        .patch(
+            &one,
+            Some(&organizer.token),
+            json!({"quantity": 8, "hidden": false}),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "hidden is not a field a patch may change: {changed}"
+    );
+    let (status, changed) = app
+        .patch(
+            &one,
+            Some(&organizer.token),
+            json!({"quantity": 8, "name": "V.I.P."}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["quantity"].clone(), changed["name"].clone()),
+        (json!(8), json!("V.I.P."))
+    );
+    assert_eq!(
+        app.assert_ticket_invariant(&event_id).await.total_tickets,
+        18
+    );
+
+    let general = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, hold) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/holds"),
+            Some(&customer.token),
+            json!({"items": [{"ticket_type_id": general, "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let general_one = format!("{types}/{general}");
+    let (status, refused) = app
+        .patch(&general_one, Some(&organizer.token), json!({"quantity": 2}))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let (status, refused) = app.delete(&general_one, &organizer.token).await;
+    assert_eq!(status, 409, "a type that was held stays: {refused}");
+    let (status, refused) = app
+        .patch(
+            &general_one,
+            Some(&organizer.token),
+            json!({"name": "v.i.p."}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let (status, changed) = app
+        .patch(&general_one, Some(&organizer.token), json!({"quantity": 3}))
+        .await;
+    assert_eq!(status, 200, "down to what is held: {changed}");
+    assert_eq!(changed["available"], 0);
+
+    let (status, _) = app.delete(&one, &organizer.token).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.delete(&one, &organizer.token).await;
+    assert_eq!(status, 404);
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!(
+        (
+            event.total_tickets,
+            event.available_tickets,
+            event.held_tickets
+        ),
+        (3, 0, 3)
+    );
+    let (status, refused) = app.delete(&general_one, &organizer.token).await;
+    assert_eq!(status, 409, "the only type stays: {refused}");
+}
+
+/// A new price applies to holds made afterwards; a hold keeps the prices it
+/// was made at through its confirmation, and every total is Σ quantity ×
+/// unit price.
+#[tokio::test]
+async fn a_price_change_applies_to_holds_made_afterwards() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [early, late] = [app.customer().await, app.customer().await];
+    let mut body = three_types();
+    body["ticket_types"] = json!([{"name": "Standard", "price": 2000, "quantity": 10}]);
+    let (_, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    let event_id = id(&event).to_owned();
+    let standard = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let holds = format!("/api/v1/events/{event_id}/holds");
+    let (_, first) = app
+        .post(&holds, Some(&early.token), json!({"quantity": 2}))
+        .await;
+    assert_eq!(first["total"], 4000, "{first}");
+    let (status, changed) = app
+        .patch(
+            &format!("/api/v1/events/{event_id}/ticket_types/{standard}"),
+            Some(&organizer.token),
+            json!({"price": 3000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (_, second) = app
+        .post(&holds, Some(&late.token), json!({"quantity": 1}))
+        .await;
+    assert_eq!(
+        (
+            second["total"].clone(),
+            second["items"][0]["unit_price"].clone()
+        ),
+        (json!(3000), json!(3000))
+    );
+    let (status, booking) = app
+        .post(
+            &format!("/api/v1/holds/{}/confirm", id(&first)),
+            Some(&early.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    assert_eq!(
+        (
+            booking["total"].clone(),
+            booking["items"][0]["unit_price"].clone()
+        ),
+        (json!(4000), json!(2000))
+    );
+    for row in Booking::find().all(&app.db).await.unwrap() {
+        let items = BookingItem::find().all(&app.db).await.unwrap();
+        let sum: i64 = items
+            .iter()
+            .filter(|i| i.booking_id == row.id)
+            .map(|i| i64::from(i.quantity) * i.unit_price)
+            .sum();
+        assert_eq!(row.total, sum);
+    }
+    app.assert_ticket_invariant(&event_id).await;
+}

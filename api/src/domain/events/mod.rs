@@ -8,6 +8,7 @@ mod change;
 mod create;
 mod input;
 mod read;
+mod types;
 
 pub use cancel::cancel;
 pub use change::update;
@@ -17,6 +18,7 @@ pub use input::{
     MAX_OFFER_MINUTES, MAX_PAGE_SIZE, MAX_TICKETS, NewEvent, SaleSettings, WaitingRoomSettings,
 };
 pub use read::{Page, attendees, get, list};
+pub use types::{add_type, change_type, remove_type, ticket_types};
 
 use entity::prelude::*;
 use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect};
