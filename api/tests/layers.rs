@@ -155,6 +155,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "bookings",
             "events",
             "holds",
+            "promo_codes",
             "users",
             "waiting_room",
             "waitlist",
@@ -163,7 +164,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("checkout", &["checkout"]),
     (
         "sales engine",
-        &["admission", "box_office", "event_cache", "seating"],
+        &[
+            "admission",
+            "box_office",
+            "event_cache",
+            "promotion",
+            "seating",
+        ],
     ),
     (
         "words and plumbing",

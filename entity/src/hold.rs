@@ -14,6 +14,9 @@ pub struct Model {
     /// Σ quantity × unit price of its items.
     pub total: i64,
     pub currency: String,
+    /// The promo code used, and how many of its tickets count as its uses.
+    pub promo_code_id: Option<Uuid>,
+    pub promo_uses: i32,
     pub status: HoldStatus,
     pub expires_at: DateTimeUtc,
     /// The booking it became, once confirmed.

@@ -11,6 +11,8 @@ pub struct Model {
     pub ticket_type_id: Uuid,
     pub quantity: i32,
     pub unit_price: i64,
+    /// Off each ticket, by a promo code.
+    pub discount: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ pub mod hold_item;
 pub mod hold_seat;
 pub mod idempotency_key;
 pub mod notification;
+pub mod promo_code;
+pub mod promo_code_type;
 pub mod queue_entry;
 pub mod seat;
 pub mod ticket_type;
@@ -50,6 +52,14 @@ pub mod prelude {
     pub use super::notification::{
         ActiveModel as NotificationActiveModel, Column as NotificationColumn,
         Entity as Notification, Model as NotificationModel, NotificationKind, NotificationStatus,
+    };
+    pub use super::promo_code::{
+        ActiveModel as PromoCodeActiveModel, Column as PromoCodeColumn, Entity as PromoCode,
+        Model as PromoCodeModel,
+    };
+    pub use super::promo_code_type::{
+        ActiveModel as PromoCodeTypeActiveModel, Column as PromoCodeTypeColumn,
+        Entity as PromoCodeType, Model as PromoCodeTypeModel,
     };
     pub use super::queue_entry::{
         ActiveModel as QueueEntryActiveModel, Column as QueueEntryColumn, Entity as QueueEntry,

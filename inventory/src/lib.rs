@@ -27,7 +27,7 @@ use uuid::Uuid;
 pub use after_commit::AfterCommit;
 pub use tickets::{
     Count, Line, booking_lines, hold_lines, move_tickets, new_booking, new_hold, per_type,
-    take_tickets, types_of, write_booking_lines, write_hold_lines,
+    return_promo_uses, take_tickets, types_of, write_booking_lines, write_hold_lines,
 };
 
 /// The active holds of these customers on the event, by customer (at most one
@@ -128,6 +128,7 @@ pub async fn end_hold_in(
         Count::Available,
     )
     .await?;
+    return_promo_uses(txn, hold.promo_code_id, hold.promo_uses).await?;
     let seat_ids = free_seats(txn, hold.id, SeatStatus::Held).await?;
     let offers = waitlist::offer_returned(txn, hold.event_id).await?;
     Ok(Some(Ended {

@@ -43,12 +43,14 @@ impl Count {
 }
 
 /// So many tickets of one type, at a unit price (in the event currency's
-/// minor unit) fixed when they were taken.
+/// minor unit) and a discount off each ticket, both fixed when they were
+/// taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line {
     pub ticket_type_id: Uuid,
     pub quantity: i32,
     pub unit_price: i64,
+    pub discount: i64,
 }
 
 /// How many tickets the lines hold.
@@ -56,11 +58,11 @@ pub fn quantity(lines: &[Line]) -> i32 {
     lines.iter().map(|line| line.quantity).sum()
 }
 
-/// What the lines cost: Σ quantity × unit price.
+/// What the lines cost: Σ quantity × (unit price − discount).
 pub fn total(lines: &[Line]) -> i64 {
     lines
         .iter()
-        .map(|line| i64::from(line.quantity) * line.unit_price)
+        .map(|line| i64::from(line.quantity) * (line.unit_price - line.discount))
         .sum()
 }
 
@@ -166,6 +168,8 @@ pub fn new_hold(
         quantity: quantity(lines),
         total: total(lines),
         currency: event.currency.clone(),
+        promo_code_id: None,
+        promo_uses: 0,
         status,
         expires_at: at + lasting,
         booking_id: None,
@@ -189,6 +193,8 @@ pub fn new_booking(
         quantity: quantity(lines),
         total: total(lines),
         currency: currency.to_owned(),
+        promo_code_id: None,
+        promo_uses: 0,
         status: BookingStatus::Confirmed,
         created_at: at,
         cancelled_at: None,
@@ -209,6 +215,7 @@ pub async fn write_hold_lines<C: ConnectionTrait>(
                     ticket_type_id: line.ticket_type_id,
                     quantity: line.quantity,
                     unit_price: line.unit_price,
+                    discount: line.discount,
                 })
                 .reset_all()
             })
@@ -236,6 +243,7 @@ pub async fn write_booking_lines<C: ConnectionTrait>(
                     ticket_type_id: line.ticket_type_id,
                     quantity: line.quantity,
                     unit_price: line.unit_price,
+                    discount: line.discount,
                 })
                 .reset_all()
             })
@@ -267,6 +275,7 @@ pub async fn hold_lines<C: ConnectionTrait>(
             ticket_type_id: item.ticket_type_id,
             quantity: item.quantity,
             unit_price: item.unit_price,
+            discount: item.discount,
         });
     }
     Ok(lines)
@@ -290,6 +299,7 @@ pub async fn booking_lines<C: ConnectionTrait>(
             ticket_type_id: item.ticket_type_id,
             quantity: item.quantity,
             unit_price: item.unit_price,
+            discount: item.discount,
         });
     }
     Ok(lines)
@@ -318,4 +328,25 @@ pub async fn types_of<C: ConnectionTrait>(
             .push(ticket_type);
     }
     Ok(types)
+}
+
+/// Gives a promo code back the uses a hold or booking took, when it ends
+/// unconfirmed or is cancelled.
+pub async fn return_promo_uses<C: ConnectionTrait>(
+    db: &C,
+    promo_code_id: Option<Uuid>,
+    uses: i32,
+) -> Result<(), DbErr> {
+    let Some(promo_code_id) = promo_code_id.filter(|_| uses > 0) else {
+        return Ok(());
+    };
+    PromoCode::update_many()
+        .col_expr(
+            PromoCodeColumn::Used,
+            Expr::col(PromoCodeColumn::Used).sub(uses),
+        )
+        .filter(PromoCodeColumn::Id.eq(promo_code_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -83,6 +83,7 @@ pub async fn offer_returned(
             ticket_type_id: offered_type.id,
             quantity: entry.quantity,
             unit_price: offered_type.price,
+            discount: 0,
         }];
         let lasting = Duration::minutes(i64::from(event.offer_minutes));
         let hold = crate::new_hold(

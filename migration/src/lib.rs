@@ -7,6 +7,7 @@ mod m20261123_000004_waitlist;
 mod m20261123_000005_waiting_room;
 mod m20261204_000006_event_currency;
 mod m20261204_000007_ticket_types;
+mod m20261204_000008_promo_codes;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_waiting_room::Migration),
             Box::new(m20261204_000006_event_currency::Migration),
             Box::new(m20261204_000007_ticket_types::Migration),
+            Box::new(m20261204_000008_promo_codes::Migration),
         ]
     }
 }

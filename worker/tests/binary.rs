@@ -84,6 +84,8 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         quantity: Set(2),
         total: Set(0),
         currency: Set("EUR".into()),
+        promo_code_id: Set(None),
+        promo_uses: Set(0),
         status: Set(BookingStatus::Confirmed),
         created_at: Set(now),
         cancelled_at: Set(None),
@@ -96,6 +98,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         ticket_type_id: Set(ticket_type.id),
         quantity: Set(2),
         unit_price: Set(0),
+        discount: Set(0),
     }
     .insert(&db)
     .await
@@ -364,6 +367,8 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
             quantity: Set(1),
             total: Set(0),
             currency: Set("EUR".into()),
+            promo_code_id: Set(None),
+            promo_uses: Set(0),
             status: Set(HoldStatus::Active),
             expires_at: Set(now - chrono::Duration::seconds(1)),
             booking_id: Set(None),
@@ -381,6 +386,7 @@ async fn a_worker_killed_while_holds_expire_returns_every_ticket_once() {
             ticket_type_id: Set(ticket_type.id),
             quantity: Set(1),
             unit_price: Set(0),
+            discount: Set(0),
         });
         HoldItem::insert_many(items)
             .exec_without_returning(&db)

@@ -16,7 +16,7 @@ use super::{
     idempotency::Remember,
     now, outbox,
     queries::{details, with_seats},
-    sale::{self, BookingDetails, Selection, confirmation},
+    sale::{self, Ask, BookingDetails, confirmation},
 };
 
 /// Books tickets for a customer, or fails having written nothing.
@@ -24,12 +24,13 @@ pub async fn book(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
-    selection: Selection,
+    ask: Ask,
     remember: Option<Remember<BookingDetails>>,
 ) -> Result<BookingDetails, Error> {
     let order = checkout::Order {
         customer_id,
-        selection,
+        selection: ask.selection,
+        promo_code: ask.promo_code,
         kind: checkout::Kind::Booking { remember },
     };
     match checkout::take(services, event_id, order).await? {
@@ -123,6 +124,7 @@ pub async fn cancel(
         Count::Available,
     )
     .await?;
+    inventory::return_promo_uses(&txn, cancelled.promo_code_id, cancelled.promo_uses).await?;
     let mut freed = Vec::new();
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))

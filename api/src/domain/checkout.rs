@@ -23,7 +23,7 @@ use super::{
     Error, Services, ValidationErrors, admission, begin_write,
     box_office::{self, Answer, Taking},
     idempotency::{self, Remember},
-    now, outbox,
+    now, outbox, promotion,
     sale::{self, BookingDetails, HoldDetails, Selection},
     seating,
 };
@@ -32,6 +32,8 @@ use super::{
 pub struct Order {
     pub customer_id: Uuid,
     pub selection: Selection,
+    /// As the customer typed it.
+    pub promo_code: Option<String>,
     pub kind: Kind,
 }
 
@@ -59,6 +61,8 @@ pub async fn take(services: &Services, event_id: Uuid, order: Order) -> Result<T
         matches!(order.kind, Kind::Booking { .. }),
     );
     let result = match order.selection {
+        // A promo code's uses are taken one customer at a time.
+        _ if order.promo_code.is_some() => in_transaction(services, event_id, order).await,
         Selection::Seats(_) => in_transaction(services, event_id, order).await,
         Selection::Quantity(_) | Selection::Items(_) => {
             let selection = order.selection.clone();
@@ -139,13 +143,22 @@ async fn in_transaction(services: &Services, event_id: Uuid, order: Order) -> Re
     let Order {
         customer_id,
         selection,
+        promo_code,
         kind,
     } = order;
     let status = match kind {
         Kind::Booking { .. } => HoldStatus::Confirmed,
         Kind::Hold => HoldStatus::Active,
     };
-    let (txn, details) = take_in(services, customer_id, event_id, &selection, status).await?;
+    let (txn, details) = take_in(
+        services,
+        customer_id,
+        event_id,
+        &selection,
+        promo_code.as_deref(),
+        status,
+    )
+    .await?;
     let seat_ids = details.seats.iter().map(|seat| seat.id).collect();
     match kind {
         Kind::Hold => {
@@ -157,13 +170,17 @@ async fn in_transaction(services: &Services, event_id: Uuid, order: Order) -> Re
         Kind::Booking { remember } => {
             let HoldDetails { hold, items, seats } = details;
             let lines = sale::lines(&items);
-            let booking = inventory::new_booking(
-                event_id,
-                customer_id,
-                &lines,
-                &hold.currency,
-                hold.created_at,
-            );
+            let booking = BookingModel {
+                promo_code_id: hold.promo_code_id,
+                promo_uses: hold.promo_uses,
+                ..inventory::new_booking(
+                    event_id,
+                    customer_id,
+                    &lines,
+                    &hold.currency,
+                    hold.created_at,
+                )
+            };
             let (details, notification_id) =
                 record_booking(&txn, services, &hold, booking, items, seats, remember).await?;
             txn.commit().await?;
@@ -182,6 +199,7 @@ async fn take_in(
     customer_id: Uuid,
     event_id: Uuid,
     selection: &Selection,
+    promo_code: Option<&str>,
     status: HoldStatus,
 ) -> Result<(DatabaseTransaction, HoldDetails), Error> {
     let txn = begin_write(&services.db).await?;
@@ -205,9 +223,18 @@ async fn take_in(
         .remove(&event_id)
         .unwrap_or_default();
     let at = now();
-    let lines = match selection {
+    let promotion = match promo_code {
+        Some(code) => Some(promotion::find(&txn, event_id, code, at).await?),
+        None => None,
+    };
+    let unlocked = promotion.as_ref().map_or(&[][..], |p| &p.unlocks[..]);
+    let mut lines = match selection {
         Selection::Seats(ids) => seating::price(&txn, event_id, ids, &types).await??,
-        _ => sale::price(selection, &types, at)?,
+        _ => sale::price(selection, &types, at, unlocked)?,
+    };
+    let uses = match &promotion {
+        Some(promotion) => promotion.apply(&mut lines)?,
+        None => 0,
     };
     let into = match status {
         HoldStatus::Active => Count::Held,
@@ -249,8 +276,19 @@ async fn take_in(
             available,
         });
     }
+    // After the event row: the code's row is locked second on every path.
+    if let Some(promotion) = &promotion
+        && !promotion.take_uses(&txn, uses).await?
+    {
+        drop(txn);
+        return Err(promotion::Promotion::used_up());
+    }
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
-    let hold = inventory::new_hold(&event, customer_id, &lines, status, at, lasting);
+    let hold = HoldModel {
+        promo_code_id: promotion.as_ref().map(|p| p.code.id),
+        promo_uses: uses,
+        ..inventory::new_hold(&event, customer_id, &lines, status, at, lasting)
+    };
     if let Err(error) = HoldActiveModel::from(hold.clone())
         .reset_all()
         .insert(&txn)

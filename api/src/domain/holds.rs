@@ -17,7 +17,7 @@ use super::{
     Error, Services, begin_write, checkout,
     idempotency::{self, Remember},
     now, queries,
-    sale::{self, BookingDetails, HoldDetails, Selection},
+    sale::{self, Ask, BookingDetails, HoldDetails},
     seating,
 };
 
@@ -26,11 +26,12 @@ pub async fn create(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
-    selection: Selection,
+    ask: Ask,
 ) -> Result<HoldDetails, Error> {
     let order = checkout::Order {
         customer_id,
-        selection,
+        selection: ask.selection,
+        promo_code: ask.promo_code,
         kind: checkout::Kind::Hold,
     };
     match checkout::take(services, event_id, order).await? {
@@ -184,7 +185,11 @@ async fn confirm_active(
         Count::Booked,
     )
     .await?;
-    let booking = inventory::new_booking(hold.event_id, hold.user_id, &lines, &hold.currency, now);
+    let booking = BookingModel {
+        promo_code_id: hold.promo_code_id,
+        promo_uses: hold.promo_uses,
+        ..inventory::new_booking(hold.event_id, hold.user_id, &lines, &hold.currency, now)
+    };
     let recorded =
         checkout::record_booking(&txn, services, hold, booking, items, seats, remember.take())
             .await?;

@@ -13,6 +13,8 @@ pub mod holds;
 pub mod idempotency;
 pub mod money;
 pub mod outbox;
+pub mod promo_codes;
+pub mod promotion;
 pub mod queries;
 pub mod sale;
 pub mod seating;

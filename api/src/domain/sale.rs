@@ -29,13 +29,15 @@ pub struct BookingDetails {
     pub seats: Vec<SeatModel>,
 }
 
-/// So many tickets of one type, at the unit price they were taken at.
+/// So many tickets of one type, at the unit price they were taken at, less
+/// a promo code's discount on each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub ticket_type_id: Uuid,
     pub name: String,
     pub quantity: i32,
     pub unit_price: i64,
+    pub discount: i64,
 }
 
 /// The lines with their types' names.
@@ -51,6 +53,7 @@ pub fn items(lines: &[inventory::Line], types: &[TicketTypeModel]) -> Vec<Item> 
                 .unwrap_or_default(),
             quantity: line.quantity,
             unit_price: line.unit_price,
+            discount: line.discount,
         })
         .collect()
 }
@@ -61,6 +64,7 @@ impl Item {
             ticket_type_id: self.ticket_type_id,
             quantity: self.quantity,
             unit_price: self.unit_price,
+            discount: self.discount,
         }
     }
 }
@@ -83,6 +87,13 @@ pub enum Selection {
     Quantity(i32),
     Items(Vec<(Uuid, i32)>),
     Seats(Vec<Uuid>),
+}
+
+/// What a customer asks to hold or book: the tickets, and a promo code.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub selection: Selection,
+    pub promo_code: Option<String>,
 }
 
 impl Selection {
@@ -168,16 +179,19 @@ pub fn type_on_sale(ticket_type: &TicketTypeModel, at: chrono::DateTime<chrono::
 /// event's types as they stand (prices fixed now), or why it cannot be sold:
 /// an unknown or hidden type, more than a type's `max_per_order`, a type
 /// outside its sales window, or a bare quantity when several types are on
-/// sale. Seats are priced by `seating`.
+/// sale. Hidden types are sold only when `unlocked` (by a promo code). Seats
+/// are priced by `seating`.
 pub fn price(
     selection: &Selection,
     types: &[TicketTypeModel],
     at: chrono::DateTime<chrono::Utc>,
+    unlocked: &[Uuid],
 ) -> Result<Vec<inventory::Line>, super::Error> {
+    let sold = |t: &TicketTypeModel| !t.hidden || unlocked.contains(&t.id);
     let asked: Vec<(Uuid, i32)> = match selection {
         Selection::Items(items) => items.clone(),
         Selection::Quantity(n) => {
-            let listed: Vec<&TicketTypeModel> = types.iter().filter(|t| !t.hidden).collect();
+            let listed: Vec<&TicketTypeModel> = types.iter().filter(|t| sold(t)).collect();
             let on_sale: Vec<&&TicketTypeModel> =
                 listed.iter().filter(|t| type_on_sale(t, at)).collect();
             let only: &TicketTypeModel = match (listed.as_slice(), on_sale.as_slice()) {
@@ -202,7 +216,7 @@ pub fn price(
     let mut lines = Vec::with_capacity(asked.len());
     for (i, (ticket_type_id, quantity)) in asked.into_iter().enumerate() {
         let field = format!("items[{i}].ticket_type_id");
-        let Some(ticket_type) = types.iter().find(|t| t.id == ticket_type_id && !t.hidden) else {
+        let Some(ticket_type) = types.iter().find(|t| t.id == ticket_type_id && sold(t)) else {
             return Err(
                 ValidationErrors::single(&field, "no such ticket type for this event").into(),
             );
@@ -223,6 +237,7 @@ pub fn price(
             ticket_type_id,
             quantity,
             unit_price: ticket_type.price,
+            discount: 0,
         });
     }
     Ok(lines)

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::domain::{
     ValidationErrors,
     events::{EventChanges, MAX_TICKETS, NewEvent, SaleSettings, WaitingRoomSettings},
-    sale::Selection,
+    promo_codes::{NewPromoCode, PromoCodeChanges},
+    sale::{Ask, Selection},
     seating::SeatMapInput,
     ticket_types::{NewTicketType, TicketTypeChanges, TicketTypeDraft, at},
     users::NewUser,
@@ -430,6 +431,10 @@ pub struct TicketRequest {
     #[serde(default)]
     #[schema(max_items = 10, min_items = 1)]
     pub items: Option<Vec<ItemRequest>>,
+    /// A discount on the types it covers, or hidden types it unlocks.
+    #[serde(default)]
+    #[schema(example = "EARLY10", min_length = 1, max_length = 40)]
+    pub promo_code: Option<String>,
 }
 
 /// So many tickets of one type.
@@ -444,6 +449,13 @@ pub struct ItemRequest {
 impl TicketRequest {
     /// The parts that make two requests the same, for `Idempotency-Key`.
     pub fn fingerprint(&self) -> String {
+        match self.promo_code.as_deref().map(str::trim) {
+            None | Some("") => self.tickets(),
+            Some(code) => format!("{}|code:{}", self.tickets(), code.to_uppercase()),
+        }
+    }
+
+    fn tickets(&self) -> String {
         if let Some(items) = &self.items {
             let mut items: Vec<String> = items
                 .iter()
@@ -463,16 +475,136 @@ impl TicketRequest {
     }
 }
 
-impl TryFrom<TicketRequest> for Selection {
+impl TryFrom<TicketRequest> for Ask {
     type Error = ValidationErrors;
 
     fn try_from(request: TicketRequest) -> Result<Self, Self::Error> {
+        let promo_code = match request.promo_code {
+            Some(code) if code.trim().is_empty() || code.chars().count() > 40 => {
+                return Err(ValidationErrors::single(
+                    "promo_code",
+                    "must be 1 to 40 characters",
+                ));
+            }
+            code => code,
+        };
         let items = request.items.map(|items| {
             items
                 .into_iter()
                 .map(|item| (item.ticket_type_id, item.quantity))
                 .collect()
         });
-        Selection::parse(request.quantity, items, request.seat_ids)
+        Ok(Ask {
+            selection: Selection::parse(request.quantity, items, request.seat_ids)?,
+            promo_code,
+        })
+    }
+}
+
+/// A promo code as the organizer describes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoCodeInput {
+    /// Letters, digits, `-` and `_`; matched whatever the case.
+    #[schema(example = "EARLY10", min_length = 1, max_length = 40)]
+    pub code: String,
+    pub discount: DiscountInput,
+    /// Tickets it may be used for, in all; none: no limit.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_uses: Option<i64>,
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub valid_from: Option<String>,
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub valid_until: Option<String>,
+    /// The types it discounts; none: every type.
+    #[serde(default)]
+    pub ticket_type_ids: Vec<Uuid>,
+    /// Hidden types it lets a customer buy.
+    #[serde(default)]
+    pub unlocks: Vec<Uuid>,
+}
+
+/// Exactly one of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountInput {
+    /// Off each ticket's price.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub percent: Option<i64>,
+    /// Minor units off each ticket (never below 0).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    pub amount: Option<i64>,
+}
+
+impl TryFrom<PromoCodeInput> for NewPromoCode {
+    type Error = ValidationErrors;
+
+    fn try_from(input: PromoCodeInput) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let valid_from = input
+            .valid_from
+            .and_then(|raw| timestamp(&mut errors, "valid_from", &raw));
+        let valid_until = input
+            .valid_until
+            .and_then(|raw| timestamp(&mut errors, "valid_until", &raw));
+        NewPromoCode::parse(
+            errors,
+            &input.code,
+            input.discount.percent,
+            input.discount.amount,
+            input.max_uses,
+            valid_from,
+            valid_until,
+            input.ticket_type_ids,
+            input.unlocks,
+        )
+    }
+}
+
+/// What to change in a promo code; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoCodePatch {
+    #[schema(minimum = 1)]
+    pub max_uses: Option<i64>,
+    #[schema(format = DateTime)]
+    pub valid_from: Option<String>,
+    #[schema(format = DateTime)]
+    pub valid_until: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl TryFrom<PromoCodePatch> for PromoCodeChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(patch: PromoCodePatch) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::default();
+        let valid_from = patch
+            .valid_from
+            .and_then(|raw| timestamp(&mut errors, "valid_from", &raw));
+        let valid_until = patch
+            .valid_until
+            .and_then(|raw| timestamp(&mut errors, "valid_until", &raw));
+        let max_uses = patch.max_uses.and_then(|n| match i32::try_from(n) {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                errors.add("max_uses", "must be at least 1");
+                None
+            }
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(PromoCodeChanges {
+            max_uses,
+            valid_from,
+            valid_until,
+            disabled: patch.disabled,
+        })
     }
 }

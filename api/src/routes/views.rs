@@ -5,6 +5,7 @@ use entity::prelude::*;
 
 use crate::domain::{
     admission::{Standing, Status as QueueStatus},
+    promo_codes::PromoCodeDetails,
     queries::EventDetails,
     sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
@@ -222,6 +223,9 @@ pub struct ItemView {
     /// Fixed when the tickets were taken, in the currency's minor unit.
     #[schema(example = 2000)]
     pub unit_price: i64,
+    /// Off each ticket, by a promo code.
+    #[schema(example = 200)]
+    pub discount: i64,
 }
 
 impl From<crate::domain::sale::Item> for ItemView {
@@ -231,6 +235,7 @@ impl From<crate::domain::sale::Item> for ItemView {
             name: item.name,
             quantity: item.quantity,
             unit_price: item.unit_price,
+            discount: item.discount,
         }
     }
 }
@@ -515,4 +520,52 @@ pub enum SeatStatusName {
     Available,
     Held,
     Booked,
+}
+
+/// A promo code, with how many tickets it was used for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromoCodeView {
+    pub id: Uuid,
+    #[schema(example = "EARLY10")]
+    pub code: String,
+    pub discount: DiscountView,
+    pub max_uses: Option<i32>,
+    /// Tickets held or booked with it now (a use comes back when its hold
+    /// ends unconfirmed or its booking is cancelled).
+    pub used: i32,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The types it discounts; empty: every type.
+    pub ticket_type_ids: Vec<Uuid>,
+    pub unlocks: Vec<Uuid>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscountView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+}
+
+impl From<PromoCodeDetails> for PromoCodeView {
+    fn from(details: PromoCodeDetails) -> Self {
+        let c = details.code;
+        Self {
+            id: c.id,
+            code: c.code,
+            discount: DiscountView {
+                percent: c.percent,
+                amount: c.amount,
+            },
+            max_uses: c.max_uses,
+            used: c.used,
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            ticket_type_ids: details.ticket_type_ids,
+            unlocks: details.unlocks,
+            disabled: c.disabled,
+        }
+    }
 }

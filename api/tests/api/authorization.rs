@@ -56,6 +56,47 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [200, 200, 200, 200, 200],
     ),
     ("GET", "/api/v1/events/<id>/live", [200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/api/v1/events/<id>/ticket_types",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/events/<id>/ticket_types",
+        [401, 403, 403, 201, 403],
+    ),
+    (
+        "PATCH",
+        "/api/v1/events/<id>/ticket_types/<type_id>",
+        [401, 403, 403, 200, 403],
+    ),
+    // The fixture's booking is of the event's one type: it stays.
+    (
+        "DELETE",
+        "/api/v1/events/<id>/ticket_types/<type_id>",
+        [401, 403, 403, 409, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/promo_codes",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/events/<id>/promo_codes",
+        [401, 403, 403, 201, 403],
+    ),
+    (
+        "PATCH",
+        "/api/v1/events/<id>/promo_codes/<code_id>",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "DELETE",
+        "/api/v1/events/<id>/promo_codes/<code_id>",
+        [401, 403, 403, 204, 403],
+    ),
     // `customer` already has the fixture's hold: one per event.
     (
         "POST",
@@ -119,6 +160,14 @@ fn body_for(path: &str, caller: usize) -> Value {
             "title": "Matrix", "venue": "Hall", "total_tickets": 10,
             "starts_at": "2031-01-01T19:00:00Z", "ends_at": "2031-01-01T22:00:00Z",
         }),
+        "/api/v1/events/<id>/ticket_types" => json!({
+            "name": format!("Matrix {caller}"), "price": 100, "quantity": 1,
+        }),
+        "/api/v1/events/<id>/ticket_types/<type_id>" => json!({"price": 100}),
+        "/api/v1/events/<id>/promo_codes" => json!({
+            "code": format!("M{caller}"), "discount": {"percent": 10},
+        }),
+        "/api/v1/events/<id>/promo_codes/<code_id>" => json!({"disabled": true}),
         _ => json!({"quantity": 1}),
     }
 }
@@ -157,6 +206,23 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
         let event = app.event(&organizer, 10).await;
         let (_, booking) = app.book(&customer, event["id"].as_str().unwrap(), 1).await;
         let (_, hold) = app.hold(&customer, event["id"].as_str().unwrap(), 1).await;
+        let ticket_type = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+        let code = if template.contains("<code_id>") {
+            let (status, code) = app
+                .post(
+                    &format!(
+                        "/api/v1/events/{}/promo_codes",
+                        event["id"].as_str().unwrap()
+                    ),
+                    Some(&organizer.token),
+                    json!({"code": "MATRIX", "discount": {"amount": 100}}),
+                )
+                .await;
+            assert_eq!(status, 201, "{code}");
+            code["id"].as_str().unwrap().to_owned()
+        } else {
+            String::new()
+        };
         for (caller, token) in tokens.iter().enumerate() {
             let id = if template.starts_with("/api/v1/bookings/") {
                 &booking["id"]
@@ -165,7 +231,10 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
             } else {
                 &event["id"]
             };
-            let path = template.replace("<id>", id.as_str().unwrap());
+            let path = template
+                .replace("<id>", id.as_str().unwrap())
+                .replace("<type_id>", &ticket_type)
+                .replace("<code_id>", &code);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let mut request = app.http.request(method.clone(), app.url(&path));
             if method != Method::GET {

@@ -16,6 +16,7 @@ mod idempotency;
 mod live;
 mod notifications;
 mod operations;
+mod promo_codes;
 mod regressions;
 mod seating;
 mod shutdown;

@@ -55,7 +55,7 @@ pub(super) async fn sell(
             answers.push(Answer::HoldExists { hold_id });
             continue;
         }
-        let lines = match sale::price(&order.selection, &types, at) {
+        let lines = match sale::price(&order.selection, &types, at, &[]) {
             Ok(lines) => lines,
             Err(why) => {
                 answers.push(Answer::Refused(why));

@@ -28,7 +28,7 @@ use crate::domain::Error;
 
 /// Locks the event row for the rest of the transaction, for its organizer only.
 /// Every change to an event starts here, so the lock order is always the same.
-async fn lock_own_event(
+pub(in crate::domain) async fn lock_own_event(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     organizer_id: Uuid,

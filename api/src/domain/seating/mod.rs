@@ -173,6 +173,7 @@ pub async fn price(
                 ticket_type_id: ticket_type.id,
                 quantity: 1,
                 unit_price: ticket_type.price,
+                discount: 0,
             }),
         }
     }
