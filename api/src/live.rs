@@ -38,16 +38,37 @@ pub struct Availability {
     /// Seated events: the seats whose status changed since the last message.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub seat_ids: Vec<Uuid>,
+    /// Each listed ticket type's counts.
+    pub ticket_types: Vec<TypeAvailability>,
 }
 
-impl From<&EventModel> for Availability {
-    fn from(event: &EventModel) -> Self {
+/// One ticket type's counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TypeAvailability {
+    pub id: Uuid,
+    pub available: i32,
+    pub held: i32,
+    pub booked: i32,
+}
+
+impl Availability {
+    fn of(event: &EventModel, types: &[TicketTypeModel]) -> Self {
         Self {
             available: event.available_tickets,
             held: event.held_tickets,
             booked: event.booked_tickets,
             status: event.status,
             seat_ids: Vec::new(),
+            ticket_types: types
+                .iter()
+                .filter(|t| !t.hidden)
+                .map(|t| TypeAvailability {
+                    id: t.id,
+                    available: t.available,
+                    held: t.held,
+                    booked: t.booked,
+                })
+                .collect(),
         }
     }
 }
@@ -158,9 +179,13 @@ impl LiveHub {
             .one(&self.db)
             .await?
             .ok_or(Error::NotFound("event"))?;
+        let types = inventory::types_of(&self.db, &[event_id])
+            .await?
+            .remove(&event_id)
+            .unwrap_or_default();
         let mut watched = self.lock();
         let entry = watched.entry(event_id).or_insert_with(|| Watched {
-            sender: watch::channel(Availability::from(&event)).0,
+            sender: watch::channel(Availability::of(&event, &types)).0,
             // Read again at the next tick: a change may have come between the
             // read above and now.
             changed: true,
@@ -213,16 +238,27 @@ impl LiveHub {
             .filter(EventColumn::Id.is_in(due.keys().copied()))
             .all(&self.db)
             .await?;
+        let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+        let types = inventory::types_of(&self.db, &ids).await?;
         let watched = self.lock();
         for event in events {
             let (Some(entry), Some(seats)) = (watched.get(&event.id), due.get(&event.id)) else {
                 continue;
             };
+            let of_event = types.get(&event.id).map_or(&[][..], Vec::as_slice);
             let now = Availability {
                 seat_ids: seats.clone(),
-                ..Availability::from(&event)
+                ..Availability::of(&event, of_event)
             };
-            let counts = |a: &Availability| (a.available, a.held, a.booked, a.status);
+            let counts = |a: &Availability| {
+                (
+                    a.available,
+                    a.held,
+                    a.booked,
+                    a.status,
+                    a.ticket_types.clone(),
+                )
+            };
             entry.sender.send_if_modified(|last| {
                 let changed = !now.seat_ids.is_empty() || counts(last) != counts(&now);
                 if changed {

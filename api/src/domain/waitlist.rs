@@ -18,14 +18,15 @@ pub struct Place {
     pub position: Option<u64>,
 }
 
-/// Joins the event's waitlist for `quantity` tickets; only a sold-out event
-/// has one (otherwise, hold the tickets). Joining again returns the place
-/// already held (`false`: nothing new was made).
+/// Joins the event's waitlist for `quantity` tickets, of one type or any;
+/// only what is sold out has a line (otherwise, hold the tickets). Joining
+/// again returns the place already held (`false`: nothing new was made).
 pub async fn join(
     services: &Services,
     customer_id: Uuid,
     event_id: Uuid,
     quantity: i64,
+    ticket_type_id: Option<Uuid>,
 ) -> Result<(Place, bool), Error> {
     let quantity = super::sale::quantity(quantity)?;
     if let Some(place) = current(&services.db, customer_id, event_id).await? {
@@ -41,10 +42,27 @@ pub async fn join(
     if event.status == EventStatus::Cancelled {
         return Err(Error::EventCancelled);
     }
-    if event.available_tickets >= quantity {
+    let available = match ticket_type_id {
+        None => event.available_tickets,
+        Some(ticket_type_id) => {
+            inventory::types_of(&services.db, &[event_id])
+                .await?
+                .remove(&event_id)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|t| t.id == ticket_type_id && !t.hidden)
+                .ok_or_else(|| {
+                    super::ValidationErrors::single(
+                        "ticket_type_id",
+                        "no such ticket type for this event",
+                    )
+                })?
+                .available
+        }
+    };
+    if available >= quantity {
         return Err(Error::Conflict(format!(
-            "{} tickets are on sale: hold them instead of waiting",
-            event.available_tickets
+            "{available} tickets are on sale: hold them instead of waiting"
         )));
     }
     let inserted = WaitlistEntryActiveModel {
@@ -53,7 +71,7 @@ pub async fn join(
         user_id: Set(customer_id),
         quantity: Set(quantity),
         status: Set(WaitlistStatus::Waiting),
-        ticket_type_id: Set(None),
+        ticket_type_id: Set(ticket_type_id),
         hold_id: Set(None),
         created_at: Set(now()),
         ended_at: Set(None),

@@ -405,6 +405,9 @@ pub struct WaitlistRequest {
     #[serde(default = "one")]
     #[schema(default = 1, example = 2, minimum = 1, maximum = 10)]
     pub quantity: i64,
+    /// Wait for this type only; without it, returned tickets of any type.
+    #[serde(default)]
+    pub ticket_type_id: Option<Uuid>,
 }
 
 fn one() -> i64 {

@@ -484,6 +484,8 @@ pub struct WaitlistView {
     /// 1 is next; `null` once offered or left.
     pub position: Option<u64>,
     pub quantity: i32,
+    /// Waiting for this type only; `null`: any type.
+    pub ticket_type_id: Option<Uuid>,
     #[schema(value_type = WaitlistStatusName)]
     pub status: WaitlistStatus,
     /// Once offered: the hold made for you (confirm it to book).
@@ -499,6 +501,7 @@ impl From<Place> for WaitlistView {
             event_id: e.event_id,
             position: place.position,
             quantity: e.quantity,
+            ticket_type_id: e.ticket_type_id,
             status: e.status,
             hold_id: e.hold_id,
             created_at: e.created_at,

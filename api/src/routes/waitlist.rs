@@ -28,7 +28,15 @@ pub async fn join(
     body: JsonBody<WaitlistRequest>,
 ) -> Result<(Status, Json<WaitlistView>), ApiError> {
     let event_id = parse_id(id, "event")?;
-    let (place, new) = waitlist::join(&services, customer.0, event_id, body.0.quantity).await?;
+    let request = body.0;
+    let (place, new) = waitlist::join(
+        &services,
+        customer.0,
+        event_id,
+        request.quantity,
+        request.ticket_type_id,
+    )
+    .await?;
     let status = if new { Status::Created } else { Status::Ok };
     Ok((status, Json(place.into())))
 }

@@ -113,9 +113,11 @@ async fn a_subscriber_sees_availability_on_connect_and_after_each_change() {
         .next(Duration::from_secs(1))
         .await
         .expect("a message on connect");
+    let general_admission = &event["ticket_types"][0]["id"];
     assert_eq!(
         first,
-        json!({"available": 10, "held": 0, "booked": 0, "status": "scheduled"})
+        json!({"available": 10, "held": 0, "booked": 0, "status": "scheduled",
+               "ticket_types": [{"id": general_admission, "available": 10, "held": 0, "booked": 0}]})
     );
 
     app.book(&customer, event_id, 2).await;
@@ -123,6 +125,11 @@ async fn a_subscriber_sees_availability_on_connect_and_after_each_change() {
         .until(Duration::from_secs(1), |m| counts(m) == (8, 0, 2))
         .await;
     assert_eq!(after_booking["status"], "scheduled");
+    assert_eq!(
+        after_booking["ticket_types"][0],
+        json!({"id": general_admission, "available": 8, "held": 0, "booked": 2}),
+        "each type's counts travel with the event's"
+    );
 
     let (_, hold) = app.hold(&customer, event_id, 3).await;
     live.until(Duration::from_secs(1), |m| counts(m) == (5, 3, 2))

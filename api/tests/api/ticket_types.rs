@@ -671,3 +671,82 @@ async fn a_price_change_applies_to_holds_made_afterwards() {
     }
     app.assert_ticket_invariant(&event_id).await;
 }
+
+/// A waitlist entry may wait for one type: it can join only when that type is
+/// sold out, and a returned ticket of that type is offered to it as a hold of
+/// that type at that type's price.
+#[tokio::test]
+async fn a_waitlist_entry_for_a_type_is_offered_that_type() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [buyer, waiter, other] = [
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+    ];
+    let mut body = three_types();
+    body["ticket_types"] = json!([
+        {"name": "Front", "price": 5000, "quantity": 1},
+        {"name": "Back", "price": 1000, "quantity": 5},
+    ]);
+    let (_, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    let event_id = id(&event).to_owned();
+    let [front, back] = <[String; 2]>::try_from(type_ids(&event).await).unwrap();
+    let (status, booking) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/bookings"),
+            Some(&buyer.token),
+            json!({"items": [{"ticket_type_id": front, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let waitlist = format!("/api/v1/events/{event_id}/waitlist");
+    let (status, refused) = app
+        .post(
+            &waitlist,
+            Some(&other.token),
+            json!({"ticket_type_id": back}),
+        )
+        .await;
+    assert_eq!(status, 409, "Back is on sale: {refused}");
+    let (status, refused) = app
+        .post(
+            &waitlist,
+            Some(&other.token),
+            json!({"ticket_type_id": uuid::Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["details"]["ticket_type_id"].is_string());
+    let (status, place) = app
+        .post(
+            &waitlist,
+            Some(&waiter.token),
+            json!({"ticket_type_id": front}),
+        )
+        .await;
+    assert_eq!(status, 201, "{place}");
+    assert_eq!(place["ticket_type_id"], front.as_str());
+
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/bookings/{}/cancel", id(&booking)),
+            Some(&buyer.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, offers) = app
+        .get("/api/v1/holds?status=active", Some(&waiter.token))
+        .await;
+    let offer = &offers["items"][0];
+    assert_eq!(
+        offer["items"][0]["ticket_type_id"],
+        front.as_str(),
+        "{offers}"
+    );
+    assert_eq!(offer["total"], 5000);
+    app.assert_ticket_invariant(&event_id).await;
+}
