@@ -222,7 +222,12 @@ impl Deliverer {
         };
         let email = match (notification.kind, &booking) {
             (NotificationKind::BookingConfirmed, Some(booking)) => {
-                templates::booking_confirmed(&customer, &event, booking, &seats)
+                let lines = inventory::booking_lines(&self.db, &[booking.id])
+                    .await?
+                    .remove(&booking.id)
+                    .unwrap_or_default();
+                let items = self.item_lines(&lines).await?;
+                templates::booking_confirmed(&customer, &event, booking, &items, &seats)
             }
             (NotificationKind::BookingCancelled, Some(booking)) => {
                 templates::booking_cancelled(&customer, &event, booking, &seats)
@@ -236,7 +241,12 @@ impl Deliverer {
                     .one(&self.db)
                     .await?
                     .ok_or(SendError::Missing("the offer"))?;
-                templates::waitlist_offered(&customer, &event, &hold)
+                let lines = inventory::hold_lines(&self.db, &[hold.id])
+                    .await?
+                    .remove(&hold.id)
+                    .unwrap_or_default();
+                let items = self.item_lines(&lines).await?;
+                templates::waitlist_offered(&customer, &event, &hold, &items)
             }
             (NotificationKind::EventUpdated, _) => {
                 let changes: Vec<EventChange> = match &notification.changes {
@@ -250,6 +260,31 @@ impl Deliverer {
         let message = self.message(notification.id, &customer, email)?;
         self.mailer.send(message).await?;
         Ok(())
+    }
+
+    /// The lines with their types' names, for an email.
+    async fn item_lines(
+        &self,
+        lines: &[inventory::Line],
+    ) -> Result<Vec<templates::ItemLine>, DbErr> {
+        let ids: Vec<Uuid> = lines.iter().map(|line| line.ticket_type_id).collect();
+        let types = TicketType::find()
+            .filter(TicketTypeColumn::Id.is_in(ids))
+            .all(&self.db)
+            .await?;
+        Ok(lines
+            .iter()
+            .map(|line| templates::ItemLine {
+                name: types
+                    .iter()
+                    .find(|t| t.id == line.ticket_type_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                discount: line.discount,
+            })
+            .collect())
     }
 
     /// The labels of a booking's seats, best first; none on general admission.

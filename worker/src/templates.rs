@@ -41,10 +41,61 @@ fn seat_line(seats: &[String]) -> String {
     }
 }
 
+/// So many tickets of one type, as an email lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemLine {
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    /// Off each ticket.
+    pub discount: i64,
+}
+
+/// An amount in a currency's minor unit, written in its major unit:
+/// `1950` EUR is `19.50 EUR`, `1950` JPY is `1950 JPY`.
+pub fn money(minor: i64, currency: &str) -> String {
+    let digits = iso_currency::Currency::from_code(currency)
+        .and_then(|c| c.exponent())
+        .unwrap_or(2) as u32;
+    if digits == 0 {
+        return format!("{minor} {currency}");
+    }
+    let unit = 10_i64.pow(digits);
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    let unit = unit.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        minor / unit,
+        minor % unit,
+        width = digits as usize
+    )
+}
+
+/// One line per type (its unit price, and the discount off each), then the
+/// total.
+fn priced(items: &[ItemLine], total: i64, currency: &str) -> String {
+    let mut lines = String::new();
+    for item in items {
+        lines.push_str(&format!(
+            "          {} × {} at {}",
+            item.quantity,
+            item.name,
+            money(item.unit_price, currency)
+        ));
+        if item.discount > 0 {
+            lines.push_str(&format!(", {} off each", money(item.discount, currency)));
+        }
+        lines.push('\n');
+    }
+    format!("{lines}Total:    {}\n", money(total, currency))
+}
+
 pub fn booking_confirmed(
     customer: &UserModel,
     event: &EventModel,
     booking: &BookingModel,
+    items: &[ItemLine],
     seats: &[String],
 ) -> Email {
     Email {
@@ -56,6 +107,7 @@ pub fn booking_confirmed(
              Venue:    {venue}\n\
              Starts:   {starts}\n\
              Tickets:  {quantity}\n\
+             {priced}\
              {seats}\
              Booking:  {booking_id}\n\n\
              See you there!\n",
@@ -64,6 +116,7 @@ pub fn booking_confirmed(
             venue = event.venue,
             starts = when(event),
             quantity = booking.quantity,
+            priced = priced(items, booking.total, &booking.currency),
             seats = seat_line(seats),
             booking_id = booking.id,
         ),
@@ -132,7 +185,12 @@ pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventC
 }
 
 /// A waitlist offer: tickets held for the customer, and for how long.
-pub fn waitlist_offered(customer: &UserModel, event: &EventModel, hold: &HoldModel) -> Email {
+pub fn waitlist_offered(
+    customer: &UserModel,
+    event: &EventModel,
+    hold: &HoldModel,
+    items: &[ItemLine],
+) -> Email {
     let minutes = (hold.expires_at - hold.created_at).num_minutes();
     Email {
         subject: format!("Tickets are waiting for you: {}", event.title),
@@ -141,6 +199,7 @@ pub fn waitlist_offered(customer: &UserModel, event: &EventModel, hold: &HoldMod
              tickets came back for {title} ({starts}, {venue}), and you were next on \
              the waitlist: {quantity} ticket(s) are held for you for {minutes} minutes, \
              until {until}.\n\n\
+             {priced}\n\
              Confirm them before then to book them (hold {hold_id}); after that they \
              go to the next person in line.\n",
             name = customer.name,
@@ -148,6 +207,7 @@ pub fn waitlist_offered(customer: &UserModel, event: &EventModel, hold: &HoldMod
             starts = when(event),
             venue = event.venue,
             quantity = hold.quantity,
+            priced = priced(items, hold.total, &hold.currency),
             until = readable(hold.expires_at),
             hold_id = hold.id,
         ),
@@ -243,7 +303,7 @@ mod tests {
             event_id: event.id,
             user_id: Uuid::now_v7(),
             quantity: 3,
-            total: 0,
+            total: 3 * 2000 - 250,
             currency: "EUR".into(),
             promo_code_id: None,
             promo_uses: 0,
@@ -251,14 +311,36 @@ mod tests {
             created_at: Utc::now(),
             cancelled_at: None,
         };
-        let email = booking_confirmed(&customer(), &event, &booking, &[]);
+        let items = [
+            ItemLine {
+                name: "Standard".into(),
+                quantity: 2,
+                unit_price: 2000,
+                discount: 0,
+            },
+            ItemLine {
+                name: "Student".into(),
+                quantity: 1,
+                unit_price: 2000,
+                discount: 250,
+            },
+        ];
+        let email = booking_confirmed(&customer(), &event, &booking, &items, &[]);
         assert!(!email.body.contains("Seats:"), "{}", email.body);
+        assert!(
+            email.body.contains(
+                "Tickets:  3\n          2 × Standard at 20.00 EUR\n          \
+                 1 × Student at 20.00 EUR, 2.50 EUR off each\nTotal:    57.50 EUR\n"
+            ),
+            "{}",
+            email.body
+        );
         let seats = ["Floor A-1".to_owned(), "Floor A-2".to_owned()];
-        let seated = booking_confirmed(&customer(), &event, &booking, &seats);
+        let seated = booking_confirmed(&customer(), &event, &booking, &[], &seats);
         assert!(
             seated
                 .body
-                .contains("Tickets:  3\nSeats:    Floor A-1, Floor A-2\nBooking:"),
+                .contains("Total:    57.50 EUR\nSeats:    Floor A-1, Floor A-2\nBooking:"),
             "{}",
             seated.body
         );
@@ -286,6 +368,15 @@ mod tests {
     }
 
     #[test]
+    fn money_is_written_in_the_currency_s_major_unit() {
+        assert_eq!(money(1950, "EUR"), "19.50 EUR");
+        assert_eq!(money(5, "USD"), "0.05 USD");
+        assert_eq!(money(1950, "JPY"), "1950 JPY");
+        assert_eq!(money(1950, "BHD"), "1.950 BHD");
+        assert_eq!(money(0, "EUR"), "0.00 EUR");
+    }
+
+    #[test]
     fn an_offer_says_how_long_it_lasts() {
         let event = event();
         let at = event.starts_at - chrono::Duration::hours(1);
@@ -304,7 +395,13 @@ mod tests {
             created_at: at,
             ended_at: None,
         };
-        let email = waitlist_offered(&customer(), &event, &hold);
+        let items = [ItemLine {
+            name: "Standard".into(),
+            quantity: 2,
+            unit_price: 0,
+            discount: 0,
+        }];
+        let email = waitlist_offered(&customer(), &event, &hold, &items);
         assert_eq!(email.subject, "Tickets are waiting for you: Night of Rust");
         for expected in [
             "2 ticket(s) are held for you for 30 minutes",
