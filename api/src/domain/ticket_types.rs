@@ -106,8 +106,8 @@ impl NewTicketType {
     }
 
     /// Checks an event's list: 1 to [`MAX_TYPES`] types with distinct names,
-    /// each with a quantity (`quantities`: general admission) or without one
-    /// (a seated event's types are as many as their seats).
+    /// each with a quantity (`quantities`: general admission; a seated
+    /// event's types are as many as their seats, checked by the caller).
     pub fn parse_all(
         errors: &mut ValidationErrors,
         drafts: Vec<TicketTypeDraft>,
@@ -126,13 +126,8 @@ impl NewTicketType {
         let mut types = Vec::with_capacity(drafts.len());
         for (i, draft) in drafts.into_iter().enumerate() {
             let field = format!("ticket_types[{i}]");
-            match (quantities, draft.quantity) {
-                (true, None) => errors.add(&at(&field, "quantity"), "is required"),
-                (false, Some(_)) => errors.add(
-                    &at(&field, "quantity"),
-                    "a seated event's type has as many tickets as its seats; leave it out",
-                ),
-                _ => {}
+            if quantities && draft.quantity.is_none() {
+                errors.add(&at(&field, "quantity"), "is required");
             }
             let Some(ticket_type) = Self::parse(errors, &field, draft, max_quantity) else {
                 continue;

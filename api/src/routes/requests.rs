@@ -260,6 +260,10 @@ pub struct SeatingInput {
 pub struct SectionInput {
     #[schema(example = "Floor", min_length = 1, max_length = 100)]
     pub name: String,
+    /// The name of the ticket type its seats are, from the event's
+    /// `ticket_types` (needed when it lists them).
+    #[serde(default)]
+    pub ticket_type: Option<String>,
     /// Best row first.
     pub rows: Vec<RowInput>,
 }
@@ -275,6 +279,11 @@ pub struct RowInput {
 
 impl From<SeatingInput> for SeatMapInput {
     fn from(input: SeatingInput) -> Self {
+        let section_types = input
+            .sections
+            .iter()
+            .map(|section| section.ticket_type.clone())
+            .collect();
         SeatMapInput {
             sections: input
                 .sections
@@ -288,6 +297,7 @@ impl From<SeatingInput> for SeatMapInput {
                     (section.name, rows)
                 })
                 .collect(),
+            section_types,
         }
     }
 }

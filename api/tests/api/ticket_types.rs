@@ -750,3 +750,149 @@ async fn a_waitlist_entry_for_a_type_is_offered_that_type() {
     assert_eq!(offer["total"], 5000);
     app.assert_ticket_invariant(&event_id).await;
 }
+
+fn two_sections(types: Value, stalls: Value, balcony: Value) -> Value {
+    json!({
+        "title": "Quartet",
+        "venue": "Small Hall",
+        "starts_at": "2030-06-01T19:00:00Z",
+        "ends_at": "2030-06-01T21:00:00Z",
+        "ticket_types": types,
+        "seating": {"sections": [
+            {"name": "Stalls", "ticket_type": stalls, "rows": [{"label": "A", "seats": 4}]},
+            {"name": "Balcony", "ticket_type": balcony, "rows": [{"label": "A", "seats": 4}]},
+        ]},
+    })
+}
+
+/// A seated event whose sections sell two priced types: a type's quantity is
+/// its sections' seats, best-available holds and bookings by type stay inside
+/// that type's sections, and particular seats are priced by their section.
+#[tokio::test]
+async fn a_seated_event_sells_each_section_at_its_type_s_price() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [ann, bob, cat, dan] = [
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+    ];
+    let types = json!([{"name": "Stalls", "price": 5000}, {"name": "Balcony", "price": 2000}]);
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&organizer.token),
+            two_sections(types, json!("Stalls"), json!("Balcony")),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(event["total_tickets"], 8);
+    assert_eq!(event["ticket_types"][1]["quantity"], 4);
+    let [stalls, balcony] = <[String; 2]>::try_from(type_ids(&event).await).unwrap();
+    let event_id = id(&event).to_owned();
+    let labels = |body: &Value| -> Vec<String> {
+        body["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, hold) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/holds"),
+            Some(&ann.token),
+            json!({"items": [{"ticket_type_id": balcony, "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(labels(&hold), ["Balcony A-1", "Balcony A-2"]);
+    assert_eq!(hold["total"], 4000);
+
+    let (status, booking) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/bookings"),
+            Some(&bob.token),
+            json!({"items": [{"ticket_type_id": stalls, "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    assert_eq!(labels(&booking), ["Stalls A-1", "Stalls A-2", "Stalls A-3"]);
+    assert_eq!(booking["total"], 15000);
+
+    let (status, refused) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/holds"),
+            Some(&cat.token),
+            json!({"items": [{"ticket_type_id": balcony, "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["error"]["details"]["ticket_type_id"],
+        balcony.as_str()
+    );
+
+    let (_, seats) = app
+        .get(&format!("/api/v1/events/{event_id}/seats"), None)
+        .await;
+    let last_stall = seats["items"][3]["id"].as_str().unwrap().to_owned();
+    let (status, seat_hold) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/holds"),
+            Some(&dan.token),
+            json!({"seat_ids": [last_stall]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{seat_hold}");
+    assert_eq!(seat_hold["items"][0]["ticket_type_id"], stalls.as_str());
+    assert_eq!(seat_hold["total"], 5000);
+    app.assert_ticket_invariant(&event_id).await;
+}
+
+/// Sections and types that do not fit together are a 422 naming the field.
+#[tokio::test]
+async fn sections_must_name_the_event_s_types() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let types = json!([{"name": "Stalls", "price": 5000}, {"name": "Balcony", "price": 2000}]);
+    let cases = [
+        (
+            two_sections(types.clone(), json!("Stalls"), json!("Gallery")),
+            "seating.sections[1].ticket_type",
+        ),
+        (
+            two_sections(types.clone(), json!("Stalls"), json!("Stalls")),
+            "ticket_types[1].quantity",
+        ),
+        (
+            two_sections(
+                json!([{"name": "Stalls", "price": 5000, "quantity": 5}, {"name": "Balcony", "price": 2000}]),
+                json!("Stalls"),
+                json!("Balcony"),
+            ),
+            "ticket_types[0].quantity",
+        ),
+        (
+            {
+                let mut body = two_sections(types.clone(), json!("Stalls"), json!("Balcony"));
+                body.as_object_mut().unwrap().remove("ticket_types");
+                body
+            },
+            "seating.sections[0].ticket_type",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app
+            .post("/api/v1/events", Some(&organizer.token), body)
+            .await;
+        assert_eq!(status, 422, "{field}: {answer}");
+        assert!(
+            answer["error"]["details"][field].is_string(),
+            "{field}: {answer}"
+        );
+    }
+    assert_eq!(app.count::<Event>().await, 0);
+}

@@ -88,11 +88,11 @@ async fn create_event(
             hidden: false,
         }]
     });
-    let mut first_type = None;
+    let mut type_ids = Vec::with_capacity(ticket_types.len());
     for (position, ticket_type) in ticket_types.into_iter().enumerate() {
         let quantity = ticket_type.quantity.unwrap_or(total);
         let id = Uuid::now_v7();
-        first_type.get_or_insert(id);
+        type_ids.push((ticket_type.name.clone(), id));
         TicketTypeActiveModel {
             id: Set(id),
             event_id: Set(event.id),
@@ -116,9 +116,18 @@ async fn create_event(
         .await?;
     }
     if let Some(map) = &seating {
-        let only_type =
-            first_type.ok_or(Error::Internal(anyhow::anyhow!("an event without a type")))?;
-        seating::create_seats(&txn, event.id, map, only_type).await?;
+        // Each section's named type; without names, the one type.
+        let section_types: Vec<Uuid> = map
+            .sections()
+            .map(|(_, named)| {
+                type_ids
+                    .iter()
+                    .find(|(name, _)| named.is_none_or(|named| named == name))
+                    .map(|(_, id)| *id)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("a section without its type")))
+            })
+            .collect::<Result<_, _>>()?;
+        seating::create_seats(&txn, event.id, map, &section_types).await?;
     }
     txn.commit().await?;
     Ok(event)

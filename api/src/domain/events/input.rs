@@ -119,13 +119,21 @@ impl NewEvent {
             self::offer_minutes(&mut errors, offer_minutes.unwrap_or(DEFAULT_OFFER_MINUTES));
         let seating = seating.and_then(|map| SeatMap::parse(&mut errors, map));
         let ticket_types = match (ticket_types, &seating) {
-            (None, _) => None,
-            (Some(_), Some(_)) => {
-                errors.add(
-                    "ticket_types",
-                    "a seated event sells one type, its seats; ticket types are for general admission",
-                );
+            (None, Some(map)) => {
+                for (i, (_, named)) in map.sections().enumerate() {
+                    if named.is_some() {
+                        errors.add(
+                            &format!("seating.sections[{i}].ticket_type"),
+                            "names a type, but the event lists no ticket_types",
+                        );
+                    }
+                }
                 None
+            }
+            (None, None) => None,
+            (Some(drafts), Some(map)) => {
+                NewTicketType::parse_all(&mut errors, drafts, false, MAX_TICKETS)
+                    .map(|types| seated_types(&mut errors, types, map))
             }
             (Some(drafts), None) => {
                 NewTicketType::parse_all(&mut errors, drafts, true, MAX_TICKETS)
@@ -255,6 +263,36 @@ impl EventChanges {
             Err(errors)
         }
     }
+}
+
+/// A seated event's types: each section names one of them, each has at least
+/// one section, and a type's quantity is its sections' seats (given, it must
+/// agree).
+fn seated_types(
+    errors: &mut ValidationErrors,
+    mut types: Vec<NewTicketType>,
+    map: &SeatMap,
+) -> Vec<NewTicketType> {
+    let mut seats = vec![0; types.len()];
+    for (i, (section_seats, named)) in map.sections().enumerate() {
+        let field = format!("seating.sections[{i}].ticket_type");
+        match named.and_then(|name| types.iter().position(|t| t.name == name)) {
+            Some(index) => seats[index] += section_seats,
+            None => errors.add(&field, "must name one of the event's ticket_types"),
+        }
+    }
+    for (i, (ticket_type, seats)) in types.iter_mut().zip(seats).enumerate() {
+        let field = format!("ticket_types[{i}].quantity");
+        match ticket_type.quantity {
+            _ if seats == 0 => errors.add(&field, "no section sells this type"),
+            Some(given) if given != seats => errors.add(
+                &field,
+                format!("must equal its sections' {seats} seats, or be left out"),
+            ),
+            _ => ticket_type.quantity = Some(seats),
+        }
+    }
+    types
 }
 
 fn ticket_count(errors: &mut ValidationErrors, raw: i64) -> Option<i32> {

@@ -22,11 +22,15 @@ const INSERT_CHUNK: usize = 3_000;
 #[derive(Debug, Clone)]
 pub struct SeatMap {
     sections: Vec<(String, Vec<(String, i32)>)>,
+    /// The ticket type each section sells, by name, if it names one.
+    section_types: Vec<Option<String>>,
 }
 
 /// A seat map as a client describes it, before checking.
 pub struct SeatMapInput {
     pub sections: Vec<(String, Vec<(String, i64)>)>,
+    /// Per section, the name of the ticket type it sells.
+    pub section_types: Vec<Option<String>>,
 }
 
 impl SeatMap {
@@ -83,7 +87,11 @@ impl SeatMap {
         if total > MAX_SEATS as i64 {
             errors.add("seating", format!("has {total} seats; at most {MAX_SEATS}"));
         }
-        (*errors == before).then_some(Self { sections })
+        let section_types = input.section_types;
+        (*errors == before).then_some(Self {
+            sections,
+            section_types,
+        })
     }
 
     pub fn seat_count(&self) -> i32 {
@@ -93,20 +101,34 @@ impl SeatMap {
             .map(|(_, seats)| seats)
             .sum()
     }
+
+    /// Per section, its seats and the name of the type it sells (if named).
+    pub fn sections(&self) -> impl Iterator<Item = (i32, Option<&str>)> + '_ {
+        self.sections
+            .iter()
+            .zip(&self.section_types)
+            .map(|((_, rows), ticket_type)| {
+                (
+                    rows.iter().map(|(_, seats)| seats).sum(),
+                    ticket_type.as_deref(),
+                )
+            })
+    }
 }
 
-/// Creates an event's seats, in rank order.
+/// Creates an event's seats, in rank order; each section's seats are of the
+/// type `section_types` gives for it.
 pub async fn create_seats(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
-    ticket_type_id: Uuid,
+    section_types: &[Uuid],
 ) -> Result<(), DbErr> {
     match txn.get_database_backend() {
         DbBackend::Postgres => {
-            create_seats_in_one_statement(txn, event_id, map, ticket_type_id).await
+            create_seats_in_one_statement(txn, event_id, map, section_types).await
         }
-        _ => create_seats_in_chunks(txn, event_id, map, ticket_type_id).await,
+        _ => create_seats_in_chunks(txn, event_id, map, section_types).await,
     }
 }
 
@@ -118,12 +140,12 @@ async fn create_seats_in_one_statement(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
-    ticket_type_id: Uuid,
+    section_types: &[Uuid],
 ) -> Result<(), DbErr> {
     const SQL: &str = r#"
         WITH map AS (
             SELECT * FROM json_to_recordset($2::json)
-                       AS map(section text, "row" text, seats int, first int)
+                       AS map(section text, "row" text, seats int, first int, ticket_type uuid)
         ), ids AS (
             SELECT value::uuid AS id, ordinality::int AS position
               FROM json_array_elements_text($3::json) WITH ORDINALITY
@@ -131,16 +153,18 @@ async fn create_seats_in_one_statement(
         INSERT INTO seats (id, event_id, section, "row", number, label, position, status,
                            ticket_type_id)
         SELECT ids.id, $1, map.section, map."row", n,
-               map.section || ' ' || map."row" || '-' || n, map.first + n - 1, 'available', $4
+               map.section || ' ' || map."row" || '-' || n, map.first + n - 1, 'available',
+               map.ticket_type
           FROM map
          CROSS JOIN LATERAL generate_series(1, map.seats) AS n
           JOIN ids ON ids.position = map.first + n - 1"#;
     let mut rows = Vec::new();
     let mut first = 1;
-    for (section, section_rows) in &map.sections {
+    for ((section, section_rows), ticket_type) in map.sections.iter().zip(section_types) {
         for (row, seats) in section_rows {
             rows.push(serde_json::json!({
                 "section": section, "row": row, "seats": seats, "first": first,
+                "ticket_type": ticket_type,
             }));
             first += seats;
         }
@@ -155,7 +179,6 @@ async fn create_seats_in_one_statement(
             event_id.into(),
             serde_json::Value::from(rows).into(),
             serde_json::Value::from(ids).into(),
-            ticket_type_id.into(),
         ],
     ))
     .await?;
@@ -167,11 +190,11 @@ async fn create_seats_in_chunks(
     txn: &DatabaseTransaction,
     event_id: Uuid,
     map: &SeatMap,
-    ticket_type_id: Uuid,
+    section_types: &[Uuid],
 ) -> Result<(), DbErr> {
     let mut position = 0;
     let mut rows = Vec::with_capacity(INSERT_CHUNK);
-    for (section, section_rows) in &map.sections {
+    for ((section, section_rows), ticket_type_id) in map.sections.iter().zip(section_types) {
         for (row, seats) in section_rows {
             for number in 1..=*seats {
                 position += 1;
@@ -185,7 +208,7 @@ async fn create_seats_in_chunks(
                     position: Set(position),
                     status: Set(SeatStatus::Available),
                     hold_id: Set(None),
-                    ticket_type_id: Set(Some(ticket_type_id)),
+                    ticket_type_id: Set(Some(*ticket_type_id)),
                 });
                 if rows.len() == INSERT_CHUNK {
                     Seat::insert_many(std::mem::take(&mut rows))
