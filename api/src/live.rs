@@ -179,10 +179,7 @@ impl LiveHub {
             .one(&self.db)
             .await?
             .ok_or(Error::NotFound("event"))?;
-        let types = inventory::types_of(&self.db, &[event_id])
-            .await?
-            .remove(&event_id)
-            .unwrap_or_default();
+        let types = inventory::event_types(&self.db, event_id).await?;
         let mut watched = self.lock();
         let entry = watched.entry(event_id).or_insert_with(|| Watched {
             sender: watch::channel(Availability::of(&event, &types)).0,

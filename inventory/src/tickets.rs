@@ -350,3 +350,14 @@ pub async fn return_promo_uses<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// One event's ticket types, in their order.
+pub async fn event_types<C: ConnectionTrait>(
+    db: &C,
+    event_id: Uuid,
+) -> Result<Vec<TicketTypeModel>, DbErr> {
+    Ok(types_of(db, &[event_id])
+        .await?
+        .remove(&event_id)
+        .unwrap_or_default())
+}

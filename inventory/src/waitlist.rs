@@ -53,10 +53,7 @@ pub async fn offer_returned(
         .limit(LINE_PAGE)
         .all(txn)
         .await?;
-    let types = crate::types_of(txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = crate::event_types(txn, event_id).await?;
     let mut left: std::collections::HashMap<Uuid, i32> =
         types.iter().map(|t| (t.id, t.available)).collect();
     let mut offers = Vec::new();

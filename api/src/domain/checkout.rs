@@ -218,10 +218,7 @@ async fn take_in(
         )
         .into());
     }
-    let types = inventory::types_of(&txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = inventory::event_types(&txn, event_id).await?;
     let at = now();
     let promotion = match promo_code {
         Some(code) => Some(promotion::find(&txn, event_id, code, at).await?),
@@ -262,10 +259,7 @@ async fn take_in(
     };
     if let Some(short) = short {
         drop(txn);
-        let types = inventory::types_of(&services.db, &[event_id])
-            .await?
-            .remove(&event_id)
-            .unwrap_or_default();
+        let types = inventory::event_types(&services.db, event_id).await?;
         let lacking = lines.iter().find_map(|line| {
             let t = types.iter().find(|t| t.id == line.ticket_type_id)?;
             (t.available < line.quantity).then_some((t.id, t.available))

@@ -138,10 +138,8 @@ pub async fn create(
 ) -> Result<PromoCodeDetails, Error> {
     let txn = begin_write(&services.db).await?;
     events::lock_own_event(&txn, event_id, organizer_id, NOT_YOURS).await?;
-    let types: Vec<Uuid> = inventory::types_of(&txn, &[event_id])
+    let types: Vec<Uuid> = inventory::event_types(&txn, event_id)
         .await?
-        .remove(&event_id)
-        .unwrap_or_default()
         .iter()
         .map(|t| t.id)
         .collect();

@@ -45,10 +45,8 @@ pub async fn join(
     let available = match ticket_type_id {
         None => event.available_tickets,
         Some(ticket_type_id) => {
-            inventory::types_of(&services.db, &[event_id])
+            inventory::event_types(&services.db, event_id)
                 .await?
-                .remove(&event_id)
-                .unwrap_or_default()
                 .into_iter()
                 .find(|t| t.id == ticket_type_id && !t.hidden)
                 .ok_or_else(|| {

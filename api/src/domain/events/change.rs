@@ -181,10 +181,7 @@ async fn resize_the_only_type(
     delta: i32,
 ) -> Result<(), Error> {
     use sea_orm::sea_query::{Expr, ExprTrait};
-    let types = inventory::types_of(txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = inventory::event_types(txn, event_id).await?;
     let [only] = types.as_slice() else {
         return Err(Error::Conflict(
             "this event sells several ticket types: change each type's quantity instead".into(),

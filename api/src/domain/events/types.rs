@@ -49,10 +49,7 @@ pub async fn add_type(
             "a seated event's tickets are its seats; it sells one type".into(),
         ));
     }
-    let types = inventory::types_of(&txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = inventory::event_types(&txn, event_id).await?;
     let mut errors = ValidationErrors::default();
     if types.len() >= MAX_TYPES {
         errors.add(
@@ -117,10 +114,7 @@ pub async fn change_type(
 ) -> Result<TicketTypeModel, Error> {
     let txn = begin_write(&services.db).await?;
     let event = open_event(&txn, event_id, organizer_id).await?;
-    let types = inventory::types_of(&txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = inventory::event_types(&txn, event_id).await?;
     let current = types
         .iter()
         .find(|t| t.id == type_id)
@@ -205,10 +199,7 @@ pub async fn remove_type(
 ) -> Result<(), Error> {
     let txn = begin_write(&services.db).await?;
     let event = open_event(&txn, event_id, organizer_id).await?;
-    let types = inventory::types_of(&txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default();
+    let types = inventory::event_types(&txn, event_id).await?;
     let current = types
         .iter()
         .find(|t| t.id == type_id)
