@@ -129,6 +129,63 @@ pub async fn take_tickets(
     Ok(Ok(()))
 }
 
+/// A type's quantity moves by `delta`, its available tickets with it, and
+/// the event's total and available with them (the caller has checked that
+/// nothing held or booked is taken away; the CHECKs refuse it otherwise).
+pub async fn resize_type(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    ticket_type_id: Uuid,
+    delta: i32,
+) -> Result<(), DbErr> {
+    if delta == 0 {
+        return Ok(());
+    }
+    TicketType::update_many()
+        .col_expr(
+            TicketTypeColumn::Quantity,
+            Expr::col(TicketTypeColumn::Quantity).add(delta),
+        )
+        .col_expr(
+            TicketTypeColumn::Available,
+            Expr::col(TicketTypeColumn::Available).add(delta),
+        )
+        .col_expr(
+            TicketTypeColumn::UpdatedAt,
+            Expr::value(platform::db::now()),
+        )
+        .filter(TicketTypeColumn::Id.eq(ticket_type_id))
+        .exec(txn)
+        .await?;
+    resize_event(txn, event_id, delta).await
+}
+
+/// The event's total and available tickets move by `delta`: a type's
+/// quantity changed, or a whole type was added or removed.
+pub async fn resize_event(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    delta: i32,
+) -> Result<(), DbErr> {
+    if delta == 0 {
+        return Ok(());
+    }
+    Event::update_many()
+        .col_expr(
+            EventColumn::TotalTickets,
+            Expr::col(EventColumn::TotalTickets).add(delta),
+        )
+        .col_expr(
+            EventColumn::AvailableTickets,
+            Expr::col(EventColumn::AvailableTickets).add(delta),
+        )
+        .col_expr(EventColumn::UpdatedAt, Expr::value(platform::db::now()))
+        .filter(EventColumn::Id.eq(event_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 fn event_update(event_id: Uuid, n: i32, from: Count, to: Count) -> sea_orm::UpdateMany<Event> {
     let (from, to) = (from.event_column(), to.event_column());
     Event::update_many()

@@ -45,6 +45,35 @@ pub struct NewTicketType {
 }
 
 impl NewTicketType {
+    /// Its row, `quantity` tickets all available, the event's `position`th.
+    pub fn into_row(
+        self,
+        event_id: uuid::Uuid,
+        position: i32,
+        quantity: i32,
+        at: DateTime<Utc>,
+    ) -> entity::prelude::TicketTypeModel {
+        entity::prelude::TicketTypeModel {
+            id: uuid::Uuid::now_v7(),
+            event_id,
+            position,
+            name: self.name,
+            description: self.description,
+            price: self.price,
+            tax_rate: self.tax_rate,
+            quantity,
+            available: quantity,
+            held: 0,
+            booked: 0,
+            sales_start: self.sales_start,
+            sales_end: self.sales_end,
+            max_per_order: self.max_per_order,
+            hidden: self.hidden,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// Checks one type; `field` is where it sits (`ticket_types[0]`).
     pub fn parse(
         errors: &mut ValidationErrors,

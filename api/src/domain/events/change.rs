@@ -80,8 +80,6 @@ async fn update_event(
     }
     if let Some(total) = new_total {
         resize_the_only_type(&txn, event_id, total - event.total_tickets).await?;
-        active.total_tickets = Set(total);
-        active.available_tickets = Set(total - taken);
     }
     if let Some(minutes) = hold_minutes {
         active.hold_minutes = Set(minutes);
@@ -180,25 +178,12 @@ async fn resize_the_only_type(
     event_id: Uuid,
     delta: i32,
 ) -> Result<(), Error> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
     let types = inventory::event_types(txn, event_id).await?;
     let [only] = types.as_slice() else {
         return Err(Error::Conflict(
             "this event sells several ticket types: change each type's quantity instead".into(),
         ));
     };
-    TicketType::update_many()
-        .col_expr(
-            TicketTypeColumn::Quantity,
-            Expr::col(TicketTypeColumn::Quantity).add(delta),
-        )
-        .col_expr(
-            TicketTypeColumn::Available,
-            Expr::col(TicketTypeColumn::Available).add(delta),
-        )
-        .col_expr(TicketTypeColumn::UpdatedAt, Expr::value(now()))
-        .filter(TicketTypeColumn::Id.eq(only.id))
-        .exec(txn)
-        .await?;
+    inventory::resize_type(txn, event_id, only.id, delta).await?;
     Ok(())
 }

@@ -91,29 +91,13 @@ async fn create_event(
     let mut type_ids = Vec::with_capacity(ticket_types.len());
     for (position, ticket_type) in ticket_types.into_iter().enumerate() {
         let quantity = ticket_type.quantity.unwrap_or(total);
-        let id = Uuid::now_v7();
-        type_ids.push((ticket_type.name.clone(), id));
-        TicketTypeActiveModel {
-            id: Set(id),
-            event_id: Set(event.id),
-            position: Set(position as i32),
-            name: Set(ticket_type.name),
-            description: Set(ticket_type.description),
-            price: Set(ticket_type.price),
-            tax_rate: Set(ticket_type.tax_rate),
-            quantity: Set(quantity),
-            available: Set(quantity),
-            held: Set(0),
-            booked: Set(0),
-            sales_start: Set(ticket_type.sales_start),
-            sales_end: Set(ticket_type.sales_end),
-            max_per_order: Set(ticket_type.max_per_order),
-            hidden: Set(ticket_type.hidden),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        let name = ticket_type.name.clone();
+        let row = ticket_type.into_row(event.id, position as i32, quantity, now);
+        type_ids.push((name, row.id));
+        TicketTypeActiveModel::from(row)
+            .reset_all()
+            .insert(&txn)
+            .await?;
     }
     if let Some(map) = &seating {
         // Each section's named type; without names, the one type.

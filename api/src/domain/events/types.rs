@@ -7,8 +7,7 @@
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    Set,
-    sea_query::{Expr, ExprTrait},
+    Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -77,28 +76,11 @@ pub async fn add_type(
     }
     let now = now();
     let position = types.iter().map(|t| t.position + 1).max().unwrap_or(0);
-    let added = TicketTypeActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(event_id),
-        position: Set(position),
-        name: Set(new.name),
-        description: Set(new.description),
-        price: Set(new.price),
-        tax_rate: Set(new.tax_rate),
-        quantity: Set(quantity),
-        available: Set(quantity),
-        held: Set(0),
-        booked: Set(0),
-        sales_start: Set(new.sales_start),
-        sales_end: Set(new.sales_end),
-        max_per_order: Set(new.max_per_order),
-        hidden: Set(new.hidden),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    resize_event(&txn, event_id, quantity).await?;
+    let added = TicketTypeActiveModel::from(new.into_row(event_id, position, quantity, now))
+        .reset_all()
+        .insert(&txn)
+        .await?;
+    inventory::resize_event(&txn, event_id, quantity).await?;
     finish(services, txn, event_id, quantity).await?;
     Ok(added)
 }
@@ -169,10 +151,6 @@ pub async fn change_type(
     if let Some(price) = changes.price {
         active.price = Set(price);
     }
-    if let Some(quantity) = changes.quantity {
-        active.quantity = Set(quantity);
-        active.available = Set(current.available + delta);
-    }
     if changes.sales_start.is_some() {
         active.sales_start = Set(start);
     }
@@ -182,9 +160,10 @@ pub async fn change_type(
     if let Some(max) = changes.max_per_order {
         active.max_per_order = Set(max);
     }
+    // Counts first: the update below answers with the row as it ends.
+    inventory::resize_type(&txn, event_id, type_id, delta).await?;
     active.updated_at = Set(now());
     let changed = active.update(&txn).await?;
-    resize_event(&txn, event_id, delta).await?;
     finish(services, txn, event_id, delta).await?;
     Ok(changed)
 }
@@ -234,7 +213,7 @@ pub async fn remove_type(
         .exec(&txn)
         .await?;
     TicketType::delete_by_id(type_id).exec(&txn).await?;
-    resize_event(&txn, event_id, -current.quantity).await?;
+    inventory::resize_event(&txn, event_id, -current.quantity).await?;
     finish(services, txn, event_id, 0).await?;
     Ok(())
 }
@@ -252,27 +231,6 @@ async fn open_event(
         ));
     }
     Ok(event)
-}
-
-/// The event's total and available tickets move with a type's quantity.
-async fn resize_event(txn: &DatabaseTransaction, event_id: Uuid, delta: i32) -> Result<(), Error> {
-    if delta == 0 {
-        return Ok(());
-    }
-    Event::update_many()
-        .col_expr(
-            EventColumn::TotalTickets,
-            Expr::col(EventColumn::TotalTickets).add(delta),
-        )
-        .col_expr(
-            EventColumn::AvailableTickets,
-            Expr::col(EventColumn::AvailableTickets).add(delta),
-        )
-        .col_expr(EventColumn::UpdatedAt, Expr::value(now()))
-        .filter(EventColumn::Id.eq(event_id))
-        .exec(txn)
-        .await?;
-    Ok(())
 }
 
 /// New tickets (`added` > 0) go to the waitlist first; then the commit, and
