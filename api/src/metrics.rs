@@ -56,6 +56,12 @@ impl crate::domain::Observer for BusinessMetrics {
     fn booking_cancelled(&self) {
         BOOKINGS_CANCELLED.inc();
     }
+
+    fn payment(&self, provider: &'static str, outcome: &'static str) {
+        platform::metrics::PAYMENTS
+            .with_label_values(&[provider, outcome])
+            .inc();
+    }
 }
 
 /// Read from the database at scrape time, so every api process reports the same

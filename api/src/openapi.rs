@@ -42,6 +42,7 @@ macro_rules! routes_and_document {
                 (name = "holds", description = "Checkout: tickets held for a while, then confirmed or released"),
                 (name = "waiting room", description = "The on-sale's line: fair order, admission at a set rate"),
                 (name = "waitlist", description = "Waiting for a sold-out event"),
+                (name = "payments", description = "Paying for a hold: Stripe, its webhook, and manual payments"),
                 (name = "bookings", description = "Tickets"),
                 (name = "operations", description = "Health, readiness, metrics"),
             )
@@ -77,6 +78,9 @@ routes_and_document! {
         routes::holds::get,
         routes::holds::confirm,
         routes::holds::release,
+        routes::payments::start,
+        routes::payments::stripe_webhook,
+        routes::payments::mark_paid,
         routes::queue::join,
         routes::queue::me,
         routes::queue::statistics,

@@ -40,6 +40,8 @@ pub struct Settings {
     pub event_update_delay: Duration,
     /// `METRICS_TOKEN`: `/metrics` wants it as a bearer token.
     pub metrics_token: Option<String>,
+    /// Card payments (`STRIPE_*`); `None`: manual payments only.
+    pub stripe: Option<stripe_client::StripeSettings>,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
@@ -118,6 +120,7 @@ impl Settings {
                 30u64,
             )?),
             metrics_token: env::optional("METRICS_TOKEN"),
+            stripe: stripe_client::StripeSettings::from_env()?,
         })
     }
 

@@ -34,9 +34,11 @@ pub enum StartupError {
     Database(#[from] DbErr),
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    #[error("payments: {0}")]
+    Payments(#[from] stripe_client::StripeError),
     #[cfg(feature = "embedded-worker")]
-    #[error("mailer: {0}")]
-    Mail(#[from] worker::mailer::MailError),
+    #[error("worker: {0}")]
+    Worker(#[from] worker::runner::WorkerError),
 }
 
 pub async fn build(settings: &Settings) -> Result<App, StartupError> {
@@ -81,6 +83,10 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     } else {
         None
     };
+    let stripe = match &settings.stripe {
+        Some(stripe) => Some(std::sync::Arc::new(stripe_client::Stripe::new(stripe)?)),
+        None => None,
+    };
     let rate_limiter = RateLimiter::new(
         settings.rate_limits.clone(),
         queues.notifications.redis_connection(),
@@ -95,6 +101,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             live,
             std::sync::Arc::new(crate::metrics::BusinessMetrics),
             settings.event_update_delay,
+            stripe,
         ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         #[cfg(feature = "embedded-worker")]

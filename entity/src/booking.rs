@@ -15,6 +15,8 @@ pub struct Model {
     /// The promo code used, and how many of its tickets count as its uses.
     pub promo_code_id: Option<Uuid>,
     pub promo_uses: i32,
+    /// The payment that made it (`None`: free).
+    pub payment_id: Option<Uuid>,
     pub status: BookingStatus,
     pub created_at: DateTimeUtc,
     pub cancelled_at: Option<DateTimeUtc>,

@@ -37,6 +37,9 @@ pub struct Model {
     pub status: EventStatus,
     /// ISO 4217: what the event's prices are in.
     pub currency: String,
+    /// A paid booking cancelled by its customer is refunded until then;
+    /// `None`: until the event starts.
+    pub refund_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,5 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
@@ -12,9 +12,11 @@ pub mod hold_item;
 pub mod hold_seat;
 pub mod idempotency_key;
 pub mod notification;
+pub mod payment;
 pub mod promo_code;
 pub mod promo_code_type;
 pub mod queue_entry;
+pub mod refund;
 pub mod seat;
 pub mod ticket_type;
 pub mod user;
@@ -53,6 +55,10 @@ pub mod prelude {
         ActiveModel as NotificationActiveModel, Column as NotificationColumn,
         Entity as Notification, Model as NotificationModel, NotificationKind, NotificationStatus,
     };
+    pub use super::payment::{
+        ActiveModel as PaymentActiveModel, Column as PaymentColumn, Entity as Payment,
+        Model as PaymentModel, PaymentProvider, PaymentStatus,
+    };
     pub use super::promo_code::{
         ActiveModel as PromoCodeActiveModel, Column as PromoCodeColumn, Entity as PromoCode,
         Model as PromoCodeModel,
@@ -64,6 +70,10 @@ pub mod prelude {
     pub use super::queue_entry::{
         ActiveModel as QueueEntryActiveModel, Column as QueueEntryColumn, Entity as QueueEntry,
         Model as QueueEntryModel,
+    };
+    pub use super::refund::{
+        ActiveModel as RefundActiveModel, Column as RefundColumn, Entity as Refund,
+        Model as RefundModel, RefundReason, RefundStatus,
     };
     pub use super::seat::{
         ActiveModel as SeatActiveModel, Column as SeatColumn, Entity as Seat, Model as SeatModel,

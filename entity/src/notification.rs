@@ -34,6 +34,8 @@ pub struct Model {
     /// The `X-Request-Id` of the request that caused it, for following one booking
     /// from the HTTP call to the sent email in the logs.
     pub request_id: Option<String>,
+    /// For `payment_refunded`: the refund carried out.
+    pub refund_id: Option<Uuid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
@@ -50,6 +52,8 @@ pub enum NotificationKind {
     EventCancelled,
     #[sea_orm(string_value = "waitlist_offered")]
     WaitlistOffered,
+    #[sea_orm(string_value = "payment_refunded")]
+    PaymentRefunded,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

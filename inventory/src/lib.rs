@@ -10,6 +10,7 @@
 
 pub mod after_commit;
 pub mod outbox;
+pub mod payments;
 pub mod tickets;
 pub mod waitlist;
 
@@ -27,7 +28,7 @@ use uuid::Uuid;
 pub use after_commit::AfterCommit;
 pub use tickets::{
     Count, Line, booking_lines, event_types, hold_lines, move_tickets, new_booking, new_hold,
-    per_type, resize_event, resize_type, return_promo_uses, take_tickets, types_of,
+    per_type, resize_event, resize_type, return_promo_uses, take_promo_uses, take_tickets, types_of,
     write_booking_lines, write_hold_lines,
 };
 

@@ -15,6 +15,7 @@ pub struct Notice {
     pub booking_id: Option<Uuid>,
     pub hold_id: Option<Uuid>,
     pub changes: Option<Vec<EventChange>>,
+    pub refund_id: Option<Uuid>,
 }
 
 impl Notice {
@@ -41,6 +42,7 @@ impl Notice {
             sent_at: Set(None),
             created_at: Set(now),
             request_id: Set(request_id),
+            refund_id: Set(self.refund_id),
         }
     }
 }

@@ -252,6 +252,7 @@ pub fn new_booking(
         currency: currency.to_owned(),
         promo_code_id: None,
         promo_uses: 0,
+        payment_id: None,
         status: BookingStatus::Confirmed,
         created_at: at,
         cancelled_at: None,
@@ -385,6 +386,31 @@ pub async fn types_of<C: ConnectionTrait>(
             .push(ticket_type);
     }
     Ok(types)
+}
+
+/// Takes `uses` of a promo code, if it has them left. `false`: used up, and
+/// nothing changed.
+pub async fn take_promo_uses<C: ConnectionTrait>(
+    db: &C,
+    promo_code_id: Uuid,
+    uses: i32,
+) -> Result<bool, DbErr> {
+    let taken = PromoCode::update_many()
+        .col_expr(
+            PromoCodeColumn::Used,
+            Expr::col(PromoCodeColumn::Used).add(uses),
+        )
+        .filter(PromoCodeColumn::Id.eq(promo_code_id))
+        .filter(
+            Expr::col(PromoCodeColumn::MaxUses)
+                .is_null()
+                .or(Expr::col(PromoCodeColumn::Used)
+                    .add(uses)
+                    .lte(Expr::col(PromoCodeColumn::MaxUses))),
+        )
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected == 1)
 }
 
 /// Gives a promo code back the uses a hold or booking took, when it ends

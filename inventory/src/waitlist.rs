@@ -127,6 +127,7 @@ pub async fn offer_returned(
                 booking_id: None,
                 hold_id: Some(hold.id),
                 changes: None,
+                refund_id: None,
             }],
         )
         .await?;

@@ -8,6 +8,7 @@ mod m20261123_000005_waiting_room;
 mod m20261204_000006_event_currency;
 mod m20261204_000007_ticket_types;
 mod m20261204_000008_promo_codes;
+mod m20261204_000009_payments;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_event_currency::Migration),
             Box::new(m20261204_000007_ticket_types::Migration),
             Box::new(m20261204_000008_promo_codes::Migration),
+            Box::new(m20261204_000009_payments::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, IntCounter, TextEncoder, core::Collector};
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, TextEncoder, core::Collector};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -22,6 +22,31 @@ pub static JOBS_ENQUEUED: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new("jobs_enqueued_total", "Delivery jobs pushed to the queue")
             .expect("valid metric"),
+    )
+});
+
+/// Payment events by provider (`stripe`, `manual`) and outcome (`started`,
+/// `booked`, `refunded`, `failed`, `repeat`, `unknown`, `provider_error`),
+/// from the api's webhook and the worker's reconciliation alike.
+pub static PAYMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("payments_total", "Payment events by provider and outcome"),
+            &["provider", "outcome"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Refunds by outcome: `succeeded`, `retry_scheduled`, `failed`, `recorded`
+/// (a manual payment's, paid back by the organizer).
+pub static REFUNDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("refunds_total", "Refunds by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric"),
     )
 });
 

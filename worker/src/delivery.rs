@@ -255,6 +255,16 @@ impl Deliverer {
                 };
                 templates::event_updated(&customer, &event, &changes)
             }
+            (NotificationKind::PaymentRefunded, _) => {
+                let refund_id = notification
+                    .refund_id
+                    .ok_or(SendError::Missing("the refund"))?;
+                let refund = Refund::find_by_id(refund_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(SendError::Missing("the refund"))?;
+                templates::payment_refunded(&customer, &event, &refund)
+            }
             (_, None) => return Err(SendError::Missing("the booking")),
         };
         let message = self.message(notification.id, &customer, email)?;

@@ -1,6 +1,7 @@
 //! The worker: takes delivery jobs from the queue, turns outbox rows into sent
 //! email (SMTP or `.eml` files), and sweeps for rows whose job was lost; and it
-//! expires holds when their time is up (`holds`). Runs as
+//! expires holds when their time is up (`holds`); it carries out refunds and
+//! asks Stripe about payments whose webhook never came (`payments`). Runs as
 //! its own process (`worker` binary) or inside the api in embedded mode. What it
 //! shares with the api (the job contract, the queue, settings, logging, metrics)
 //! is in `platform`.
@@ -9,6 +10,7 @@ pub mod delivery;
 mod gather;
 pub mod holds;
 pub mod mailer;
+pub mod payments;
 pub mod metrics;
 mod poll;
 pub mod runner;
@@ -16,4 +18,4 @@ pub mod settings;
 mod templates;
 
 pub use runner::{Worker, WorkerHandle};
-pub use settings::{DeliveryPolicy, MailSettings, WorkerSettings};
+pub use settings::{DeliveryPolicy, MailSettings, PaymentPolicy, WorkerSettings};

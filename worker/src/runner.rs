@@ -19,6 +19,7 @@ use crate::{
     delivery::{Deliverer, Outcome},
     holds::HoldExpirer,
     mailer::{MailError, Mailer},
+    payments::Payments,
     metrics,
     poll::Tick,
     settings::WorkerSettings,
@@ -32,6 +33,7 @@ const SWEEP_BATCH: u64 = 500;
 
 pub struct Worker {
     deliverer: Arc<Deliverer>,
+    payments: Arc<Payments>,
     mail_health: Arc<MailHealth>,
     expirer: Arc<HoldExpirer>,
     queues: Queues,
@@ -51,10 +53,16 @@ impl Worker {
         db: DatabaseConnection,
         queues: Queues,
         live: ChangeFeed,
-    ) -> Result<Self, MailError> {
+    ) -> Result<Self, WorkerError> {
         let mailer = Mailer::from_settings(&settings.mail, settings.concurrency)?;
         tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
         Ok(Self {
+            payments: Arc::new(Payments::new(
+                db.clone(),
+                settings.payments.clone(),
+                queues.clone(),
+                live.clone(),
+            )?),
             mail_health: mailer.health(),
             expirer: Arc::new(HoldExpirer {
                 db: db.clone(),
@@ -101,7 +109,8 @@ impl Worker {
             tokio::spawn(promote(notifications.clone(), stopped.clone())),
             tokio::spawn(promote(hold_expiry, stopped.clone())),
             tokio::spawn(sweep(notifications, self.deliverer, stopped.clone())),
-            tokio::spawn(sweep_holds(self.expirer, stopped)),
+            tokio::spawn(sweep_holds(self.expirer, stopped.clone())),
+            tokio::spawn(keep_payments(self.payments, stopped)),
         ];
         WorkerHandle {
             stop,
@@ -127,6 +136,33 @@ impl WorkerHandle {
     /// whether everything finished in time.
     pub async fn shutdown_within(self, grace: std::time::Duration) -> bool {
         tokio::time::timeout(grace, self.shutdown()).await.is_ok()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("mailer: {0}")]
+    Mail(#[from] MailError),
+    #[error("payments: {0}")]
+    Payments(#[from] stripe_client::StripeError),
+}
+
+/// How often refunds due and payments to reconcile are looked for.
+const PAYMENTS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Carries out due refunds every second, and reconciles stale payments.
+async fn keep_payments(payments: Arc<Payments>, stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PAYMENTS_INTERVAL) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        if let Err(error) = payments.refund_due().await {
+            tracing::warn!(%error, "refunds postponed: database error; will try again");
+        }
+        if let Err(error) = payments.reconcile().await {
+            tracing::warn!(%error, "reconciliation postponed: database error; will try again");
+        }
     }
 }
 

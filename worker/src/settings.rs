@@ -54,6 +54,46 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     pub mail: MailSettings,
     pub delivery: DeliveryPolicy,
+    pub payments: PaymentPolicy,
+}
+
+/// Refunds and reconciliation (SPEC §14).
+#[derive(Debug, Clone)]
+pub struct PaymentPolicy {
+    /// `None`: no card payments, so nothing to refund through Stripe or to
+    /// reconcile (manual refunds are recorded by the api at once).
+    pub stripe: Option<stripe_client::StripeSettings>,
+    /// A payment still pending this long after it was last looked at is
+    /// asked about (`PAYMENT_RECONCILE_SECS`, default 120): its webhook may
+    /// have been lost.
+    pub reconcile_after: Duration,
+    /// Refund attempts before a refund is given up as `failed` (an operator
+    /// then pays it back by hand); retried with [`DeliveryPolicy::retry_delay`]'s
+    /// backoff from `retry_base`.
+    pub refund_attempts: i32,
+    pub refund_retry: DeliveryPolicy,
+}
+
+impl PaymentPolicy {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let refund_attempts = env::parsed_or("REFUND_MAX_ATTEMPTS", 12)?;
+        if refund_attempts < 1 {
+            return Err(ConfigError::new("REFUND_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        Ok(Self {
+            stripe: stripe_client::StripeSettings::from_env()?,
+            reconcile_after: Duration::from_secs(
+                env::parsed_or("PAYMENT_RECONCILE_SECS", 120u64)?.max(1),
+            ),
+            refund_attempts,
+            refund_retry: DeliveryPolicy {
+                retry_base: env::millis_or("REFUND_RETRY_BASE_MS", Duration::from_secs(10))?,
+                retry_cap: Duration::from_secs(3600),
+                lease: env::millis_or("REFUND_LEASE_MS", Duration::from_secs(60))?,
+                ..DeliveryPolicy::default()
+            },
+        })
+    }
 }
 
 impl Default for DeliveryPolicy {
@@ -133,6 +173,7 @@ impl WorkerSettings {
             concurrency,
             mail: MailSettings::from_env()?,
             delivery: DeliveryPolicy::from_env()?,
+            payments: PaymentPolicy::from_env()?,
         })
     }
 }

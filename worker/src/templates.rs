@@ -184,6 +184,34 @@ pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventC
     }
 }
 
+/// Money sent back: why, and how much.
+pub fn payment_refunded(customer: &UserModel, event: &EventModel, refund: &RefundModel) -> Email {
+    let why = match refund.reason {
+        RefundReason::BookingCancelled => "you cancelled your booking",
+        RefundReason::EventCancelled => "the event was cancelled by its organizer",
+        RefundReason::TicketsGone => {
+            "your payment arrived after your hold had ended, and its tickets were no longer free"
+        }
+        RefundReason::AmountMismatch => "the payment did not match the price of your tickets",
+        RefundReason::PaidTwice => "your tickets had already been paid for",
+    };
+    Email {
+        subject: format!("Refund: {}", event.title),
+        body: format!(
+            "Hello {name},\n\n\
+             we have refunded {amount} for {title} ({starts}, {venue}) because {why}.\n\
+             It may take a few days to show on your statement.\n\n\
+             Refund:   {refund_id}\n",
+            name = customer.name,
+            amount = money(refund.amount, &refund.currency),
+            title = event.title,
+            starts = when(event),
+            venue = event.venue,
+            refund_id = refund.id,
+        ),
+    }
+}
+
 /// A waitlist offer: tickets held for the customer, and for how long.
 pub fn waitlist_offered(
     customer: &UserModel,
@@ -244,6 +272,7 @@ mod tests {
             seated: false,
             status: EventStatus::Scheduled,
             currency: "EUR".into(),
+            refund_until: None,
             created_at: at,
             updated_at: at,
         }
@@ -307,6 +336,7 @@ mod tests {
             currency: "EUR".into(),
             promo_code_id: None,
             promo_uses: 0,
+            payment_id: None,
             status: BookingStatus::Confirmed,
             created_at: Utc::now(),
             cancelled_at: None,

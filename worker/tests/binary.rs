@@ -49,6 +49,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         seated: Set(false),
         status: Set(EventStatus::Scheduled),
         currency: Set("EUR".into()),
+        refund_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -86,6 +87,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         currency: Set("EUR".into()),
         promo_code_id: Set(None),
         promo_uses: Set(0),
+        payment_id: Set(None),
         status: Set(BookingStatus::Confirmed),
         created_at: Set(now),
         cancelled_at: Set(None),
@@ -121,6 +123,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         sent_at: Set(None),
         created_at: Set(now),
         request_id: Set(Some("seeded".into())),
+        refund_id: Set(None),
     }
     .insert(&db)
     .await
@@ -745,6 +748,7 @@ async fn seed_fan_out(db: &sea_orm::DatabaseConnection, count: usize) -> Vec<Str
             sent_at: Set(None),
             created_at: Set(now),
             request_id: Set(None),
+            refund_id: Set(None),
         })
         .collect();
     let emails = users.into_iter().map(|u| u.email).collect();

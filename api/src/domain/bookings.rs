@@ -16,7 +16,8 @@ use super::{
     idempotency::Remember,
     now, outbox,
     queries::{details, with_seats},
-    sale::{self, Ask, BookingDetails, confirmation},
+    refunds,
+    sale::{Ask, BookingDetails, confirmation},
 };
 
 /// Books tickets for a customer, or fails having written nothing.
@@ -80,6 +81,8 @@ pub async fn get(
 
 /// Cancels a customer's own booking and returns its tickets, exactly once: a
 /// repeat (or a concurrent duplicate) finds it already cancelled and changes nothing.
+/// A paid booking is refunded in full, and only until the event's
+/// `refund_until` (by default, its start).
 pub async fn cancel(
     services: &Services,
     customer_id: Uuid,
@@ -96,10 +99,16 @@ pub async fn cancel(
     }
     // Lock order is event, then booking, on every path that touches both; the
     // reverse order here could deadlock against an event-wide change.
-    Event::find_by_id(booking.event_id)
+    let event = Event::find_by_id(booking.event_id)
         .lock_exclusive()
         .one(&txn)
-        .await?;
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    // A paid booking is cancelled only with its refund.
+    let refund_until = event.refund_until.unwrap_or(event.starts_at);
+    if booking.payment_id.is_some() && now() > refund_until {
+        return Err(Error::RefundWindowClosed(refund_until));
+    }
     let cancelled = Booking::update_many()
         .col_expr(BookingColumn::Status, Expr::value(BookingStatus::Cancelled))
         .col_expr(BookingColumn::CancelledAt, Expr::value(Some(now())))
@@ -114,8 +123,11 @@ pub async fn cancel(
         drop(txn);
         return details(&services.db, booking_id).await;
     };
-    let details = details(&txn, booking_id).await?;
-    let returned = per_type(&sale::lines(&details.items));
+    let returned = inventory::booking_lines(&txn, &[booking_id])
+        .await?
+        .remove(&booking_id)
+        .unwrap_or_default();
+    let returned = per_type(&returned);
     move_tickets(
         &txn,
         cancelled.event_id,
@@ -134,7 +146,14 @@ pub async fn cancel(
         freed = inventory::free_seats(&txn, hold.id, SeatStatus::Booked).await?;
     }
     let offers = inventory::waitlist::offer_returned(&txn, cancelled.event_id).await?;
-    let ids = outbox::write(
+    let refunded = refunds::cancelled_bookings(
+        &txn,
+        std::slice::from_ref(&cancelled),
+        RefundReason::BookingCancelled,
+        now(),
+    )
+    .await?;
+    let mut ids = outbox::write(
         &txn,
         services,
         vec![outbox::Notice {
@@ -143,6 +162,8 @@ pub async fn cancel(
         }],
     )
     .await?;
+    ids.extend(refunded);
+    let details = details(&txn, booking_id).await?;
     txn.commit().await?;
     services.observer.booking_cancelled();
     let after = services.after_commit().notify(ids).offered(&offers);

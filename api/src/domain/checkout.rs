@@ -233,6 +233,10 @@ async fn take_in(
         Some(promotion) => promotion.apply(&mut lines)?,
         None => 0,
     };
+    if status == HoldStatus::Confirmed && inventory::tickets::total(&lines) > 0 {
+        // Paid tickets are booked by paying for a hold.
+        return Err(Error::PaymentRequired);
+    }
     let into = match status {
         HoldStatus::Active => Count::Held,
         _ => Count::Booked,
@@ -361,6 +365,7 @@ pub(super) async fn record_booking(
         booking,
         items,
         seats,
+        payment: None,
     };
     let ids = outbox::write(txn, services, vec![sale::confirmation(&details.booking)]).await?;
     if let Some(remember) = remember {

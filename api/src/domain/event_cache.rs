@@ -168,6 +168,7 @@ mod tests {
             pass_minutes: 10,
             status: EventStatus::Scheduled,
             currency: "EUR".into(),
+            refund_until: None,
             created_at: now,
             updated_at: now,
         };

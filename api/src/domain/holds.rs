@@ -43,7 +43,7 @@ pub async fn create(
 }
 
 /// The customer's own hold; anyone else's does not exist.
-async fn own(
+pub(super) async fn own(
     db: &DatabaseConnection,
     customer_id: Uuid,
     hold_id: Uuid,
@@ -96,8 +96,10 @@ async fn details(db: &DatabaseConnection, hold: HoldModel) -> Result<HoldDetails
 /// A hold's state changes at most a few times; a few rereads always settle.
 const SETTLE_ATTEMPTS: usize = 4;
 
-/// Confirms an active hold into a booking. A repeat returns the same booking; a
-/// hold past its time is expired here (if the worker has not yet) and refused.
+/// Confirms an active free hold into a booking; a paid one is booked by its
+/// payment, and then this returns that booking. A repeat returns the same
+/// booking; a hold past its time is expired here (if the worker has not yet)
+/// and refused.
 pub async fn confirm(
     services: &Services,
     customer_id: Uuid,
@@ -129,6 +131,8 @@ pub async fn confirm(
                     services.publish(services.after_commit().ended(&ended));
                 }
             }
+            // A paid hold is booked by its payment (`payments`).
+            HoldStatus::Active if hold.total > 0 => return Err(Error::PaymentRequired),
             HoldStatus::Active => {
                 if let Some((details, notification_id)) =
                     confirm_active(services, &hold, &mut remember).await?

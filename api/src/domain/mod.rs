@@ -13,9 +13,11 @@ pub mod holds;
 pub mod idempotency;
 pub mod money;
 pub mod outbox;
+pub mod payments;
 pub mod promo_codes;
 pub mod promotion;
 pub mod queries;
+pub mod refunds;
 pub mod sale;
 pub mod seating;
 pub mod ticket_types;
@@ -37,6 +39,8 @@ pub trait Observer: Send + Sync {
     fn booked(&self) {}
     fn refused_sold_out(&self) {}
     fn booking_cancelled(&self) {}
+    /// A payment event, by provider and outcome (`payments_total`).
+    fn payment(&self, _provider: &'static str, _outcome: &'static str) {}
 }
 
 /// What the domain needs from the outside world, for one request.
@@ -53,6 +57,8 @@ pub struct Services {
     /// How long an event-update email waits for further changes to the event
     /// before it goes out (`event_updates`); zero sends each change at once.
     pub event_update_delay: std::time::Duration,
+    /// Card payments; `None`: only the organizer's manual payments.
+    pub stripe: Option<Arc<stripe_client::Stripe>>,
 }
 
 impl Services {
@@ -62,6 +68,7 @@ impl Services {
         live: ChangeFeed,
         observer: Arc<dyn Observer>,
         event_update_delay: std::time::Duration,
+        stripe: Option<Arc<stripe_client::Stripe>>,
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
@@ -70,6 +77,7 @@ impl Services {
             observer,
             request_id: None,
             event_update_delay,
+            stripe,
         }
     }
 
@@ -116,6 +124,17 @@ pub enum Error {
     NotAdmitted,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Paid tickets are booked by paying for a hold (SPEC §14).
+    #[error("payment required")]
+    PaymentRequired,
+    #[error("the refund window closed at {0}")]
+    RefundWindowClosed(chrono::DateTime<chrono::Utc>),
+    /// The payment provider could not be reached or refused the request.
+    #[error("payment provider: {0}")]
+    PaymentProvider(String),
+    /// A provider webhook whose signature does not hold.
+    #[error("bad webhook signature: {0}")]
+    BadSignature(String),
     #[error("idempotency key reused for a different request")]
     IdempotencyMismatch,
     #[error("a request with this idempotency key is still in flight")]

@@ -48,6 +48,7 @@ pub fn to_each(
             booking_id: None,
             hold_id: None,
             changes: changes.clone(),
+            refund_id: None,
         })
         .collect()
 }

@@ -6,10 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait},
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Error, ValidationErrors};
@@ -107,22 +104,7 @@ impl Promotion {
     /// Takes `uses` of the code, if it has them left. `false`: used up by
     /// now, and nothing changed.
     pub async fn take_uses<C: ConnectionTrait>(&self, db: &C, uses: i32) -> Result<bool, DbErr> {
-        let taken = PromoCode::update_many()
-            .col_expr(
-                PromoCodeColumn::Used,
-                Expr::col(PromoCodeColumn::Used).add(uses),
-            )
-            .filter(PromoCodeColumn::Id.eq(self.code.id))
-            .filter(
-                Expr::col(PromoCodeColumn::MaxUses)
-                    .is_null()
-                    .or(Expr::col(PromoCodeColumn::Used)
-                        .add(uses)
-                        .lte(Expr::col(PromoCodeColumn::MaxUses))),
-            )
-            .exec(db)
-            .await?;
-        Ok(taken.rows_affected == 1)
+        inventory::take_promo_uses(db, self.code.id, uses).await
     }
 
     pub fn used_up() -> Error {

@@ -73,6 +73,7 @@ pub async fn with_seats<C: ConnectionTrait>(
     let booking_ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
     let mut lines = inventory::booking_lines(db, &booking_ids).await?;
     let types = types_in(db, lines.values().flatten()).await?;
+    let mut payments = super::refunds::of_bookings(db, &bookings).await?;
     Ok(bookings
         .into_iter()
         .map(|booking| {
@@ -82,6 +83,7 @@ pub async fn with_seats<C: ConnectionTrait>(
                 .unwrap_or_default();
             let items = sale::items(&lines.remove(&booking.id).unwrap_or_default(), &types);
             BookingDetails {
+                payment: payments.remove(&booking.id),
                 booking,
                 items,
                 seats,

@@ -27,6 +27,8 @@ pub struct BookingDetails {
     pub booking: BookingModel,
     pub items: Vec<Item>,
     pub seats: Vec<SeatModel>,
+    /// `None`: free.
+    pub payment: Option<super::refunds::BookingPayment>,
 }
 
 /// So many tickets of one type, at the unit price they were taken at, less
@@ -260,5 +262,6 @@ pub fn confirmation(booking: &BookingModel) -> outbox::Notice {
         booking_id: Some(booking.id),
         hold_id: None,
         changes: None,
+        refund_id: None,
     }
 }

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     HoldExists,
     IdempotencyConflict,
     HoldExpired,
+    PaymentRequired,
+    RefundWindowClosed,
+    InvalidSignature,
+    PaymentProviderError,
     PayloadTooLarge,
     ValidationFailed,
     RateLimited,
@@ -61,7 +65,11 @@ impl ErrorCode {
             | ErrorCode::NotOnSale
             | ErrorCode::SeatsUnavailable
             | ErrorCode::HoldExists
-            | ErrorCode::IdempotencyConflict => Status::Conflict,
+            | ErrorCode::IdempotencyConflict
+            | ErrorCode::RefundWindowClosed => Status::Conflict,
+            ErrorCode::PaymentRequired => Status::PaymentRequired,
+            ErrorCode::InvalidSignature => Status::BadRequest,
+            ErrorCode::PaymentProviderError => Status::BadGateway,
             ErrorCode::HoldExpired => Status::Gone,
             ErrorCode::PayloadTooLarge => Status::PayloadTooLarge,
             ErrorCode::ValidationFailed => Status::UnprocessableEntity,
@@ -350,6 +358,26 @@ impl From<DomainError> for ApiError {
                 "this event sells through its waiting room: join it and wait for your turn",
             ),
             DomainError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
+            DomainError::PaymentRequired => Self::new(
+                ErrorCode::PaymentRequired,
+                "these tickets have a price: hold them, pay for the hold (POST /holds/{id}/payment), and the payment books them",
+            ),
+            DomainError::RefundWindowClosed(until) => {
+                let mut error = Self::new(
+                    ErrorCode::RefundWindowClosed,
+                    "refunds for this event closed; the booking cannot be cancelled for a refund any more",
+                );
+                error
+                    .details
+                    .insert("refund_until".into(), Value::String(until.to_rfc3339()));
+                error
+            }
+            DomainError::PaymentProvider(cause) => Self::new(
+                ErrorCode::PaymentProviderError,
+                "the payment provider could not be reached; try again shortly",
+            )
+            .caused_by(cause),
+            DomainError::BadSignature(why) => Self::new(ErrorCode::InvalidSignature, why),
             DomainError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyConflict,
                 "this Idempotency-Key was already used with a different request; use a new key",

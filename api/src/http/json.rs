@@ -24,39 +24,63 @@ pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10
 
 pub struct JsonBody<T>(pub T);
 
+/// A body as it came, for what must be checked byte for byte (a provider's
+/// signed webhook); limited, deadlined and drained like [`JsonBody`].
+pub struct RawBody(pub Vec<u8>);
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for RawBody {
+    type Error = ();
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        match read_body(data).await {
+            Ok(bytes) => data::Outcome::Success(RawBody(bytes)),
+            Err(error) => data::Outcome::Error((error.stash(request), ())),
+        }
+    }
+}
+
+/// Reads the whole body, up to [`BODY_LIMIT_BYTES`] within [`BODY_DEADLINE`].
+async fn read_body(data: Data<'_>) -> Result<Vec<u8>, ApiError> {
+    let mut stream = data.open(DRAIN_LIMIT_BYTES.bytes());
+    let mut bytes = Vec::new();
+    let mut limited = (&mut stream).take(BODY_LIMIT_BYTES + 1);
+    match tokio::time::timeout(BODY_DEADLINE, limited.read_to_end(&mut bytes)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            return Err(ApiError::bad_request(format!(
+                "could not read body: {error}"
+            )));
+        }
+        Err(_) => {
+            return Err(ApiError::bad_request(format!(
+                "the request body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            )));
+        }
+    }
+    if bytes.len() as u64 > BODY_LIMIT_BYTES {
+        // Best effort: a client that stops sending just gets the close.
+        let mut sink = tokio::io::sink();
+        let _ = tokio::time::timeout(BODY_DEADLINE, tokio::io::copy(&mut stream, &mut sink)).await;
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 #[rocket::async_trait]
 impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
     type Error = ();
 
     async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         let fail = |error: ApiError| data::Outcome::Error((error.stash(request), ()));
-        let mut stream = data.open(DRAIN_LIMIT_BYTES.bytes());
-        let mut bytes = Vec::new();
-        let mut limited = (&mut stream).take(BODY_LIMIT_BYTES + 1);
-        match tokio::time::timeout(BODY_DEADLINE, limited.read_to_end(&mut bytes)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                return fail(ApiError::bad_request(format!(
-                    "could not read body: {error}"
-                )));
-            }
-            Err(_) => {
-                return fail(ApiError::bad_request(format!(
-                    "the request body did not arrive within {} s",
-                    BODY_DEADLINE.as_secs()
-                )));
-            }
-        }
-        if bytes.len() as u64 > BODY_LIMIT_BYTES {
-            // Best effort: a client that stops sending just gets the close.
-            let mut sink = tokio::io::sink();
-            let _ =
-                tokio::time::timeout(BODY_DEADLINE, tokio::io::copy(&mut stream, &mut sink)).await;
-            return fail(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body is larger than {BODY_LIMIT_BYTES} bytes"),
-            ));
-        }
+        let bytes = match read_body(data).await {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error),
+        };
         // An empty body means "no fields", so endpoints whose fields all have
         // defaults can be called without one.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {

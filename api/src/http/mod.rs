@@ -9,7 +9,7 @@ pub mod rate_limit;
 
 pub use error::ApiError;
 pub use idempotency::IdempotencyHeader;
-pub use json::JsonBody;
+pub use json::{JsonBody, RawBody};
 
 use uuid::Uuid;
 

@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod events;
 pub mod health;
 pub mod holds;
+pub mod payments;
 pub mod promo_codes;
 pub mod queue;
 mod requests;

@@ -91,6 +91,10 @@ pub struct NewEventInput {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub on_sale_at: Option<String>,
+    /// Paid bookings cancelled by their customers are refunded until then;
+    /// unset, until the event starts.
+    #[schema(format = DateTime)]
+    pub refund_until: Option<String>,
     /// Sell through a waiting room: customers join a line and need an
     /// admission pass to hold or book.
     #[serde(default)]
@@ -232,10 +236,12 @@ pub struct WaitingRoomInput {
 fn sale_settings(
     errors: &mut ValidationErrors,
     on_sale_at: Option<&str>,
+    refund_until: Option<&str>,
     waiting_room: Option<WaitingRoomInput>,
 ) -> SaleSettings {
     SaleSettings {
         on_sale_at: on_sale_at.and_then(|raw| timestamp(errors, "on_sale_at", raw)),
+        refund_until: refund_until.and_then(|raw| timestamp(errors, "refund_until", raw)),
         waiting_room: waiting_room.and_then(|room| {
             WaitingRoomSettings::parse(
                 errors,
@@ -328,6 +334,10 @@ pub struct EventPatch {
     pub offer_minutes: Option<i64>,
     #[schema(format = DateTime)]
     pub on_sale_at: Option<String>,
+    /// Paid bookings cancelled by their customers are refunded until then;
+    /// unset, until the event starts.
+    #[schema(format = DateTime)]
+    pub refund_until: Option<String>,
     /// Replaces the waiting room's settings.
     pub waiting_room: Option<WaitingRoomInput>,
 }
@@ -354,7 +364,12 @@ impl TryFrom<NewEventInput> for NewEvent {
         let mut errors = ValidationErrors::default();
         let starts_at = timestamp(&mut errors, "starts_at", &input.starts_at);
         let ends_at = timestamp(&mut errors, "ends_at", &input.ends_at);
-        let sale = sale_settings(&mut errors, input.on_sale_at.as_deref(), input.waiting_room);
+        let sale = sale_settings(
+            &mut errors,
+            input.on_sale_at.as_deref(),
+            input.refund_until.as_deref(),
+            input.waiting_room,
+        );
         let ticket_types = input.ticket_types.map(|types| {
             types
                 .into_iter()
@@ -391,7 +406,12 @@ impl TryFrom<EventPatch> for EventChanges {
         let ends_at = patch
             .ends_at
             .and_then(|raw| timestamp(&mut errors, "ends_at", &raw));
-        let sale = sale_settings(&mut errors, patch.on_sale_at.as_deref(), patch.waiting_room);
+        let sale = sale_settings(
+            &mut errors,
+            patch.on_sale_at.as_deref(),
+            patch.refund_until.as_deref(),
+            patch.waiting_room,
+        );
         EventChanges::parse(
             errors,
             patch.title.as_deref(),
@@ -619,5 +639,35 @@ impl TryFrom<PromoCodePatch> for PromoCodeChanges {
             valid_until,
             disabled: patch.disabled,
         })
+    }
+}
+
+/// A payment the organizer took elsewhere.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkPaidInput {
+    /// What identifies the payment in the organizer's books (a receipt
+    /// number, a transfer reference): 1 to 200 characters.
+    #[schema(example = "Cash, till 2, receipt 0042")]
+    pub reference: String,
+}
+
+impl MarkPaidInput {
+    pub fn reference(self) -> Result<String, ValidationErrors> {
+        let reference = self.reference.trim().to_owned();
+        let chars = reference.chars().count();
+        if chars == 0 || chars > crate::domain::payments::MAX_REFERENCE_CHARS {
+            return Err(ValidationErrors::single(
+                "reference",
+                "must be 1 to 200 characters",
+            ));
+        }
+        if reference.chars().any(char::is_control) {
+            return Err(ValidationErrors::single(
+                "reference",
+                "must not contain control characters",
+            ));
+        }
+        Ok(reference)
     }
 }

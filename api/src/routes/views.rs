@@ -7,6 +7,7 @@ use crate::domain::{
     admission::{Standing, Status as QueueStatus},
     promo_codes::PromoCodeDetails,
     queries::EventDetails,
+    refunds::{BookingPayment, BookingPaymentStatus},
     sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
     waiting_room::Statistics,
@@ -74,6 +75,9 @@ pub struct EventView {
     pub offer_minutes: i32,
     /// Holds and bookings open then; `null`: on sale.
     pub on_sale_at: Option<DateTime<Utc>>,
+    /// A paid booking cancelled by its customer is refunded until then
+    /// (unset: until `starts_at`).
+    pub refund_until: Option<DateTime<Utc>>,
     pub waiting_room: WaitingRoomView,
     /// Reserved seating: see `GET /events/{id}/seats`.
     pub seated: bool,
@@ -108,6 +112,7 @@ impl From<EventDetails> for EventView {
             hold_minutes: e.hold_minutes,
             offer_minutes: e.offer_minutes,
             on_sale_at: e.on_sale_at,
+            refund_until: e.refund_until,
             waiting_room: WaitingRoomView {
                 enabled: e.waiting_room_enabled,
                 admit_per_minute: e.admit_per_minute,
@@ -144,8 +149,102 @@ pub struct BookingView {
     pub seats: Vec<SeatView>,
     #[schema(value_type = BookingStatusName)]
     pub status: BookingStatus,
+    /// How it was paid and what went back; `null` when free.
+    pub payment: Option<BookingPaymentView>,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingPaymentView {
+    #[schema(value_type = ProviderName)]
+    pub provider: PaymentProvider,
+    #[schema(value_type = BookingPaymentStatusName)]
+    pub status: &'static str,
+    /// In the currency's minor unit.
+    pub amount: i64,
+    pub refunded_amount: i64,
+    pub currency: String,
+}
+
+impl From<BookingPayment> for BookingPaymentView {
+    fn from(p: BookingPayment) -> Self {
+        Self {
+            provider: p.provider,
+            status: match p.status {
+                BookingPaymentStatus::Paid => "paid",
+                BookingPaymentStatus::RefundPending => "refund_pending",
+                BookingPaymentStatus::Refunded => "refunded",
+                BookingPaymentStatus::RefundFailed => "refund_failed",
+            },
+            amount: p.amount,
+            refunded_amount: p.refunded_amount,
+            currency: p.currency,
+        }
+    }
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BookingPaymentStatusName {
+    Paid,
+    RefundPending,
+    Refunded,
+    RefundFailed,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ProviderName {
+    Stripe,
+    Manual,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentStatusName {
+    Pending,
+    Succeeded,
+    Failed,
+    Refunded,
+}
+
+/// One attempt at paying for a hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub hold_id: Uuid,
+    #[schema(value_type = ProviderName)]
+    pub provider: PaymentProvider,
+    #[schema(value_type = PaymentStatusName)]
+    pub status: PaymentStatus,
+    /// The hold's total, in the currency's minor unit.
+    #[schema(example = 4000)]
+    pub amount: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// For Stripe.js (`stripe.confirmCardPayment`); only its customer sees it.
+    pub client_secret: Option<String>,
+    /// The PaymentIntent id.
+    #[schema(example = "pi_3Nx…")]
+    pub provider_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PaymentModel> for PaymentView {
+    fn from(p: PaymentModel) -> Self {
+        Self {
+            id: p.id,
+            hold_id: p.hold_id,
+            provider: p.provider,
+            status: p.status,
+            amount: p.amount,
+            currency: p.currency,
+            client_secret: p.client_secret,
+            provider_ref: p.provider_ref,
+            created_at: p.created_at,
+        }
+    }
 }
 
 impl From<BookingDetails> for BookingView {
@@ -161,6 +260,7 @@ impl From<BookingDetails> for BookingView {
             currency: b.currency,
             seats: details.seats.into_iter().map(SeatView::from).collect(),
             status: b.status,
+            payment: details.payment.map(BookingPaymentView::from),
             created_at: b.created_at,
             cancelled_at: b.cancelled_at,
         }

@@ -170,7 +170,57 @@ pub fn skipped(needs: Mode) -> bool {
     true
 }
 
+/// The shared local Stripe (`stripe_client::local`), or `None` with a
+/// `SKIP Stripe-needed` line (CI fails on one) when none can be started.
+pub fn local_stripe() -> Option<&'static stripe_client::local::LocalStripe> {
+    let stripe = stripe_client::local::shared();
+    if stripe.is_none() {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed test")
+            .to_owned();
+        let line = format!("SKIP Stripe-needed {test}: no STRIPE_API_BASE and localstripe would not start (pip install localstripe)");
+        eprintln!("{line}");
+        if let Ok(path) = std::env::var("TEST_SKIPS_FILE") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    }
+    stripe
+}
+
 impl TestApp {
+    /// An app that takes card payments through the local Stripe, whose
+    /// webhooks reach it when `webhooks` (else they are lost on the way).
+    pub async fn spawn_with_stripe(
+        webhooks: bool,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<(Self, &'static stripe_client::local::LocalStripe)> {
+        let stripe = local_stripe()?;
+        let app = Self::spawn_with(|settings| {
+            settings.stripe = Some(stripe.settings());
+            settings.worker.payments.stripe = Some(stripe.settings());
+            tweak(settings);
+        })
+        .await;
+        if webhooks {
+            stripe
+                .send_webhooks_to(
+                    &Uuid::now_v7().to_string(),
+                    &app.url("/api/v1/payments/stripe/webhook"),
+                )
+                .await
+                .expect("register the webhook at localstripe");
+        }
+        Some((app, stripe))
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }
@@ -676,6 +726,16 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
             concurrency: 4,
             mail,
             delivery: policy(),
+            payments: worker::PaymentPolicy {
+                stripe: None,
+                reconcile_after: Duration::from_secs(120),
+                refund_attempts: 12,
+                refund_retry: DeliveryPolicy {
+                    retry_base: Duration::from_millis(200),
+                    lease: Duration::from_secs(5),
+                    ..policy()
+                },
+            },
         },
         auth: AuthSettings {
             secret: random_secret(),
@@ -688,6 +748,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         // Each change emailed at once; the coalescing test sets its own delay.
         event_update_delay: Duration::ZERO,
         metrics_token: None,
+        stripe: None,
     };
     (settings, storage)
 }

@@ -15,6 +15,7 @@ mod holds;
 mod idempotency;
 mod live;
 mod notifications;
+mod payments;
 mod operations;
 mod promo_codes;
 mod regressions;

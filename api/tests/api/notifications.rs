@@ -235,6 +235,7 @@ async fn concurrent_deliveries_of_a_pending_notification_send_once() {
             booking_id: Some(booking["id"].as_str().unwrap().parse().unwrap()),
             hold_id: None,
             changes: None,
+            refund_id: None,
         }],
     )
     .await
@@ -590,6 +591,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         booking_id: None,
         hold_id: None,
         changes: None,
+        refund_id: None,
     };
     for chunk in ids.chunks(1_000) {
         Notification::insert_many(chunk.iter().map(|&id| notice().row(id, None)))

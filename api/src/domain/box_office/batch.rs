@@ -62,6 +62,11 @@ pub(super) async fn sell(
                 continue;
             }
         };
+        // Paid tickets are booked by paying for a hold.
+        if !holds && inventory::tickets::total(&lines) > 0 {
+            answers.push(Answer::Refused(Error::PaymentRequired));
+            continue;
+        }
         let count = order.selection.count();
         // By quantity, the event as a whole; by type, the type it lacks.
         if matches!(order.selection, Selection::Quantity(_)) && count > left {
@@ -101,6 +106,7 @@ pub(super) async fn sell(
                 booking,
                 items,
                 seats: Vec::new(),
+                payment: None,
             })
         });
     }

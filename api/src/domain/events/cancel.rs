@@ -8,11 +8,13 @@ use super::lock_own_event;
 use crate::domain::{
     Error, Services, begin_write, event_updates, now, outbox,
     queries::{self, EventDetails},
+    refunds,
 };
 
 /// Cancels an event as its organizer: in one transaction every confirmed booking
 /// is cancelled, its tickets returned, and each affected customer gets one
-/// notice. Cancelling a cancelled event changes nothing and emails nobody.
+/// notice; every paid booking is refunded in full. Cancelling a cancelled
+/// event changes nothing and emails nobody.
 pub async fn cancel(
     services: &Services,
     organizer_id: Uuid,
@@ -58,7 +60,10 @@ async fn cancel_event(
     event_updates::drop_waiting(&txn, event_id).await?;
     let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();
     let notices = outbox::to_each(customers, NotificationKind::EventCancelled, event_id, None);
-    let ids = outbox::write(&txn, services, notices).await?;
+    let mut ids = outbox::write(&txn, services, notices).await?;
+    ids.extend(
+        refunds::cancelled_bookings(&txn, &cancelled, RefundReason::EventCancelled, now).await?,
+    );
     txn.commit().await?;
     // Every seat is free again; subscribers re-read the map for the seats.
     services.publish(

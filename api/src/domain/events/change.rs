@@ -65,6 +65,7 @@ async fn update_event(
         && offer_minutes.is_none()
         && sale.on_sale_at.is_none()
         && sale.waiting_room.is_none()
+        && sale.refund_until.is_none()
     {
         return Ok(event);
     }
@@ -89,6 +90,9 @@ async fn update_event(
     }
     if let Some(at) = sale.on_sale_at {
         active.on_sale_at = Set(Some(at));
+    }
+    if let Some(at) = sale.refund_until {
+        active.refund_until = Set(Some(at));
     }
     if let Some(room) = sale.waiting_room {
         active.waiting_room_enabled = Set(room.enabled);

@@ -70,6 +70,7 @@ async fn create_event(
         seated: Set(seating.is_some()),
         status: Set(EventStatus::Scheduled),
         currency: Set(currency.code().to_owned()),
+        refund_until: Set(sale.refund_until),
         created_at: Set(now),
         updated_at: Set(now),
     }

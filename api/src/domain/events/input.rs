@@ -44,6 +44,9 @@ pub struct NewEvent {
 pub struct SaleSettings {
     pub on_sale_at: Option<DateTime<Utc>>,
     pub waiting_room: Option<WaitingRoomSettings>,
+    /// Paid bookings cancelled by their customers are refunded until then
+    /// (SPEC §14); unset, until the event starts.
+    pub refund_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy)]
