@@ -29,8 +29,7 @@ use uuid::Uuid;
 
 use crate::{
     AfterCommit, Count, hold_lines, move_tickets, new_booking, outbox, per_type, take_promo_uses,
-    take_tickets,
-    write_booking_lines,
+    take_tickets, write_booking_lines,
 };
 
 /// What the provider says happened to a payment.
@@ -112,8 +111,8 @@ pub async fn succeeded(
     ) {
         return Ok(Applied::Unchanged);
     }
-    let matches = report.amount == payment.amount
-        && report.currency.eq_ignore_ascii_case(&payment.currency);
+    let matches =
+        report.amount == payment.amount && report.currency.eq_ignore_ascii_case(&payment.currency);
     if matches && let Some(applied) = book(&txn, &payment, after(), at).await? {
         txn.commit().await?;
         return Ok(applied);
@@ -287,7 +286,14 @@ async fn book(
         .filter(HoldColumn::Id.eq(hold.id))
         .exec(txn)
         .await?;
-    set_status(txn, payment.id, PaymentStatus::Succeeded, Some(booking.id), at).await?;
+    set_status(
+        txn,
+        payment.id,
+        PaymentStatus::Succeeded,
+        Some(booking.id),
+        at,
+    )
+    .await?;
     let ids = outbox::write(
         txn,
         None,

@@ -125,6 +125,8 @@ impl LocalStripe {
 
     /// The refunds of a succeeded PaymentIntent.
     pub async fn refunds_of(&self, intent: &str) -> Result<Vec<Refund>, crate::StripeError> {
-        crate::Stripe::new(&self.settings())?.refunds_of(intent).await
+        crate::Stripe::new(&self.settings())?
+            .refunds_of(intent)
+            .await
     }
 }

@@ -63,8 +63,8 @@ pub fn verify(
 
 /// The raw HMAC a `v1` entry carries (hex-encoded in the header).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
@@ -112,7 +112,11 @@ mod tests {
             Err(SignatureError::OutOfTolerance)
         );
         // One good entry among several is enough (Stripe rolls secrets so).
-        let both = format!("t={NOW},v1={},{}", "ab".repeat(32), &good[good.find("v1").unwrap_or(0)..]);
+        let both = format!(
+            "t={NOW},v1={},{}",
+            "ab".repeat(32),
+            &good[good.find("v1").unwrap_or(0)..]
+        );
         assert_eq!(verify(body, Some(&both), SECRET, NOW), Ok(()));
     }
 }

@@ -78,7 +78,9 @@ impl Payments {
             if let Some(refund) = self.claim(id).await? {
                 taken += 1;
                 let outcome = self.carry_out(&refund).await?;
-                platform::metrics::REFUNDS.with_label_values(&[outcome]).inc();
+                platform::metrics::REFUNDS
+                    .with_label_values(&[outcome])
+                    .inc();
             }
         }
         Ok(taken)

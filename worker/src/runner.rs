@@ -19,8 +19,8 @@ use crate::{
     delivery::{Deliverer, Outcome},
     holds::HoldExpirer,
     mailer::{MailError, Mailer},
-    payments::Payments,
     metrics,
+    payments::Payments,
     poll::Tick,
     settings::WorkerSettings,
 };

@@ -78,7 +78,10 @@ impl PaymentPolicy {
     pub fn from_env() -> Result<Self, ConfigError> {
         let refund_attempts = env::parsed_or("REFUND_MAX_ATTEMPTS", 12)?;
         if refund_attempts < 1 {
-            return Err(ConfigError::new("REFUND_MAX_ATTEMPTS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "REFUND_MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             stripe: stripe_client::StripeSettings::from_env()?,

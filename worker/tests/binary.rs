@@ -870,3 +870,235 @@ async fn the_worker_binary_retries_through_smtp_failures_at_every_step() {
     );
     clean_up(db, &env, postgres).await;
 }
+
+/// An event's cancellation left 50 paid bookings to refund through Stripe
+/// (localstripe), one of them already made at Stripe by a worker that died
+/// before recording it; the worker doing them is SIGKILLed part-way, and two
+/// fresh ones finish. Every payment is refunded exactly once at Stripe (its refund
+/// list says so, not only our rows), and each customer gets one refund email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_refunding_refunds_every_payment_exactly_once() {
+    const PAID: usize = 50;
+    let Some(stripe) = stripe_client::local::shared() else {
+        eprintln!("SKIP Stripe-needed: no STRIPE_API_BASE and localstripe would not start");
+        if let Ok(path) = std::env::var("TEST_SKIPS_FILE") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "SKIP Stripe-needed a_worker_killed_while_refunding");
+            }
+        }
+        return;
+    };
+    let client = stripe_client::Stripe::new(&stripe.settings()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, env, postgres) = storage(dir.path()).await;
+    let (db, _, _) = seed_pending_confirmation(&url).await;
+    let event = Event::find().one(&db).await.unwrap().unwrap();
+    let now = Utc::now();
+    let customers = insert_customers(&db, "payer", PAID).await;
+    let mut intents = Vec::new();
+    for customer in &customers {
+        let attempt = Uuid::now_v7();
+        let intent = client
+            .create_payment_intent(stripe_client::NewPaymentIntent {
+                amount: 2500,
+                currency: "EUR",
+                idempotency_key: &attempt.to_string(),
+                metadata: &[],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            stripe.pay(&intent.id, "pm_card_visa").await.unwrap(),
+            "succeeded"
+        );
+        let hold = HoldActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event.id),
+            user_id: Set(customer.id),
+            quantity: Set(1),
+            total: Set(2500),
+            currency: Set("EUR".into()),
+            promo_code_id: Set(None),
+            promo_uses: Set(0),
+            status: Set(HoldStatus::Confirmed),
+            expires_at: Set(now),
+            booking_id: Set(None),
+            created_at: Set(now),
+            ended_at: Set(Some(now)),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let payment = PaymentActiveModel {
+            id: Set(attempt),
+            hold_id: Set(hold.id),
+            event_id: Set(event.id),
+            user_id: Set(customer.id),
+            booking_id: Set(None),
+            provider: Set(PaymentProvider::Stripe),
+            status: Set(PaymentStatus::Succeeded),
+            amount: Set(2500),
+            currency: Set("EUR".into()),
+            provider_ref: Set(Some(intent.id.clone())),
+            client_secret: Set(None),
+            reference: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let booking = BookingActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event.id),
+            user_id: Set(customer.id),
+            quantity: Set(1),
+            total: Set(2500),
+            currency: Set("EUR".into()),
+            promo_code_id: Set(None),
+            promo_uses: Set(0),
+            payment_id: Set(Some(payment.id)),
+            status: Set(BookingStatus::Cancelled),
+            created_at: Set(now),
+            cancelled_at: Set(Some(now)),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        // What the event's cancellation wrote: one refund row per payment.
+        let payment = PaymentModel {
+            booking_id: Some(booking.id),
+            ..payment
+        };
+        inventory::payments::refund(
+            &db,
+            &payment,
+            Some(booking.id),
+            RefundReason::EventCancelled,
+            now,
+        )
+        .await
+        .unwrap();
+        intents.push(intent.id);
+    }
+    // One refund was made at Stripe by a worker that died before it could
+    // record it: its row is `sending`, its lease over. It must not be made twice.
+    {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let payment = Payment::find()
+            .filter(entity::payment::Column::ProviderRef.eq(intents[0].clone()))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let refund = Refund::find()
+            .filter(entity::refund::Column::PaymentId.eq(payment.id))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        client
+            .refund(&intents[0], refund.amount, &refund.id.to_string())
+            .await
+            .unwrap();
+        let mut dying: RefundActiveModel = refund.into();
+        dying.status = Set(RefundStatus::Sending);
+        dying.attempts = Set(1);
+        dying.locked_until = Set(Some(now - chrono::Duration::seconds(1)));
+        dying.update(&db).await.unwrap();
+    }
+    let succeeded = || {
+        let db = db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+            Refund::find()
+                .filter(entity::refund::Column::Status.eq(RefundStatus::Succeeded))
+                .count(&db)
+                .await
+                .unwrap() as usize
+        }
+    };
+    let mail_dir = dir.path().join("mail");
+    let start = |env: &[(&'static str, String)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+        command
+            .env_clear()
+            .env("DATABASE_URL", &url)
+            .env("MAIL_DIR", &mail_dir)
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("STRIPE_SECRET_KEY", stripe_client::local::SECRET_KEY)
+            .env(
+                "STRIPE_WEBHOOK_SECRET",
+                stripe_client::local::WEBHOOK_SECRET,
+            )
+            .env("STRIPE_API_BASE", &stripe.base)
+            .env("REFUND_LEASE_MS", "2000")
+            .env("REFUND_RETRY_BASE_MS", "200")
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.spawn().unwrap()
+    };
+    let mut first = start(&env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while succeeded().await < 5 {
+        assert!(Instant::now() < deadline, "refunds did not start");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let at_kill = succeeded().await;
+    assert!(
+        at_kill < PAID,
+        "the kill must land part-way: {at_kill} of {PAID}"
+    );
+
+    let mut second = start(&env);
+    let mut third = start(&env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while succeeded().await < PAID {
+        assert!(
+            Instant::now() < deadline,
+            "refunds unfinished after a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for worker in [&mut second, &mut third] {
+        stop(worker);
+    }
+    for intent in &intents {
+        let refunds = client.refunds_of(intent).await.unwrap();
+        assert_eq!(
+            refunds.len(),
+            1,
+            "{intent} refunded {} times",
+            refunds.len()
+        );
+        assert_eq!(refunds[0].amount, 2500);
+    }
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let emails = Notification::find()
+        .filter(entity::notification::Column::Kind.eq(NotificationKind::PaymentRefunded))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(emails, PAID as u64, "one refund email each");
+    let refunded = Payment::find()
+        .filter(entity::payment::Column::Status.eq(PaymentStatus::Refunded))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(refunded, PAID as u64);
+    eprintln!(
+        "SIGKILL after {at_kill} of {PAID} refunds; two fresh workers made the rest, each once at Stripe"
+    );
+    clean_up(db, &env, postgres).await;
+}

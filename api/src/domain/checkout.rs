@@ -233,10 +233,6 @@ async fn take_in(
         Some(promotion) => promotion.apply(&mut lines)?,
         None => 0,
     };
-    if status == HoldStatus::Confirmed && inventory::tickets::total(&lines) > 0 {
-        // Paid tickets are booked by paying for a hold.
-        return Err(Error::PaymentRequired);
-    }
     let into = match status {
         HoldStatus::Active => Count::Held,
         _ => Count::Booked,
@@ -273,6 +269,11 @@ async fn take_in(
             ticket_type_id,
             available,
         });
+    }
+    if status == HoldStatus::Confirmed && inventory::tickets::total(&lines) > 0 {
+        // Paid tickets are booked by paying for a hold (once they are there).
+        drop(txn);
+        return Err(Error::PaymentRequired);
     }
     // After the event row: the code's row is locked second on every path.
     if let Some(promotion) = &promotion

@@ -5,11 +5,11 @@
 
 use chrono::Utc;
 use entity::prelude::*;
-use stripe_client::{NewPaymentIntent, PaymentIntent, WebhookEvent};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
     sea_query::Expr,
 };
+use stripe_client::{NewPaymentIntent, PaymentIntent, WebhookEvent};
 use uuid::Uuid;
 
 use super::{

@@ -2,7 +2,9 @@
 //! payment the organizer took elsewhere (SPEC §14).
 
 use rocket::{
-    Request, http::Status, post,
+    Request,
+    http::Status,
+    post,
     request::{FromRequest, Outcome},
     serde::json::Json,
 };

@@ -111,6 +111,23 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [401, 404, 403, 403, 201],
     ),
     ("DELETE", "/api/v1/holds/<id>", [401, 404, 403, 403, 200]),
+    // The fixture's hold is free: nothing to pay (and no Stripe here).
+    (
+        "POST",
+        "/api/v1/holds/<id>/payment",
+        [401, 404, 403, 403, 409],
+    ),
+    (
+        "POST",
+        "/api/v1/holds/<id>/mark_paid",
+        [401, 403, 404, 409, 403],
+    ),
+    // No token: the signature is the proof; without Stripe, no webhook.
+    (
+        "POST",
+        "/api/v1/payments/stripe/webhook",
+        [404, 404, 404, 404, 404],
+    ),
     // The fixture event has no waiting room.
     (
         "POST",
@@ -168,6 +185,7 @@ fn body_for(path: &str, caller: usize) -> Value {
             "code": format!("M{caller}"), "discount": {"percent": 10},
         }),
         "/api/v1/events/<id>/promo_codes/<code_id>" => json!({"disabled": true}),
+        "/api/v1/holds/<id>/mark_paid" => json!({"reference": "matrix"}),
         _ => json!({"quantity": 1}),
     }
 }

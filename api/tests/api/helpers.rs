@@ -179,7 +179,9 @@ pub fn local_stripe() -> Option<&'static stripe_client::local::LocalStripe> {
             .name()
             .unwrap_or("unnamed test")
             .to_owned();
-        let line = format!("SKIP Stripe-needed {test}: no STRIPE_API_BASE and localstripe would not start (pip install localstripe)");
+        let line = format!(
+            "SKIP Stripe-needed {test}: no STRIPE_API_BASE and localstripe would not start (pip install localstripe)"
+        );
         eprintln!("{line}");
         if let Ok(path) = std::env::var("TEST_SKIPS_FILE") {
             use std::io::Write;
@@ -401,6 +403,39 @@ impl TestApp {
             &format!("/api/v1/events/{event_id}/bookings"),
             Some(&customer.token),
             json!({"quantity": quantity}),
+        )
+        .await
+    }
+
+    /// Paid tickets bought: held with `ask` (`{quantity}`, `{items}`, …),
+    /// then paid as the organizer records a payment taken elsewhere. Returns
+    /// the booking, or the hold's refusal.
+    pub async fn buy(
+        &self,
+        customer: &TestUser,
+        organizer: &TestUser,
+        event_id: &str,
+        ask: Value,
+    ) -> (u16, Value) {
+        let (status, hold) = self
+            .post(
+                &format!("/api/v1/events/{event_id}/holds"),
+                Some(&customer.token),
+                ask,
+            )
+            .await;
+        if status != 201 {
+            return (status, hold);
+        }
+        self.pay_for(organizer, id(&hold)).await
+    }
+
+    /// The organizer records the hold's payment: the booking.
+    pub async fn pay_for(&self, organizer: &TestUser, hold_id: &str) -> (u16, Value) {
+        self.post(
+            &format!("/api/v1/holds/{hold_id}/mark_paid"),
+            Some(&organizer.token),
+            json!({"reference": "paid at the box office"}),
         )
         .await
     }

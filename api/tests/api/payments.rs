@@ -167,13 +167,20 @@ async fn a_paid_checkout_goes_from_hold_to_paid_booking_through_stripe() {
     assert!(intent.starts_with("pi_"), "{payment}");
     assert!(payment["client_secret"].as_str().is_some(), "{payment}");
     let (status, again) = start_payment(&app, &customer, hold_id).await;
-    assert_eq!((status, &again["id"]), (201, &payment["id"]), "one attempt at a time");
+    assert_eq!(
+        (status, &again["id"]),
+        (201, &payment["id"]),
+        "one attempt at a time"
+    );
     // Someone else's hold does not exist for them.
     let stranger = app.customer().await;
     let (status, _) = start_payment(&app, &stranger, hold_id).await;
     assert_eq!(status, 404);
 
-    assert_eq!(stripe.pay(&intent, "pm_card_visa").await.unwrap(), "succeeded");
+    assert_eq!(
+        stripe.pay(&intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
     let hold = until_hold(&app, &customer, hold_id, "confirmed").await;
     let (status, booking) = app
         .post(
@@ -249,7 +256,10 @@ async fn a_webhook_is_applied_once_and_only_with_a_good_signature() {
     let signed = signature::header(&body, WEBHOOK_SECRET, now());
     let deliveries = (0..5).map(|_| deliver(&app, &body, Some(signed.clone())));
     let answers = futures::future::join_all(deliveries).await;
-    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
     let applied = answers.iter().filter(|(_, r)| r["applied"] == true).count();
     assert_eq!(applied, 1, "{answers:?}");
     let (status, replay) = deliver(&app, &body, Some(signed)).await;
@@ -260,7 +270,10 @@ async fn a_webhook_is_applied_once_and_only_with_a_good_signature() {
         .await
         .unwrap();
     assert_eq!(bookings.len(), 1, "one booking");
-    assert_eq!(app.assert_ticket_invariant(id(&event)).await.booked_tickets, 1);
+    assert_eq!(
+        app.assert_ticket_invariant(id(&event)).await.booked_tickets,
+        1
+    );
 
     let unknown = stripe_event("payment_intent.succeeded", "pi_not_ours", 1500, "eur");
     let signed = signature::header(&unknown, WEBHOOK_SECRET, now());
@@ -289,7 +302,10 @@ async fn a_lost_webhook_is_made_up_for_by_reconciliation() {
     let hold_id = id(&hold);
     let (_, payment) = start_payment(&app, &customer, hold_id).await;
     let intent = payment["provider_ref"].as_str().unwrap();
-    assert_eq!(stripe.pay(intent, "pm_card_visa").await.unwrap(), "succeeded");
+    assert_eq!(
+        stripe.pay(intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
     until_hold(&app, &customer, hold_id, "confirmed").await;
     let payments = payments_of(&app, hold_id).await;
     assert_eq!(payments[0].status, PaymentStatus::Succeeded);
@@ -312,13 +328,19 @@ async fn a_declined_card_then_a_good_one_makes_one_booking() {
     let hold_id = id(&hold);
     let (_, first) = start_payment(&app, &customer, hold_id).await;
     let declined = stripe
-        .pay(first["provider_ref"].as_str().unwrap(), "pm_card_chargeCustomerFail")
+        .pay(
+            first["provider_ref"].as_str().unwrap(),
+            "pm_card_chargeCustomerFail",
+        )
         .await
         .unwrap();
     assert_eq!(declined, "requires_payment_method");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while payments_of(&app, hold_id).await[0].status != PaymentStatus::Failed {
-        assert!(tokio::time::Instant::now() < deadline, "failure not applied");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "failure not applied"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     until_hold(&app, &customer, hold_id, "active").await;
@@ -328,7 +350,10 @@ async fn a_declined_card_then_a_good_one_makes_one_booking() {
     assert_ne!(second["id"], first["id"]);
     assert_ne!(second["provider_ref"], first["provider_ref"]);
     let intent = second["provider_ref"].as_str().unwrap();
-    assert_eq!(stripe.pay(intent, "pm_card_visa").await.unwrap(), "succeeded");
+    assert_eq!(
+        stripe.pay(intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
     until_hold(&app, &customer, hold_id, "confirmed").await;
     let mut statuses: Vec<_> = payments_of(&app, hold_id)
         .await
@@ -382,25 +407,38 @@ async fn a_late_payment_is_booked_if_its_tickets_are_free_and_refunded_if_not() 
     assert_eq!(status, 201, "{sold}");
     assert_eq!(sold["payment"]["provider"], "manual");
 
-    assert_eq!(stripe.pay(&intent, "pm_card_visa").await.unwrap(), "succeeded");
+    assert_eq!(
+        stripe.pay(&intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
     let payment_id: Uuid = payment["id"].as_str().unwrap().parse().unwrap();
     let refund = until_refund(&app, payment_id, RefundStatus::Succeeded).await;
-    assert_eq!((refund.amount, refund.reason), (4000, RefundReason::TicketsGone));
+    assert_eq!(
+        (refund.amount, refund.reason),
+        (4000, RefundReason::TicketsGone)
+    );
     let at_stripe = stripe.refunds_of(&intent).await.unwrap();
     assert_eq!(at_stripe.len(), 1, "refunded once");
     assert_eq!(at_stripe[0].amount, 4000);
     let event_now = app.assert_ticket_invariant(event_id).await;
     assert_eq!(event_now.booked_tickets, 2, "no oversell");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !app.smtp.to(&late.email).iter().any(|m| m.subject().starts_with("Refund")) {
+    while !app
+        .smtp
+        .to(&late.email)
+        .iter()
+        .any(|m| m.subject().starts_with("Refund"))
+    {
         assert!(tokio::time::Instant::now() < deadline, "no refund email");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(Payment::find_by_id(payment_id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .is_some_and(|p| p.status == PaymentStatus::Refunded));
+    assert!(
+        Payment::find_by_id(payment_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.status == PaymentStatus::Refunded)
+    );
 
     // Another event: released, nobody took the tickets, then paid: booked.
     let event = priced_event(&app, &organizer, 2000, 2).await;
@@ -410,10 +448,16 @@ async fn a_late_payment_is_booked_if_its_tickets_are_free_and_refunded_if_not() 
     app.delete(&format!("/api/v1/holds/{hold_id}"), &lucky.token)
         .await;
     let intent = payment["provider_ref"].as_str().unwrap();
-    assert_eq!(stripe.pay(intent, "pm_card_visa").await.unwrap(), "succeeded");
+    assert_eq!(
+        stripe.pay(intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
     let hold = until_hold(&app, &lucky, &hold_id, "confirmed").await;
     assert!(hold["booking_id"].is_string());
-    assert_eq!(app.assert_ticket_invariant(id(&event)).await.booked_tickets, 2);
+    assert_eq!(
+        app.assert_ticket_invariant(id(&event)).await.booked_tickets,
+        2
+    );
 }
 
 /// Cancelling paid bookings refunds them: a customer's own within the
@@ -452,7 +496,10 @@ async fn cancelled_paid_bookings_are_refunded_once_within_the_refund_window() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, booking) = app
-            .get(&format!("/api/v1/bookings/{booking_id}"), Some(&customers[0].token))
+            .get(
+                &format!("/api/v1/bookings/{booking_id}"),
+                Some(&customers[0].token),
+            )
             .await;
         if booking["payment"]["status"] == "refunded" {
             assert_eq!(booking["payment"]["refunded_amount"], 1000);
@@ -496,7 +543,11 @@ async fn cancelled_paid_bookings_are_refunded_once_within_the_refund_window() {
     assert_eq!(status, 200);
     for (booking_id, intent) in &bookings[1..] {
         let booking_id: Uuid = booking_id.parse().unwrap();
-        let booking = Booking::find_by_id(booking_id).one(&app.db).await.unwrap().unwrap();
+        let booking = Booking::find_by_id(booking_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
         let refund = until_refund(&app, booking.payment_id.unwrap(), RefundStatus::Succeeded).await;
         assert_eq!(refund.reason, RefundReason::EventCancelled);
         assert_eq!(stripe.refunds_of(intent).await.unwrap().len(), 1);
@@ -520,7 +571,11 @@ async fn a_manual_payment_books_the_hold_and_its_refund_is_recorded_at_once() {
     assert_eq!(status, 409);
     let path = format!("/api/v1/holds/{hold_id}/mark_paid");
     let (status, _) = app
-        .post(&path, Some(&someone_else.token), json!({"reference": "cash"}))
+        .post(
+            &path,
+            Some(&someone_else.token),
+            json!({"reference": "cash"}),
+        )
         .await;
     assert_eq!(status, 404, "not their event");
     let (status, _) = app
@@ -528,7 +583,11 @@ async fn a_manual_payment_books_the_hold_and_its_refund_is_recorded_at_once() {
         .await;
     assert_eq!(status, 422);
     let (status, booking) = app
-        .post(&path, Some(&organizer.token), json!({"reference": "bank transfer 42"}))
+        .post(
+            &path,
+            Some(&organizer.token),
+            json!({"reference": "bank transfer 42"}),
+        )
         .await;
     assert_eq!(status, 201, "{booking}");
     assert_eq!(
@@ -553,6 +612,9 @@ async fn a_manual_payment_books_the_hold_and_its_refund_is_recorded_at_once() {
     assert!(
         mails.iter().any(|m| m.subject().starts_with("Refund")),
         "{:?}",
-        mails.iter().map(|m| m.subject().to_owned()).collect::<Vec<_>>()
+        mails
+            .iter()
+            .map(|m| m.subject().to_owned())
+            .collect::<Vec<_>>()
     );
 }

@@ -278,13 +278,7 @@ async fn a_stampede_uses_a_code_exactly_as_often_as_it_may_be_used() {
     let code = PromoCode::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(i64::from(code.used), USES - 10);
     let last = &won[USES as usize - 1];
-    let (status, booking) = app
-        .post(
-            &format!("/api/v1/holds/{}/confirm", id(last)),
-            Some(&token(last)),
-            json!({}),
-        )
-        .await;
+    let (status, booking) = app.pay_for(&organizer, id(last)).await;
     assert_eq!(status, 201, "{booking}");
     assert_eq!(booking["total"], 1000);
     let (status, _) = app

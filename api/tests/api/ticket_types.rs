@@ -242,13 +242,8 @@ async fn an_event_with_three_types_sells_each_at_its_price() {
         "{refused}"
     );
 
-    let (status, booking) = app
-        .post(
-            &bookings,
-            Some(&second.token),
-            json!({"items": [{"ticket_type_id": vip, "quantity": 1}]}),
-        )
-        .await;
+    let one_vip = json!({"items": [{"ticket_type_id": vip, "quantity": 1}]});
+    let (status, booking) = app.buy(&second, &organizer, &event_id, one_vip).await;
     assert_eq!(status, 201, "{booking}");
     let (status, refused) = app
         .post(
@@ -645,13 +640,15 @@ async fn a_price_change_applies_to_holds_made_afterwards() {
         ),
         (json!(3000), json!(3000))
     );
-    let (status, booking) = app
+    let (status, refused) = app
         .post(
             &format!("/api/v1/holds/{}/confirm", id(&first)),
             Some(&early.token),
             json!({}),
         )
         .await;
+    assert_eq!(status, 402, "a paid hold is booked by paying: {refused}");
+    let (status, booking) = app.pay_for(&organizer, id(&first)).await;
     assert_eq!(status, 201, "{booking}");
     assert_eq!(
         (
@@ -694,13 +691,8 @@ async fn a_waitlist_entry_for_a_type_is_offered_that_type() {
         .await;
     let event_id = id(&event).to_owned();
     let [front, back] = <[String; 2]>::try_from(type_ids(&event).await).unwrap();
-    let (status, booking) = app
-        .post(
-            &format!("/api/v1/events/{event_id}/bookings"),
-            Some(&buyer.token),
-            json!({"items": [{"ticket_type_id": front, "quantity": 1}]}),
-        )
-        .await;
+    let one_front = json!({"items": [{"ticket_type_id": front, "quantity": 1}]});
+    let (status, booking) = app.buy(&buyer, &organizer, &event_id, one_front).await;
     assert_eq!(status, 201, "{booking}");
     let waitlist = format!("/api/v1/events/{event_id}/waitlist");
     let (status, refused) = app
@@ -811,13 +803,8 @@ async fn a_seated_event_sells_each_section_at_its_type_s_price() {
     assert_eq!(labels(&hold), ["Balcony A-1", "Balcony A-2"]);
     assert_eq!(hold["total"], 4000);
 
-    let (status, booking) = app
-        .post(
-            &format!("/api/v1/events/{event_id}/bookings"),
-            Some(&bob.token),
-            json!({"items": [{"ticket_type_id": stalls, "quantity": 3}]}),
-        )
-        .await;
+    let three_stalls = json!({"items": [{"ticket_type_id": stalls, "quantity": 3}]});
+    let (status, booking) = app.buy(&bob, &organizer, &event_id, three_stalls).await;
     assert_eq!(status, 201, "{booking}");
     assert_eq!(labels(&booking), ["Stalls A-1", "Stalls A-2", "Stalls A-3"]);
     assert_eq!(booking["total"], 15000);

@@ -62,11 +62,6 @@ pub(super) async fn sell(
                 continue;
             }
         };
-        // Paid tickets are booked by paying for a hold.
-        if !holds && inventory::tickets::total(&lines) > 0 {
-            answers.push(Answer::Refused(Error::PaymentRequired));
-            continue;
-        }
         let count = order.selection.count();
         // By quantity, the event as a whole; by type, the type it lacks.
         if matches!(order.selection, Selection::Quantity(_)) && count > left {
@@ -81,6 +76,11 @@ pub(super) async fn sell(
                 ticket_type_id: short.ticket_type_id,
                 available: type_left.get(&short.ticket_type_id).copied().unwrap_or(0),
             }));
+            continue;
+        }
+        // Paid tickets are booked by paying for a hold (once they are there).
+        if !holds && inventory::tickets::total(&lines) > 0 {
+            answers.push(Answer::Refused(Error::PaymentRequired));
             continue;
         }
         for line in &lines {
