@@ -62,6 +62,8 @@ routes_and_document! {
         routes::events::update,
         routes::events::cancel,
         routes::events::attendees,
+        routes::events::sales_report,
+        routes::events::attendees_csv,
         routes::events::seats,
         routes::events::free_seats,
         routes::events::live,

@@ -18,6 +18,7 @@ pub mod promo_codes;
 pub mod promotion;
 pub mod queries;
 pub mod refunds;
+pub mod report;
 pub mod sale;
 pub mod seating;
 pub mod ticket_types;

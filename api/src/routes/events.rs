@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rocket::{
     Shutdown, State, get,
-    http::Status,
+    http::{ContentType, Status},
     patch, post,
     response::stream::{Event, EventStream},
     serde::json::Json,
@@ -10,12 +10,12 @@ use rocket::{
 
 use super::{
     AttendeeView, EventPageView, EventPatch, EventView, FreeRunView, Items, NewEventInput,
-    QueueView, SeatPageView, SeatStatusView,
+    QueueView, ReportView, SeatPageView, SeatStatusView,
 };
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Customer, Organizer},
-    domain::{Services, admission, events, seating},
+    domain::{Services, admission, events, report, seating},
     http::rate_limit::{ClientIp, RateLimiter},
     http::{ApiError, JsonBody, parse_id},
     live::{Availability, LiveHub, TooManyStreams},
@@ -274,3 +274,41 @@ const STREAM_RETRY_AFTER: u64 = 5;
 /// How often a waiting customer's place is recomputed for their stream.
 const QUEUE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What the event sold and took (its organizer): per type, money taken,
+/// refunded and net, tax by rate, discounts, bookings.
+#[utoipa::path(get, path = "/api/v1/events/{id}/report", tag = "events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The sales report; money in the currency's minor unit", body = ReportView),
+        docs::AsEventOwner,
+    ))]
+#[get("/events/<id>/report")]
+pub async fn sales_report(
+    organizer: Organizer,
+    services: Services,
+    id: &str,
+) -> Result<Json<ReportView>, ApiError> {
+    let report = report::sales(&services.db, organizer.0, parse_id(id, "event")?).await?;
+    Ok(Json(report.into()))
+}
+
+/// Every ticket of every booking as CSV (its organizer), for a spreadsheet
+/// or the door: `ticket_id, booking_id, name, email, ticket_type, seat,
+/// price, status, checked_in_at`. A cell a spreadsheet would run as a
+/// formula is prefixed with `'`.
+#[utoipa::path(get, path = "/api/v1/events/{id}/attendees.csv", tag = "events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "One row per ticket", content_type = "text/csv", body = String),
+        docs::AsEventOwner,
+    ))]
+#[get("/events/<id>/attendees.csv")]
+pub async fn attendees_csv(
+    organizer: Organizer,
+    services: Services,
+    id: &str,
+) -> Result<(ContentType, String), ApiError> {
+    let rows = report::attendees(&services.db, organizer.0, parse_id(id, "event")?).await?;
+    Ok((ContentType::CSV, super::csv::attendees(&rows)))
+}

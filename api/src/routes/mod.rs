@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod bookings;
+mod csv;
 pub mod events;
 pub mod health;
 pub mod holds;

@@ -8,6 +8,7 @@ use crate::domain::{
     promo_codes::PromoCodeDetails,
     queries::EventDetails,
     refunds::{BookingPayment, BookingPaymentStatus},
+    report::{Report, TaxLine, TypeSales},
     sale::{BookingDetails, HoldDetails},
     seating::FreeRun,
     waiting_room::Statistics,
@@ -669,6 +670,86 @@ impl From<PromoCodeDetails> for PromoCodeView {
             ticket_type_ids: details.ticket_type_ids,
             unlocks: details.unlocks,
             disabled: c.disabled,
+        }
+    }
+}
+
+/// What an event sold and took; money in the currency's minor unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportView {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub ticket_types: Vec<TypeSalesView>,
+    /// Taken by payments (Stripe and manual), refunded or not.
+    pub gross: i64,
+    /// Refunded, or being refunded.
+    pub refunded: i64,
+    /// `gross - refunded`.
+    pub net: i64,
+    /// The confirmed bookings' revenue by tax rate, split into net and tax
+    /// (prices include tax).
+    pub tax: Vec<TaxView>,
+    /// Promo code discounts on the confirmed bookings.
+    pub discounts: i64,
+    /// Confirmed bookings.
+    pub bookings: u64,
+    pub cancelled: u64,
+    /// Tickets admitted at the door.
+    pub checked_in: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypeSalesView {
+    pub id: Uuid,
+    pub name: String,
+    pub sold: i32,
+    pub held: i32,
+    pub available: i32,
+    /// Of its confirmed bookings, after discounts.
+    pub revenue: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaxView {
+    /// Percent, up to two decimals.
+    #[schema(example = 19.5)]
+    pub rate: f64,
+    pub net: i64,
+    pub tax: i64,
+}
+
+impl From<Report> for ReportView {
+    fn from(r: Report) -> Self {
+        Self {
+            currency: r.currency,
+            ticket_types: r
+                .ticket_types
+                .into_iter()
+                .map(|t: TypeSales| TypeSalesView {
+                    id: t.id,
+                    name: t.name,
+                    sold: t.sold,
+                    held: t.held,
+                    available: t.available,
+                    revenue: t.revenue,
+                })
+                .collect(),
+            gross: r.gross,
+            refunded: r.refunded,
+            net: r.net,
+            tax: r
+                .tax
+                .into_iter()
+                .map(|t: TaxLine| TaxView {
+                    rate: f64::from(t.rate) / 100.0,
+                    net: t.net,
+                    tax: t.tax,
+                })
+                .collect(),
+            discounts: r.discounts,
+            bookings: r.bookings,
+            cancelled: r.cancelled,
+            checked_in: r.checked_in,
         }
     }
 }

@@ -41,6 +41,16 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [401, 403, 403, 200, 403],
     ),
     (
+        "GET",
+        "/api/v1/events/<id>/report",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/attendees.csv",
+        [401, 403, 403, 200, 403],
+    ),
+    (
         "POST",
         "/api/v1/events/<id>/bookings",
         [401, 201, 403, 403, 201],

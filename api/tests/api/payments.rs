@@ -618,3 +618,131 @@ async fn a_manual_payment_books_the_hold_and_its_refund_is_recorded_at_once() {
             .collect::<Vec<_>>()
     );
 }
+
+/// The organizer's report adds up what was sold and taken: revenue per type
+/// after discounts, money taken, refunded and net, tax included in the
+/// prices split out by rate; the attendee CSV has one row per ticket, its
+/// cells quoted and formulas defused.
+#[tokio::test]
+async fn the_report_and_attendee_list_add_up_what_was_sold_and_taken() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let [ann, bob, cat] = [
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+    ];
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&organizer.token),
+            json!({
+                "title": "Report night", "venue": "Hall A",
+                "starts_at": "2030-05-01T19:00:00Z", "ends_at": "2030-05-01T23:00:00Z",
+                "ticket_types": [
+                    {"name": "Standard", "price": 2000, "quantity": 10, "tax_rate": 19},
+                    {"name": "VIP", "price": 10000, "quantity": 2},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    let event_id = id(&event).to_owned();
+    let standard = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let vip = event["ticket_types"][1]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/events/{event_id}/promo_codes"),
+            Some(&organizer.token),
+            json!({"code": "FRIEND", "discount": {"amount": 1000}, "ticket_type_ids": [vip]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let items = |type_id: &str, quantity: i64| json!({"items": [{"ticket_type_id": type_id, "quantity": quantity}]});
+    let (status, _) = app
+        .buy(&ann, &organizer, &event_id, items(&standard, 2))
+        .await;
+    assert_eq!(status, 201);
+    let mut with_code = items(&vip, 1);
+    with_code["promo_code"] = json!("friend");
+    let (status, booking) = app.buy(&bob, &organizer, &event_id, with_code).await;
+    assert_eq!(
+        (status, booking["total"].clone()),
+        (201, json!(9000)),
+        "{booking}"
+    );
+    let (status, cancelled) = app
+        .buy(&cat, &organizer, &event_id, items(&standard, 1))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/bookings/{}/cancel", id(&cancelled)),
+            Some(&cat.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, report) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/report"),
+            Some(&organizer.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report,
+        json!({
+            "currency": "EUR",
+            "ticket_types": [
+                {"id": standard, "name": "Standard", "sold": 2, "held": 0, "available": 8, "revenue": 4000},
+                {"id": vip, "name": "VIP", "sold": 1, "held": 0, "available": 1, "revenue": 9000},
+            ],
+            "gross": 15000, "refunded": 2000, "net": 13000,
+            // 40.00 at 19 % includes 6.39 of tax.
+            "tax": [{"rate": 0.0, "net": 9000, "tax": 0}, {"rate": 19.0, "net": 3361, "tax": 639}],
+            "discounts": 1000, "bookings": 2, "cancelled": 1, "checked_in": 0,
+        })
+    );
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/report"),
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/events/{event_id}/attendees.csv")))
+        .bearer_auth(&organizer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ticket_id,booking_id,name,email,ticket_type,seat,price,status,checked_in_at"
+    );
+    assert_eq!(lines.len(), 1 + 4, "one row per ticket:\n{csv}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&bob.email) && l.contains(",VIP,,9000,confirmed")),
+        "{csv}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(",cancelled,")).count(),
+        1,
+        "{csv}"
+    );
+}
