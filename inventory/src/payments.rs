@@ -180,9 +180,12 @@ pub async fn paid_manually(
     at: DateTime<Utc>,
 ) -> Result<Option<(Uuid, AfterCommit)>, DbErr> {
     let txn = begin_write(db).await?;
+    // Written as taken: a Stripe attempt may be pending for the same hold
+    // (one pending attempt per hold), and should it succeed too, it is
+    // refunded as `paid_twice`.
     let payment = PaymentModel {
         provider: PaymentProvider::Manual,
-        status: PaymentStatus::Pending,
+        status: PaymentStatus::Succeeded,
         reference: Some(reference),
         ..new_payment(hold, at)
     };
