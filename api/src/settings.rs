@@ -42,6 +42,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Card payments (`STRIPE_*`); `None`: manual payments only.
     pub stripe: Option<stripe_client::StripeSettings>,
+    /// `TICKET_SIGNING_KEY`: base64url of a 32-byte Ed25519 seed; unset, one
+    /// is made once and kept in the database.
+    pub ticket_signing_key: Option<String>,
 }
 
 pub const MIN_SECRET_LEN: usize = 32;
@@ -121,6 +124,15 @@ impl Settings {
             )?),
             metrics_token: env::optional("METRICS_TOKEN"),
             stripe: stripe_client::StripeSettings::from_env()?,
+            ticket_signing_key: match env::optional("TICKET_SIGNING_KEY") {
+                Some(seed) if ticket_code::Signer::from_seed(&seed).is_err() => {
+                    return Err(ConfigError::new(
+                        "TICKET_SIGNING_KEY",
+                        "must be the base64url of 32 random bytes",
+                    ));
+                }
+                seed => seed,
+            },
         })
     }
 

@@ -36,6 +36,8 @@ pub enum StartupError {
     Queue(#[from] QueueError),
     #[error("payments: {0}")]
     Payments(#[from] stripe_client::StripeError),
+    #[error("tickets: {0}")]
+    TicketKey(#[from] inventory::signing::KeyError),
     #[cfg(feature = "embedded-worker")]
     #[error("worker: {0}")]
     Worker(#[from] worker::runner::WorkerError),
@@ -87,6 +89,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         Some(stripe) => Some(std::sync::Arc::new(stripe_client::Stripe::new(stripe)?)),
         None => None,
     };
+    let tickets = inventory::signing::signer(&db, settings.ticket_signing_key.as_deref()).await?;
     let rate_limiter = RateLimiter::new(
         settings.rate_limits.clone(),
         queues.notifications.redis_connection(),
@@ -102,6 +105,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             std::sync::Arc::new(crate::metrics::BusinessMetrics),
             settings.event_update_delay,
             stripe,
+            tickets,
         ),
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         #[cfg(feature = "embedded-worker")]

@@ -153,6 +153,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "use-cases",
         &[
             "bookings",
+            "door",
             "events",
             "holds",
             "payments",

@@ -1,11 +1,12 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
 
 pub mod booking;
 pub mod booking_item;
+pub mod door_device;
 pub mod event;
 pub mod hold;
 pub mod hold_item;
@@ -18,6 +19,8 @@ pub mod promo_code_type;
 pub mod queue_entry;
 pub mod refund;
 pub mod seat;
+pub mod signing_key;
+pub mod ticket;
 pub mod ticket_type;
 pub mod user;
 pub mod waitlist_entry;
@@ -30,6 +33,10 @@ pub mod prelude {
     pub use super::booking_item::{
         ActiveModel as BookingItemActiveModel, Column as BookingItemColumn, Entity as BookingItem,
         Model as BookingItemModel,
+    };
+    pub use super::door_device::{
+        ActiveModel as DoorDeviceActiveModel, Column as DoorDeviceColumn, Entity as DoorDevice,
+        Model as DoorDeviceModel,
     };
     pub use super::event::{
         ActiveModel as EventActiveModel, Column as EventColumn, Entity as Event, EventStatus,
@@ -78,6 +85,14 @@ pub mod prelude {
     pub use super::seat::{
         ActiveModel as SeatActiveModel, Column as SeatColumn, Entity as Seat, Model as SeatModel,
         SeatStatus,
+    };
+    pub use super::signing_key::{
+        ActiveModel as SigningKeyActiveModel, Column as SigningKeyColumn, Entity as SigningKey,
+        Model as SigningKeyModel,
+    };
+    pub use super::ticket::{
+        ActiveModel as TicketActiveModel, Column as TicketColumn, Entity as Ticket,
+        Model as TicketModel, TicketStatus,
     };
     pub use super::ticket_type::{
         ActiveModel as TicketTypeActiveModel, Column as TicketTypeColumn, Entity as TicketType,

@@ -9,8 +9,10 @@
 //! Lock order, on every path: the hold, then its event, then seats.
 
 pub mod after_commit;
+pub mod issued;
 pub mod outbox;
 pub mod payments;
+pub mod signing;
 pub mod tickets;
 pub mod waitlist;
 

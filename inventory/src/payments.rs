@@ -284,6 +284,20 @@ async fn book(
         .insert(txn)
         .await?;
     write_booking_lines(txn, &[(booking.id, &lines)]).await?;
+    let seats = if seat_ids.is_empty() {
+        Vec::new()
+    } else {
+        Seat::find()
+            .filter(SeatColumn::Id.is_in(seat_ids.clone()))
+            .all(txn)
+            .await?
+    };
+    let issue = crate::issued::Issue {
+        booking: &booking,
+        lines: &lines,
+        seats: &seats,
+    };
+    crate::issued::issue(txn, &[issue]).await?;
     Hold::update_many()
         .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
         .filter(HoldColumn::Id.eq(hold.id))

@@ -9,6 +9,7 @@ mod m20261204_000006_event_currency;
 mod m20261204_000007_ticket_types;
 mod m20261204_000008_promo_codes;
 mod m20261204_000009_payments;
+mod m20261204_000010_tickets;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_ticket_types::Migration),
             Box::new(m20261204_000008_promo_codes::Migration),
             Box::new(m20261204_000009_payments::Migration),
+            Box::new(m20261204_000010_tickets::Migration),
         ]
     }
 }

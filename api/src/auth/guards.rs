@@ -87,3 +87,51 @@ impl<'r> FromRequest<'r> for Customer {
         with_role(request, Role::Customer).await.map(Customer)
     }
 }
+
+/// A scanner at a door: the event's organizer, or a door device presenting
+/// its own token (revoked: refused at once). Which event it may scan at is
+/// the domain's to check.
+#[derive(Debug, Clone, Copy)]
+pub struct DoorPass(pub crate::domain::door::Door);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for DoorPass {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        use crate::domain::door::{DEVICE_TOKEN_PREFIX, Door, device_for_token};
+        let token = request
+            .headers()
+            .get_one("Authorization")
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(token) = token.filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX)) else {
+            return with_role(request, Role::Organizer)
+                .await
+                .map(|id| DoorPass(Door::Organizer(id)));
+        };
+        let Some(services) = request.rocket().state::<crate::domain::Services>() else {
+            return Outcome::Error((
+                ApiError::internal()
+                    .caused_by("Services is not managed state")
+                    .stash(request),
+                (),
+            ));
+        };
+        match device_for_token(&services.db, token).await {
+            Ok(Some(device)) => Outcome::Success(DoorPass(Door::Device {
+                id: device.id,
+                event_id: device.event_id,
+            })),
+            Ok(None) => Outcome::Error((
+                ApiError::unauthorized("this door device token is unknown or was revoked")
+                    .stash(request),
+                (),
+            )),
+            Err(error) => Outcome::Error((ApiError::from(error).stash(request), ())),
+        }
+    }
+}

@@ -2,5 +2,5 @@ pub mod guards;
 pub mod password;
 pub mod token;
 
-pub use guards::{Authenticated, Customer, Organizer};
+pub use guards::{Authenticated, Customer, DoorPass, Organizer};
 pub use token::TokenKeys;

@@ -137,6 +137,7 @@ pub async fn cancel(
     )
     .await?;
     inventory::return_promo_uses(&txn, cancelled.promo_code_id, cancelled.promo_uses).await?;
+    inventory::issued::cancel(&txn, &[booking_id]).await?;
     let mut freed = Vec::new();
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))

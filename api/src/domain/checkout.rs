@@ -356,7 +356,14 @@ pub(super) async fn record_booking(
         .reset_all()
         .insert(txn)
         .await?;
-    inventory::write_booking_lines(txn, &[(booking.id, &sale::lines(&items))]).await?;
+    let lines = sale::lines(&items);
+    inventory::write_booking_lines(txn, &[(booking.id, &lines)]).await?;
+    let issue = inventory::issued::Issue {
+        booking: &booking,
+        lines: &lines,
+        seats: &seats,
+    };
+    inventory::issued::issue(txn, &[issue]).await?;
     Hold::update_many()
         .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
         .filter(HoldColumn::Id.eq(hold.id))

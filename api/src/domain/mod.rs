@@ -6,6 +6,7 @@ pub mod after_commit;
 pub mod bookings;
 pub mod box_office;
 pub mod checkout;
+pub mod door;
 mod event_cache;
 pub mod event_updates;
 pub mod events;
@@ -60,6 +61,8 @@ pub struct Services {
     pub event_update_delay: std::time::Duration,
     /// Card payments; `None`: only the organizer's manual payments.
     pub stripe: Option<Arc<stripe_client::Stripe>>,
+    /// Signs and checks ticket codes (the deployment's key).
+    pub tickets: Arc<ticket_code::Signer>,
 }
 
 impl Services {
@@ -70,6 +73,7 @@ impl Services {
         observer: Arc<dyn Observer>,
         event_update_delay: std::time::Duration,
         stripe: Option<Arc<stripe_client::Stripe>>,
+        tickets: ticket_code::Signer,
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
@@ -79,6 +83,7 @@ impl Services {
             request_id: None,
             event_update_delay,
             stripe,
+            tickets: Arc::new(tickets),
         }
     }
 
@@ -136,6 +141,18 @@ pub enum Error {
     /// A provider webhook whose signature does not hold.
     #[error("bad webhook signature: {0}")]
     BadSignature(String),
+    /// A code that is not one of this event's tickets (forged, altered,
+    /// another event's, or garbage).
+    #[error("unknown ticket")]
+    UnknownTicket,
+    #[error("the ticket is cancelled")]
+    TicketCancelled,
+    #[error("already checked in at {at}")]
+    AlreadyCheckedIn {
+        at: chrono::DateTime<chrono::Utc>,
+        /// The door device (or organizer) that checked it in.
+        by: Option<uuid::Uuid>,
+    },
     #[error("idempotency key reused for a different request")]
     IdempotencyMismatch,
     #[error("a request with this idempotency key is still in flight")]

@@ -149,14 +149,14 @@ pub async fn sales(
         discounts,
         bookings: confirmed.len() as u64,
         cancelled: (bookings.len() - confirmed.len()) as u64,
-        checked_in: 0,
+        checked_in: super::door::checked_in(db, event_id).await?,
     })
 }
 
 /// One ticket of a booking, for the attendee list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttendeeRow {
-    /// `None` until tickets are issued per unit (SPEC §15).
+    /// `None` for a booking made before tickets were issued per unit.
     pub ticket_id: Option<Uuid>,
     pub booking_id: Uuid,
     pub name: String,
@@ -187,27 +187,63 @@ pub async fn attendees(
         .into_iter()
         .filter_map(|(booking, user)| Some((booking, user?)))
         .unzip();
+    let booking_ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
     let details = queries::with_seats(db, bookings).await?;
+    let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
+    if !booking_ids.is_empty() {
+        for ticket in Ticket::find()
+            .filter(TicketColumn::BookingId.is_in(booking_ids))
+            .order_by_asc(TicketColumn::Id)
+            .all(db)
+            .await?
+        {
+            tickets.entry(ticket.booking_id).or_default().push(ticket);
+        }
+    }
     let mut out = Vec::new();
     for (details, customer) in details.into_iter().zip(customers) {
-        for item in &details.items {
-            // A seated booking's seats, by the type of their section.
-            let mut seats = details
-                .seats
-                .iter()
-                .filter(|seat| seat.ticket_type_id == Some(item.ticket_type_id));
-            for _ in 0..item.quantity {
-                out.push(AttendeeRow {
-                    ticket_id: None,
-                    booking_id: details.booking.id,
-                    name: customer.name.clone(),
-                    email: customer.email.clone(),
-                    ticket_type: item.name.clone(),
-                    seat: seats.next().map(|seat| seat.label.clone()),
-                    price: (item.unit_price - item.discount).max(0),
-                    status: details.booking.status,
-                    checked_in_at: None,
-                });
+        let row = |item: &super::sale::Item, seat: Option<String>| AttendeeRow {
+            ticket_id: None,
+            booking_id: details.booking.id,
+            name: customer.name.clone(),
+            email: customer.email.clone(),
+            ticket_type: item.name.clone(),
+            seat,
+            price: (item.unit_price - item.discount).max(0),
+            status: details.booking.status,
+            checked_in_at: None,
+        };
+        match tickets.remove(&details.booking.id) {
+            Some(tickets) => {
+                for ticket in tickets {
+                    let Some(item) = details
+                        .items
+                        .iter()
+                        .find(|item| item.ticket_type_id == ticket.ticket_type_id)
+                    else {
+                        continue;
+                    };
+                    let seat = ticket.seat_id.and_then(|id| {
+                        details
+                            .seats
+                            .iter()
+                            .find(|s| s.id == id)
+                            .map(|s| s.label.clone())
+                    });
+                    out.push(AttendeeRow {
+                        ticket_id: Some(ticket.id),
+                        checked_in_at: ticket.checked_in_at,
+                        ..row(item, seat)
+                    });
+                }
+            }
+            // Booked before tickets were issued: one row per unit.
+            None => {
+                for item in &details.items {
+                    for _ in 0..item.quantity {
+                        out.push(row(item, None));
+                    }
+                }
             }
         }
     }

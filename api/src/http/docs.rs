@@ -52,6 +52,12 @@ error_responses! {
         "403" => "Not this event's organizer",
         "404" => NO_EVENT,
     }
+    /// The event's organizer or one of its door devices.
+    AtTheDoor {
+        "401" => "No token, a bad one, or a revoked door device's",
+        "403" => "Neither this event's organizer nor one of its door devices",
+        "404" => NO_EVENT,
+    }
     /// An event id in the path.
     UnknownEvent { "404" => NO_EVENT }
     /// A JSON request body.

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     RefundWindowClosed,
     InvalidSignature,
     PaymentProviderError,
+    UnknownTicket,
+    TicketCancelled,
+    AlreadyCheckedIn,
     PayloadTooLarge,
     ValidationFailed,
     RateLimited,
@@ -56,7 +59,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => Status::BadRequest,
             ErrorCode::Unauthorized => Status::Unauthorized,
             ErrorCode::Forbidden | ErrorCode::NotAdmitted => Status::Forbidden,
-            ErrorCode::NotFound => Status::NotFound,
+            ErrorCode::NotFound | ErrorCode::UnknownTicket => Status::NotFound,
             ErrorCode::MethodNotAllowed => Status::MethodNotAllowed,
             ErrorCode::Conflict
             | ErrorCode::EmailTaken
@@ -66,7 +69,9 @@ impl ErrorCode {
             | ErrorCode::SeatsUnavailable
             | ErrorCode::HoldExists
             | ErrorCode::IdempotencyConflict
-            | ErrorCode::RefundWindowClosed => Status::Conflict,
+            | ErrorCode::RefundWindowClosed
+            | ErrorCode::TicketCancelled
+            | ErrorCode::AlreadyCheckedIn => Status::Conflict,
             ErrorCode::PaymentRequired => Status::PaymentRequired,
             ErrorCode::InvalidSignature => Status::BadRequest,
             ErrorCode::PaymentProviderError => Status::BadGateway,
@@ -130,6 +135,15 @@ impl ApiError {
     }
 
     /// Records the cause, logged with the request id when the error is sent.
+    /// What the client reads of it, for an error inside a larger answer.
+    pub fn detail(self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code,
+            message: self.message,
+            details: self.details,
+        }
+    }
+
     pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
         self
@@ -367,9 +381,10 @@ impl From<DomainError> for ApiError {
                     ErrorCode::RefundWindowClosed,
                     "refunds for this event closed; the booking cannot be cancelled for a refund any more",
                 );
-                error
-                    .details
-                    .insert("refund_until".into(), Value::String(until.to_rfc3339()));
+                error.details.insert(
+                    "refund_until".into(),
+                    Value::String(until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                );
                 error
             }
             DomainError::PaymentProvider(cause) => Self::new(
@@ -378,6 +393,29 @@ impl From<DomainError> for ApiError {
             )
             .caused_by(cause),
             DomainError::BadSignature(why) => Self::new(ErrorCode::InvalidSignature, why),
+            DomainError::UnknownTicket => Self::new(
+                ErrorCode::UnknownTicket,
+                "this is not a ticket for this event: the code is unknown, altered or another event's",
+            ),
+            DomainError::TicketCancelled => Self::new(
+                ErrorCode::TicketCancelled,
+                "this ticket was cancelled; do not admit",
+            ),
+            DomainError::AlreadyCheckedIn { at, by } => {
+                let mut error = Self::new(
+                    ErrorCode::AlreadyCheckedIn,
+                    "this ticket was already checked in; do not admit again",
+                );
+                error.details.insert(
+                    "checked_in_at".into(),
+                    Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                );
+                error.details.insert(
+                    "device".into(),
+                    by.map_or(Value::Null, |id| Value::String(id.to_string())),
+                );
+                error
+            }
             DomainError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyConflict,
                 "this Idempotency-Key was already used with a different request; use a new key",

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod bookings;
 mod csv;
+pub mod door;
 pub mod events;
 pub mod health;
 pub mod holds;

@@ -671,3 +671,83 @@ impl MarkPaidInput {
         Ok(reference)
     }
 }
+
+/// A door device's name, for the organizer's list.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceInput {
+    #[schema(example = "North gate, scanner 2")]
+    pub name: String,
+}
+
+impl NewDeviceInput {
+    pub fn name(self) -> Result<String, ValidationErrors> {
+        let name = self.name.trim().to_owned();
+        let chars = name.chars().count();
+        if chars == 0 || chars > crate::domain::door::MAX_DEVICE_NAME_CHARS {
+            return Err(ValidationErrors::single(
+                "name",
+                "must be 1 to 100 characters",
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ValidationErrors::single(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(name)
+    }
+}
+
+/// A scanned ticket code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInInput {
+    /// The ticket's code, as its QR code carries it.
+    pub code: String,
+}
+
+/// Scans made while offline.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadInput {
+    /// Up to 1,000 (and 64 KiB in all).
+    pub scans: Vec<ScanInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanInput {
+    pub code: String,
+    /// When the scanner read it (RFC 3339).
+    #[schema(format = DateTime)]
+    pub scanned_at: String,
+}
+
+impl UploadInput {
+    pub fn scans(self) -> Result<Vec<crate::domain::door::Scan>, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let scans = self
+            .scans
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, scan)| {
+                let scanned_at = timestamp(
+                    &mut errors,
+                    &format!("scans[{i}].scanned_at"),
+                    &scan.scanned_at,
+                )?;
+                Some(crate::domain::door::Scan {
+                    code: scan.code,
+                    scanned_at,
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(scans)
+        } else {
+            Err(errors)
+        }
+    }
+}

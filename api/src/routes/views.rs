@@ -5,6 +5,7 @@ use entity::prelude::*;
 
 use crate::domain::{
     admission::{Standing, Status as QueueStatus},
+    door::{Admitted, TicketDetails},
     promo_codes::PromoCodeDetails,
     queries::EventDetails,
     refunds::{BookingPayment, BookingPaymentStatus},
@@ -750,6 +751,191 @@ impl From<Report> for ReportView {
             bookings: r.bookings,
             cancelled: r.cancelled,
             checked_in: r.checked_in,
+        }
+    }
+}
+
+/// One admission: a unit of a confirmed booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: Uuid,
+    pub booking_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_type_id: Uuid,
+    #[schema(example = "Standard")]
+    pub ticket_type: String,
+    /// On a seated event, the seat's label.
+    #[schema(example = "Stalls A-5")]
+    pub seat: Option<String>,
+    #[schema(value_type = TicketStatusName)]
+    pub status: TicketStatus,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    /// What its QR code carries: 128 URL-safe characters, verifiable offline
+    /// (README, "Ticket codes").
+    pub code: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum TicketStatusName {
+    Valid,
+    Cancelled,
+}
+
+impl From<TicketDetails> for TicketView {
+    fn from(t: TicketDetails) -> Self {
+        Self {
+            id: t.ticket.id,
+            booking_id: t.ticket.booking_id,
+            event_id: t.ticket.event_id,
+            ticket_type_id: t.ticket.ticket_type_id,
+            ticket_type: t.ticket_type,
+            seat: t.seat,
+            status: t.ticket.status,
+            checked_in_at: t.ticket.checked_in_at,
+            code: t.code,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeyView {
+    #[schema(example = "ed25519")]
+    pub algorithm: &'static str,
+    /// base64url (no padding) of the raw 32-byte public key.
+    pub public_key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoorDeviceView {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub name: String,
+    /// Shown once, when the device is made: its bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl DoorDeviceView {
+    pub fn with_token(device: DoorDeviceModel, token: String) -> Self {
+        Self {
+            token: Some(token),
+            ..device.into()
+        }
+    }
+}
+
+impl From<DoorDeviceModel> for DoorDeviceView {
+    fn from(d: DoorDeviceModel) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            name: d.name,
+            token: None,
+            created_at: d.created_at,
+            revoked_at: d.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendeeNameView {
+    pub name: String,
+}
+
+/// A ticket admitted at the door.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckedInView {
+    /// `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    pub ticket: TicketView,
+    pub attendee: AttendeeNameView,
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+impl From<Admitted> for CheckedInView {
+    fn from(a: Admitted) -> Self {
+        Self {
+            status: "ok",
+            checked_in_at: a.ticket.ticket.checked_in_at,
+            ticket: a.ticket.into(),
+            attendee: AttendeeNameView { name: a.attendee },
+        }
+    }
+}
+
+/// What one uploaded scan did: admitted (`status: ok`, as a scan answers),
+/// or refused (`status: error`, with the error a scan would get).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanResultView {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    pub ticket: Option<TicketView>,
+    pub attendee: Option<AttendeeNameView>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub error: Option<crate::http::error::ErrorDetail>,
+}
+
+impl From<Result<Admitted, crate::domain::Error>> for ScanResultView {
+    fn from(result: Result<Admitted, crate::domain::Error>) -> Self {
+        match result {
+            Ok(admitted) => {
+                let view = CheckedInView::from(admitted);
+                Self {
+                    status: "ok",
+                    ticket: Some(view.ticket),
+                    attendee: Some(view.attendee),
+                    checked_in_at: view.checked_in_at,
+                    error: None,
+                }
+            }
+            Err(error) => Self {
+                status: "error",
+                ticket: None,
+                attendee: None,
+                checked_in_at: None,
+                error: Some(crate::http::ApiError::from(error).detail()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    pub results: Vec<ScanResultView>,
+}
+
+/// A ticket as a scanner caches it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CachedTicketView {
+    pub id: Uuid,
+    #[schema(value_type = TicketStatusName)]
+    pub status: TicketStatus,
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketCachePage {
+    pub items: Vec<CachedTicketView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl TicketCachePage {
+    pub fn new(tickets: Vec<TicketModel>, next: Option<Uuid>) -> Self {
+        Self {
+            items: tickets
+                .into_iter()
+                .map(|t| CachedTicketView {
+                    id: t.id,
+                    status: t.status,
+                    checked_in_at: t.checked_in_at,
+                })
+                .collect(),
+            next_cursor: next.map(|id| id.to_string()),
         }
     }
 }

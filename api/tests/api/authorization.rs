@@ -168,6 +168,42 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/api/v1/bookings", [401, 200, 403, 403, 200]),
     ("GET", "/api/v1/bookings/<id>", [401, 404, 404, 200, 200]),
     (
+        "GET",
+        "/api/v1/bookings/<id>/tickets",
+        [401, 404, 404, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/checkin/key",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/events/<id>/checkin/devices",
+        [401, 403, 403, 201, 403],
+    ),
+    (
+        "DELETE",
+        "/api/v1/events/<id>/checkin/devices/<device_id>",
+        [401, 403, 403, 200, 403],
+    ),
+    // The code is garbage: the organizer is let in, and told so.
+    (
+        "POST",
+        "/api/v1/events/<id>/checkin",
+        [401, 403, 403, 404, 403],
+    ),
+    (
+        "GET",
+        "/api/v1/events/<id>/checkin/tickets",
+        [401, 403, 403, 200, 403],
+    ),
+    (
+        "POST",
+        "/api/v1/events/<id>/checkin/upload",
+        [401, 403, 403, 200, 403],
+    ),
+    (
         "POST",
         "/api/v1/bookings/<id>/cancel",
         [401, 404, 403, 403, 200],
@@ -196,6 +232,9 @@ fn body_for(path: &str, caller: usize) -> Value {
         }),
         "/api/v1/events/<id>/promo_codes/<code_id>" => json!({"disabled": true}),
         "/api/v1/holds/<id>/mark_paid" => json!({"reference": "matrix"}),
+        "/api/v1/events/<id>/checkin/devices" => json!({"name": "Gate"}),
+        "/api/v1/events/<id>/checkin" => json!({"code": "garbage"}),
+        "/api/v1/events/<id>/checkin/upload" => json!({"scans": []}),
         _ => json!({"quantity": 1}),
     }
 }
@@ -251,6 +290,22 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
         } else {
             String::new()
         };
+        let device = if template.contains("<device_id>") {
+            let (status, device) = app
+                .post(
+                    &format!(
+                        "/api/v1/events/{}/checkin/devices",
+                        event["id"].as_str().unwrap()
+                    ),
+                    Some(&organizer.token),
+                    json!({"name": "Matrix gate"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{device}");
+            device["id"].as_str().unwrap().to_owned()
+        } else {
+            String::new()
+        };
         for (caller, token) in tokens.iter().enumerate() {
             let id = if template.starts_with("/api/v1/bookings/") {
                 &booking["id"]
@@ -262,7 +317,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
             let path = template
                 .replace("<id>", id.as_str().unwrap())
                 .replace("<type_id>", &ticket_type)
-                .replace("<code_id>", &code);
+                .replace("<code_id>", &code)
+                .replace("<device_id>", &device);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let mut request = app.http.request(method.clone(), app.url(&path));
             if method != Method::GET {

@@ -8,6 +8,7 @@ mod bad_input;
 mod batching;
 mod bookings;
 mod concurrency;
+mod door;
 mod events;
 mod faults;
 mod helpers;

@@ -257,6 +257,22 @@ async fn write(
             }
         }
     }
+    let issued: Vec<(&BookingDetails, Vec<Line>)> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            Answer::Booked(details) => Some((details, sale::lines(&details.items))),
+            _ => None,
+        })
+        .collect();
+    let issues: Vec<inventory::issued::Issue> = issued
+        .iter()
+        .map(|(details, lines)| inventory::issued::Issue {
+            booking: &details.booking,
+            lines,
+            seats: &details.seats,
+        })
+        .collect();
+    inventory::issued::issue(txn, &issues).await?;
     let mut after = AfterCommit::default().changed(event.id, seat_ids);
     let confirmed: Vec<(&Order, &BookingDetails)> = orders
         .iter()

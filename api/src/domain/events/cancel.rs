@@ -49,6 +49,7 @@ async fn cancel_event(
         .exec_with_returning(&txn)
         .await?;
     inventory::end_every_hold(&txn, event_id, now).await?;
+    inventory::issued::cancel_event(&txn, event_id).await?;
     let mut active: EventActiveModel = event.clone().into();
     active.status = Set(EventStatus::Cancelled);
     active.available_tickets = Set(event.total_tickets);
