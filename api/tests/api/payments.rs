@@ -210,7 +210,8 @@ async fn a_paid_checkout_goes_from_hold_to_paid_booking_through_stripe() {
 /// A webhook's signature is checked before anything: none, a wrong one or
 /// one older than 5 minutes → 400 and nothing changes. The same event
 /// delivered five times at once makes one booking; a replay changes
-/// nothing more; a PaymentIntent not ours is ignored.
+/// nothing more; a payment of another amount books nothing and is refunded;
+/// a PaymentIntent not ours is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_webhook_is_applied_once_and_only_with_a_good_signature() {
     let Some((app, _)) = TestApp::spawn_with_stripe(false, |_| {}).await else {
@@ -273,6 +274,35 @@ async fn a_webhook_is_applied_once_and_only_with_a_good_signature() {
     assert_eq!(
         app.assert_ticket_invariant(id(&event)).await.booked_tickets,
         1
+    );
+
+    // Another hold, paid with another amount than its total: no booking; the
+    // money goes back.
+    let other = app.customer().await;
+    let (_, hold) = app.hold(&other, id(&event), 1).await;
+    let (_, payment) = start_payment(&app, &other, id(&hold)).await;
+    let short = stripe_event(
+        "payment_intent.succeeded",
+        payment["provider_ref"].as_str().unwrap(),
+        1,
+        "eur",
+    );
+    let signed = signature::header(&short, WEBHOOK_SECRET, now());
+    assert_eq!(deliver(&app, &short, Some(signed)).await.0, 200);
+    let payment_id: Uuid = payment["id"].as_str().unwrap().parse().unwrap();
+    let refund = Refund::find()
+        .filter(RefundColumn::PaymentId.eq(payment_id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("a refund");
+    assert_eq!(refund.reason, RefundReason::AmountMismatch);
+    assert_eq!(
+        app.get(&format!("/api/v1/holds/{}", id(&hold)), Some(&other.token))
+            .await
+            .1["status"],
+        "active",
+        "not booked"
     );
 
     let unknown = stripe_event("payment_intent.succeeded", "pi_not_ours", 1500, "eur");
