@@ -240,6 +240,9 @@ pub async fn check_in(
         .tickets
         .verify(code, event_id)
         .ok_or(Error::UnknownTicket)?;
+    // One connection for the scan and what the door is told, so that an
+    // overloaded database refuses a scan before it admits, never after.
+    let txn = begin_write(&services.db).await?;
     let admitted = Ticket::update_many()
         .col_expr(TicketColumn::CheckedInAt, Expr::value(Some(now())))
         .col_expr(TicketColumn::CheckedInBy, Expr::value(Some(scanner)))
@@ -247,18 +250,20 @@ pub async fn check_in(
         .filter(TicketColumn::EventId.eq(event_id))
         .filter(TicketColumn::Status.eq(TicketStatus::Valid))
         .filter(TicketColumn::CheckedInAt.is_null())
-        .exec_with_returning(&services.db)
+        .exec_with_returning(&txn)
         .await?
         .into_iter()
         .next();
     let Some(ticket) = admitted else {
         let ticket = Ticket::find_by_id(ticket_id)
             .filter(TicketColumn::EventId.eq(event_id))
-            .one(&services.db)
+            .one(&txn)
             .await?;
         return Err(refused(ticket));
     };
-    admitted_details(&services.db, services, ticket).await
+    let admitted = admitted_details(&txn, services, ticket).await?;
+    txn.commit().await?;
+    Ok(admitted)
 }
 
 async fn admitted_details<C: ConnectionTrait>(

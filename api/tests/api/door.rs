@@ -234,11 +234,33 @@ async fn fifty_scans_of_one_ticket_from_five_doors_admit_it_once() {
     assert_eq!(status, 401, "revoked at once: {error}");
 }
 
+/// Sends the scans at once; a scan answered 503 (the database's pool was
+/// busy past its timeout: nothing was written) is sent again, as a scanner
+/// would. Returns each code's final answer's status.
+async fn scan_all_at_once(url: &str, token: &str, codes: &[String]) -> Vec<u16> {
+    let mut answers: Vec<u16> = vec![503; codes.len()];
+    for _ in 0..5 {
+        let pending: Vec<usize> = (0..codes.len()).filter(|&i| answers[i] == 503).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let shots = pending
+            .iter()
+            .map(|&i| (url.to_owned(), token.to_owned(), json!({"code": codes[i]})))
+            .collect();
+        for (i, (status, _)) in pending.into_iter().zip(all_at_once(shots).await) {
+            answers[i] = status;
+        }
+    }
+    answers
+}
+
 /// A thousand tickets scanned at once: each admitted once; scanned again,
 /// each refused; the report counts them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_tickets_checked_in_at_once_are_each_admitted_once() {
-    let app = TestApp::spawn().await;
+    // As many connections as a production api has.
+    let app = TestApp::spawn_with(|settings| settings.db_max_connections = 32).await;
     let organizer = app.organizer().await;
     let event = app.event(&organizer, 1_000).await;
     let event_id = id(&event).to_owned();
@@ -255,20 +277,10 @@ async fn a_thousand_tickets_checked_in_at_once_are_each_admitted_once() {
     let gate = device(&app, &organizer, &event_id, "Main gate").await;
     let token = gate["token"].as_str().unwrap().to_owned();
     let url = app.url(&format!("/api/v1/events/{event_id}/checkin"));
-    let shots = |codes: &[String]| {
-        codes
-            .iter()
-            .map(|code| (url.clone(), token.clone(), json!({"code": code})))
-            .collect()
-    };
-    let first = all_at_once(shots(&codes)).await;
-    assert!(
-        first.iter().all(|(s, _)| *s == 200),
-        "{:?}",
-        first.iter().find(|(s, _)| *s != 200)
-    );
-    let again = all_at_once(shots(&codes)).await;
-    assert!(again.iter().all(|(s, _)| *s == 409));
+    let first = scan_all_at_once(&url, &token, &codes).await;
+    assert!(first.iter().all(|s| *s == 200), "{first:?}");
+    let again = scan_all_at_once(&url, &token, &codes).await;
+    assert!(again.iter().all(|s| *s == 409), "{again:?}");
     let (_, report) = app
         .get(
             &format!("/api/v1/events/{event_id}/report"),
