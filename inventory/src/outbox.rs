@@ -19,6 +19,19 @@ pub struct Notice {
 }
 
 impl Notice {
+    /// A booking's confirmation email.
+    pub fn confirmation(booking: &BookingModel) -> Self {
+        Self {
+            kind: NotificationKind::BookingConfirmed,
+            user_id: booking.user_id,
+            event_id: booking.event_id,
+            booking_id: Some(booking.id),
+            hold_id: None,
+            changes: None,
+            refund_id: None,
+        }
+    }
+
     pub fn row(self, id: Uuid, request_id: Option<String>) -> NotificationActiveModel {
         let now = now();
         NotificationActiveModel {

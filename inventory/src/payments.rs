@@ -92,6 +92,26 @@ async fn locked_payment(
         .await
 }
 
+/// The payment with this reference, locked; or why there is nothing to
+/// apply (none of ours, or applied already).
+async fn unapplied(
+    txn: &DatabaseTransaction,
+    provider_ref: &str,
+) -> Result<Result<PaymentModel, Applied>, DbErr> {
+    Ok(match locked_payment(txn, provider_ref).await? {
+        None => Err(Applied::Unknown),
+        Some(payment)
+            if matches!(
+                payment.status,
+                PaymentStatus::Succeeded | PaymentStatus::Refunded
+            ) =>
+        {
+            Err(Applied::Unchanged)
+        }
+        Some(payment) => Ok(payment),
+    })
+}
+
 /// The provider took the money for the payment with this reference.
 pub async fn succeeded(
     db: &DatabaseConnection,
@@ -102,15 +122,10 @@ pub async fn succeeded(
 ) -> Result<Applied, DbErr> {
     let after = || AfterCommit::caused_by(request_id.clone());
     let txn = begin_write(db).await?;
-    let Some(payment) = locked_payment(&txn, provider_ref).await? else {
-        return Ok(Applied::Unknown);
+    let payment = match unapplied(&txn, provider_ref).await? {
+        Ok(payment) => payment,
+        Err(applied) => return Ok(applied),
     };
-    if matches!(
-        payment.status,
-        PaymentStatus::Succeeded | PaymentStatus::Refunded
-    ) {
-        return Ok(Applied::Unchanged);
-    }
     let matches =
         report.amount == payment.amount && report.currency.eq_ignore_ascii_case(&payment.currency);
     if matches && let Some(applied) = book(&txn, &payment, after(), at).await? {
@@ -121,15 +136,10 @@ pub async fn succeeded(
     // back. The payment row is locked again in a transaction of its own.
     drop(txn);
     let txn = begin_write(db).await?;
-    let Some(payment) = locked_payment(&txn, provider_ref).await? else {
-        return Ok(Applied::Unknown);
+    let payment = match unapplied(&txn, provider_ref).await? {
+        Ok(payment) => payment,
+        Err(applied) => return Ok(applied),
     };
-    if matches!(
-        payment.status,
-        PaymentStatus::Succeeded | PaymentStatus::Refunded
-    ) {
-        return Ok(Applied::Unchanged);
-    }
     let reason = if !matches {
         RefundReason::AmountMismatch
     } else {
@@ -311,20 +321,7 @@ async fn book(
         at,
     )
     .await?;
-    let ids = outbox::write(
-        txn,
-        None,
-        vec![outbox::Notice {
-            kind: NotificationKind::BookingConfirmed,
-            user_id: booking.user_id,
-            event_id: booking.event_id,
-            booking_id: Some(booking.id),
-            hold_id: None,
-            changes: None,
-            refund_id: None,
-        }],
-    )
-    .await?;
+    let ids = outbox::write(txn, None, vec![outbox::Notice::confirmation(&booking)]).await?;
     Ok(Some(Applied::Booked {
         booking_id: booking.id,
         after: after.notify(ids).changed(hold.event_id, seat_ids),

@@ -47,6 +47,8 @@ impl Door {
     }
 }
 
+const NOT_YOURS: &str = "only the event's organizer manages its doors";
+
 /// A door device's bearer token starts with this; the rest is 32 random
 /// bytes, base64url. Only its SHA-256 is kept.
 pub const DEVICE_TOKEN_PREFIX: &str = "door_";
@@ -67,20 +69,6 @@ pub async fn device_for_token(
         .await?)
 }
 
-async fn own_event(
-    db: &DatabaseConnection,
-    organizer_id: Uuid,
-    event_id: Uuid,
-) -> Result<EventModel, Error> {
-    let event = queries::event(db, event_id).await?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden(
-            "only the event's organizer manages its doors",
-        ));
-    }
-    Ok(event)
-}
-
 /// The most characters a door device's name keeps.
 pub const MAX_DEVICE_NAME_CHARS: usize = 100;
 
@@ -91,7 +79,7 @@ pub async fn new_device(
     event_id: Uuid,
     name: String,
 ) -> Result<(DoorDeviceModel, String), Error> {
-    own_event(&services.db, organizer_id, event_id).await?;
+    queries::own_event(&services.db, organizer_id, event_id, NOT_YOURS).await?;
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
     let token = format!("{DEVICE_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
@@ -118,7 +106,7 @@ pub async fn revoke_device(
     event_id: Uuid,
     device_id: Uuid,
 ) -> Result<DoorDeviceModel, Error> {
-    own_event(&services.db, organizer_id, event_id).await?;
+    queries::own_event(&services.db, organizer_id, event_id, NOT_YOURS).await?;
     DoorDevice::update_many()
         .col_expr(DoorDeviceColumn::RevokedAt, Expr::value(Some(now())))
         .filter(DoorDeviceColumn::Id.eq(device_id))

@@ -215,10 +215,7 @@ pub async fn list(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Vec<PromoCodeDetails>, Error> {
-    let event = queries::event(&services.db, event_id).await?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden(NOT_YOURS));
-    }
+    queries::own_event(&services.db, organizer_id, event_id, NOT_YOURS).await?;
     let codes = PromoCode::find()
         .filter(PromoCodeColumn::EventId.eq(event_id))
         .order_by_desc(PromoCodeColumn::CreatedAt)

@@ -20,6 +20,20 @@ pub async fn event(db: &DatabaseConnection, id: Uuid) -> Result<EventModel, Erro
         .ok_or(Error::NotFound("event"))
 }
 
+/// The event, read now, if `organizer_id` organizes it; else `not_yours`.
+pub async fn own_event(
+    db: &DatabaseConnection,
+    organizer_id: Uuid,
+    event_id: Uuid,
+    not_yours: &'static str,
+) -> Result<EventModel, Error> {
+    let event = event(db, event_id).await?;
+    if event.organizer_id != organizer_id {
+        return Err(Error::Forbidden(not_yours));
+    }
+    Ok(event)
+}
+
 /// An event and its ticket types, in their order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDetails {

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use super::{Error, queries};
 
+const NOT_YOURS: &str = "only the event's organizer may see its sales";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub currency: String,
@@ -65,26 +67,12 @@ pub fn included_tax(amount: i64, rate: i32) -> i64 {
     ((2 * numerator + denominator) / (2 * denominator)) as i64
 }
 
-async fn own_event(
-    db: &DatabaseConnection,
-    organizer_id: Uuid,
-    event_id: Uuid,
-) -> Result<EventModel, Error> {
-    let event = queries::event(db, event_id).await?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden(
-            "only the event's organizer may see its sales",
-        ));
-    }
-    Ok(event)
-}
-
 pub async fn sales(
     db: &DatabaseConnection,
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Report, Error> {
-    let event = own_event(db, organizer_id, event_id).await?;
+    let event = queries::own_event(db, organizer_id, event_id, NOT_YOURS).await?;
     let types = inventory::event_types(db, event_id).await?;
     let bookings = Booking::find()
         .filter(BookingColumn::EventId.eq(event_id))
@@ -175,20 +163,12 @@ pub async fn attendees(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Vec<AttendeeRow>, Error> {
-    own_event(db, organizer_id, event_id).await?;
-    let rows = Booking::find()
-        .filter(BookingColumn::EventId.eq(event_id))
-        .order_by_asc(BookingColumn::CreatedAt)
-        .order_by_asc(BookingColumn::Id)
-        .find_also_related(User)
-        .all(db)
-        .await?;
-    let (bookings, customers): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .filter_map(|(booking, user)| Some((booking, user?)))
-        .unzip();
-    let booking_ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
-    let details = queries::with_seats(db, bookings).await?;
+    let (details, customers): (Vec<_>, Vec<_>) =
+        super::events::attendees(db, organizer_id, event_id)
+            .await?
+            .into_iter()
+            .unzip();
+    let booking_ids: Vec<Uuid> = details.iter().map(|d| d.booking.id).collect();
     let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
     if !booking_ids.is_empty() {
         for ticket in Ticket::find()

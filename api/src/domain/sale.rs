@@ -255,13 +255,5 @@ pub struct HoldDetails {
 }
 
 pub fn confirmation(booking: &BookingModel) -> outbox::Notice {
-    outbox::Notice {
-        kind: NotificationKind::BookingConfirmed,
-        user_id: booking.user_id,
-        event_id: booking.event_id,
-        booking_id: Some(booking.id),
-        hold_id: None,
-        changes: None,
-        refund_id: None,
-    }
+    outbox::Notice::confirmation(booking)
 }

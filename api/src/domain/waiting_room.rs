@@ -176,12 +176,8 @@ pub async fn statistics(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Statistics, Error> {
-    let event = super::queries::event(db, event_id).await?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden(
-            "only the event's organizer may see its waiting room",
-        ));
-    }
+    let not_yours = "only the event's organizer may see its waiting room";
+    let event = super::queries::own_event(db, organizer_id, event_id, not_yours).await?;
     // Every count from one snapshot: a join landing between two of them
     // would otherwise make them disagree.
     // (SQLite: a read transaction is a snapshot already.)

@@ -102,12 +102,8 @@ pub async fn attendees(
     organizer_id: Uuid,
     event_id: Uuid,
 ) -> Result<Vec<(BookingDetails, UserModel)>, Error> {
-    let event = queries::event(db, event_id).await?;
-    if event.organizer_id != organizer_id {
-        return Err(Error::Forbidden(
-            "only the event's organizer may see its bookings",
-        ));
-    }
+    let not_yours = "only the event's organizer may see its bookings";
+    queries::own_event(db, organizer_id, event_id, not_yours).await?;
     let rows = Booking::find()
         .filter(BookingColumn::EventId.eq(event_id))
         .order_by_asc(BookingColumn::CreatedAt)
