@@ -776,3 +776,42 @@ async fn the_report_and_attendee_list_add_up_what_was_sold_and_taken() {
         "{csv}"
     );
 }
+
+/// A hold paid twice (the organizer recorded a cash payment while the card
+/// payment was under way): one booking, and the second payment refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_paid_twice_is_booked_once_and_the_second_payment_refunded() {
+    let Some((app, stripe)) = TestApp::spawn_with_stripe(true, |_| {}).await else {
+        return;
+    };
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = priced_event(&app, &organizer, 1200, 10).await;
+    let (_, hold) = app.hold(&customer, id(&event), 1).await;
+    let hold_id = id(&hold).to_owned();
+    let (_, payment) = start_payment(&app, &customer, &hold_id).await;
+    let (status, booking) = app.pay_for(&organizer, &hold_id).await;
+    assert_eq!(status, 201, "{booking}");
+    let intent = payment["provider_ref"].as_str().unwrap();
+    assert_eq!(
+        stripe.pay(intent, "pm_card_visa").await.unwrap(),
+        "succeeded"
+    );
+    let payment_id: Uuid = payment["id"].as_str().unwrap().parse().unwrap();
+    let refund = until_refund(&app, payment_id, RefundStatus::Succeeded).await;
+    assert_eq!(
+        (refund.reason, refund.amount),
+        (RefundReason::PaidTwice, 1200)
+    );
+    assert_eq!(stripe.refunds_of(intent).await.unwrap().len(), 1);
+    let bookings = Booking::find()
+        .filter(BookingColumn::UserId.eq(customer.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(bookings.len(), 1, "booked once");
+    assert_eq!(
+        app.assert_ticket_invariant(id(&event)).await.booked_tickets,
+        1
+    );
+}
