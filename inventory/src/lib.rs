@@ -194,6 +194,18 @@ pub async fn free_seats(
     Ok(freed.into_iter().map(|seat| seat.id).collect())
 }
 
+/// Turns a confirmed hold's seats from held to booked (none, on a
+/// general-admission event). Returns their ids.
+pub async fn book_held_seats(txn: &DatabaseTransaction, hold_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    let booked = Seat::update_many()
+        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Booked))
+        .filter(SeatColumn::HoldId.eq(hold_id))
+        .filter(SeatColumn::Status.eq(SeatStatus::Held))
+        .exec_with_returning(txn)
+        .await?;
+    Ok(booked.into_iter().map(|seat| seat.id).collect())
+}
+
 /// Expires up to `limit` holds whose time is up, oldest first, each in its own
 /// transaction. Returns those this call expired.
 pub async fn expire_due(

@@ -157,26 +157,35 @@ pub async fn succeeded(
 /// The provider declined the payment: the hold stays, and the customer may
 /// start another payment.
 pub async fn failed(db: &DatabaseConnection, provider_ref: &str) -> Result<Applied, DbErr> {
-    let known = Payment::find()
+    let payment = Payment::find()
         .filter(PaymentColumn::ProviderRef.eq(provider_ref))
         .one(db)
-        .await?
-        .is_some();
-    if !known {
-        return Ok(Applied::Unknown);
-    }
-    let marked = Payment::update_many()
-        .col_expr(PaymentColumn::Status, Expr::value(PaymentStatus::Failed))
-        .col_expr(PaymentColumn::UpdatedAt, Expr::value(Utc::now()))
-        .filter(PaymentColumn::ProviderRef.eq(provider_ref))
-        .filter(PaymentColumn::Status.eq(PaymentStatus::Pending))
-        .exec(db)
         .await?;
-    Ok(if marked.rows_affected == 1 {
+    let Some(payment) = payment else {
+        return Ok(Applied::Unknown);
+    };
+    Ok(if fail_attempt(db, payment.id, Utc::now()).await? {
         Applied::Failed
     } else {
         Applied::Unchanged
     })
+}
+
+/// Marks a pending attempt failed: declined, or never made at the provider.
+/// `false`: it was no longer pending, and nothing changed.
+pub async fn fail_attempt<C: ConnectionTrait>(
+    db: &C,
+    payment_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let marked = Payment::update_many()
+        .col_expr(PaymentColumn::Status, Expr::value(PaymentStatus::Failed))
+        .col_expr(PaymentColumn::UpdatedAt, Expr::value(at))
+        .filter(PaymentColumn::Id.eq(payment_id))
+        .filter(PaymentColumn::Status.eq(PaymentStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(marked.rows_affected == 1)
 }
 
 /// A payment recorded by the organizer: written and applied in one
@@ -266,15 +275,7 @@ async fn book(
                 return Ok(None);
             }
             move_tickets(txn, hold.event_id, &wanted, Count::Held, Count::Booked).await?;
-            Seat::update_many()
-                .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Booked))
-                .filter(SeatColumn::HoldId.eq(hold.id))
-                .filter(SeatColumn::Status.eq(SeatStatus::Held))
-                .exec_with_returning(txn)
-                .await?
-                .into_iter()
-                .map(|seat| seat.id)
-                .collect()
+            crate::book_held_seats(txn, hold.id).await?
         }
         HoldStatus::Expired | HoldStatus::Released => {
             let Some(seat_ids) = retake(txn, &hold, &wanted, at).await? else {
@@ -477,16 +478,27 @@ pub async fn refund<C: ConnectionTrait>(
     if !manual {
         return Ok((row, Vec::new()));
     }
-    set_status(db, payment.id, PaymentStatus::Refunded, None, at).await?;
     platform::metrics::REFUNDS
         .with_label_values(&["recorded"])
         .inc();
-    let ids = outbox::write(db, None, vec![refunded_notice(&row)]).await?;
+    let ids = refunded(db, &row, at).await?;
     Ok((row, ids))
 }
 
+/// The money went back (a refund made, or recorded for a manual payment):
+/// its payment is `refunded` and its customer's email written. Returns the
+/// notification's id, for the caller to push once committed.
+pub async fn refunded<C: ConnectionTrait>(
+    db: &C,
+    refund: &RefundModel,
+    at: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    set_status(db, refund.payment_id, PaymentStatus::Refunded, None, at).await?;
+    outbox::write(db, None, vec![refunded_notice(refund)]).await
+}
+
 /// The email that tells a customer their money went back.
-pub fn refunded_notice(refund: &RefundModel) -> outbox::Notice {
+fn refunded_notice(refund: &RefundModel) -> outbox::Notice {
     outbox::Notice {
         kind: NotificationKind::PaymentRefunded,
         user_id: refund.user_id,

@@ -167,18 +167,7 @@ impl Payments {
             // finished it; its email is its own.
             return Ok(());
         }
-        Payment::update_many()
-            .col_expr(PaymentColumn::Status, Expr::value(PaymentStatus::Refunded))
-            .col_expr(PaymentColumn::UpdatedAt, Expr::value(now))
-            .filter(PaymentColumn::Id.eq(refund.payment_id))
-            .exec(&txn)
-            .await?;
-        let ids = inventory::outbox::write(
-            &txn,
-            None,
-            vec![inventory::payments::refunded_notice(refund)],
-        )
-        .await?;
+        let ids = inventory::payments::refunded(&txn, refund, now).await?;
         txn.commit().await?;
         AfterCommit::default()
             .notify(ids)
@@ -270,12 +259,7 @@ impl Payments {
             let Some(intent_id) = &payment.provider_ref else {
                 // Its PaymentIntent was never made (the api stopped between
                 // the two): nobody can pay it.
-                Payment::update_many()
-                    .col_expr(PaymentColumn::Status, Expr::value(PaymentStatus::Failed))
-                    .filter(PaymentColumn::Id.eq(payment.id))
-                    .filter(PaymentColumn::Status.eq(PaymentStatus::Pending))
-                    .exec(&self.db)
-                    .await?;
+                inventory::payments::fail_attempt(&self.db, payment.id, now).await?;
                 continue;
             };
             let intent = match stripe.payment_intent(intent_id).await {

@@ -18,7 +18,6 @@ use super::{
     idempotency::{self, Remember},
     now, queries,
     sale::{self, Ask, BookingDetails, HoldDetails},
-    seating,
 };
 
 /// Holds tickets for a customer, or fails having written nothing.
@@ -175,7 +174,7 @@ async fn confirm_active(
     if confirmed.rows_affected == 0 {
         return Ok(None);
     }
-    seating::book_held(&txn, hold.id).await?;
+    inventory::book_held_seats(&txn, hold.id).await?;
     let HoldDetails { items, seats, .. } = queries::holds_with_seats(&txn, vec![hold.clone()])
         .await?
         .pop()

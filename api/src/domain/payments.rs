@@ -108,7 +108,7 @@ pub async fn start(
     let intent = match created {
         Ok(intent) => intent,
         Err(error) => {
-            mark_failed(services, payment.id).await?;
+            inventory::payments::fail_attempt(&services.db, payment.id, now()).await?;
             services.observer.payment("stripe", "provider_error");
             return Err(Error::PaymentProvider(error.to_string()));
         }
@@ -134,33 +134,6 @@ async fn pending(services: &Services, hold_id: Uuid) -> Result<Option<PaymentMod
         Some(payment) if payment.provider_ref.is_none() => Err(Error::StillInFlight),
         pending => Ok(pending),
     }
-}
-
-async fn mark_failed(services: &Services, payment_id: Uuid) -> Result<(), DbErr> {
-    Payment::update_many()
-        .col_expr(PaymentColumn::Status, Expr::value(PaymentStatus::Failed))
-        .col_expr(PaymentColumn::UpdatedAt, Expr::value(now()))
-        .filter(PaymentColumn::Id.eq(payment_id))
-        .filter(PaymentColumn::Status.eq(PaymentStatus::Pending))
-        .exec(&services.db)
-        .await?;
-    Ok(())
-}
-
-/// A customer's own payment attempts for a hold, newest first.
-pub async fn of_hold(
-    services: &Services,
-    customer_id: Uuid,
-    hold_id: Uuid,
-) -> Result<Vec<PaymentModel>, Error> {
-    let hold = holds::own(&services.db, customer_id, hold_id).await?;
-    Ok(Payment::find()
-        .filter(PaymentColumn::HoldId.eq(hold.id))
-        .all(&services.db)
-        .await?
-        .into_iter()
-        .rev()
-        .collect())
 }
 
 /// What became of a webhook.

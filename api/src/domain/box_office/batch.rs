@@ -124,6 +124,14 @@ pub(super) async fn sell(
     })
 }
 
+/// The bookings among a batch's answers, in order.
+fn booked(answers: &[Answer]) -> impl Iterator<Item = &BookingDetails> {
+    answers.iter().filter_map(|answer| match answer {
+        Answer::Booked(details) => Some(details),
+        _ => None,
+    })
+}
+
 /// The orders (by index) whose `Idempotency-Key` claim a retry has taken over:
 /// they write nothing. The others' claims stay locked until the batch commits
 /// ([`idempotency::fence`]).
@@ -171,28 +179,26 @@ async fn write(
     answers: &mut [Answer],
     at: DateTime<Utc>,
 ) -> Result<AfterCommit, DbErr> {
-    let booked: Vec<(&BookingModel, Vec<Line>)> = answers
-        .iter()
-        .filter_map(|answer| match answer {
-            Answer::Booked(details) => Some((&details.booking, sale::lines(&details.items))),
-            _ => None,
-        })
-        .collect();
-    for chunk in booked.chunks(rows_per_insert(BookingColumn::iter().count())) {
+    let bookings: Vec<&BookingDetails> = booked(answers).collect();
+    // Each booking's lines, in the order of `bookings`: for its rows now, and
+    // for its tickets once its seats are known.
+    let lines: Vec<Vec<Line>> = bookings.iter().map(|d| sale::lines(&d.items)).collect();
+    for chunk in bookings.chunks(rows_per_insert(BookingColumn::iter().count())) {
         Booking::insert_many(
             chunk
                 .iter()
-                .map(|(booking, _)| BookingActiveModel::from((*booking).clone()).reset_all()),
+                .map(|details| BookingActiveModel::from(details.booking.clone()).reset_all()),
         )
         .exec_without_returning(txn)
         .await?;
     }
-    let booking_lines: Vec<(Uuid, &[Line])> = booked
+    let booking_lines: Vec<(Uuid, &[Line])> = bookings
         .iter()
-        .map(|(booking, lines)| (booking.id, lines.as_slice()))
+        .zip(&lines)
+        .map(|(details, lines)| (details.booking.id, lines.as_slice()))
         .collect();
     inventory::write_booking_lines(txn, &booking_lines).await?;
-    let sold = per_type(booked.iter().flat_map(|(_, lines)| lines));
+    let sold = per_type(lines.iter().flatten());
     // The hold rows: every hold, and on a seated event every booking's too
     // (confirmed at once), for its seats to point at.
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
@@ -257,15 +263,8 @@ async fn write(
             }
         }
     }
-    let issued: Vec<(&BookingDetails, Vec<Line>)> = answers
-        .iter()
-        .filter_map(|answer| match answer {
-            Answer::Booked(details) => Some((details, sale::lines(&details.items))),
-            _ => None,
-        })
-        .collect();
-    let issues: Vec<inventory::issued::Issue> = issued
-        .iter()
+    let issues: Vec<inventory::issued::Issue> = booked(answers)
+        .zip(&lines)
         .map(|(details, lines)| inventory::issued::Issue {
             booking: &details.booking,
             lines,

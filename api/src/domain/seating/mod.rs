@@ -306,14 +306,3 @@ pub async fn unavailable(
         .filter(|id| !free.contains(id))
         .collect())
 }
-
-/// Turns a confirmed hold's seats from held to booked.
-pub async fn book_held(txn: &DatabaseTransaction, hold_id: Uuid) -> Result<(), DbErr> {
-    Seat::update_many()
-        .col_expr(SeatColumn::Status, Expr::value(SeatStatus::Booked))
-        .filter(SeatColumn::HoldId.eq(hold_id))
-        .filter(SeatColumn::Status.eq(SeatStatus::Held))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
