@@ -124,15 +124,7 @@ impl Settings {
             )?),
             metrics_token: env::optional("METRICS_TOKEN"),
             stripe: stripe_client::StripeSettings::from_env()?,
-            ticket_signing_key: match env::optional("TICKET_SIGNING_KEY") {
-                Some(seed) if ticket_code::Signer::from_seed(&seed).is_err() => {
-                    return Err(ConfigError::new(
-                        "TICKET_SIGNING_KEY",
-                        "must be the base64url of 32 random bytes",
-                    ));
-                }
-                seed => seed,
-            },
+            ticket_signing_key: inventory::signing::key_from_env()?,
         })
     }
 

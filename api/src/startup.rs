@@ -64,6 +64,9 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         queues.notifications.redis_connection(),
     )
     .map_err(QueueError::from)?;
+    let tickets = std::sync::Arc::new(
+        inventory::signing::signer(&db, settings.ticket_signing_key.as_deref()).await?,
+    );
     #[cfg(feature = "embedded-worker")]
     let embedded_worker = if settings.embedded() {
         let mail = match &settings.worker.mail.smtp_url {
@@ -81,6 +84,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
             db.clone(),
             queues.clone(),
             live.clone(),
+            tickets.clone(),
         )?)
     } else {
         None
@@ -89,7 +93,6 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         Some(stripe) => Some(std::sync::Arc::new(stripe_client::Stripe::new(stripe)?)),
         None => None,
     };
-    let tickets = inventory::signing::signer(&db, settings.ticket_signing_key.as_deref()).await?;
     let rate_limiter = RateLimiter::new(
         settings.rate_limits.clone(),
         queues.notifications.redis_connection(),

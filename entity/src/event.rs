@@ -40,6 +40,9 @@ pub struct Model {
     /// A paid booking cancelled by its customer is refunded until then;
     /// `None`: until the event starts.
     pub refund_until: Option<DateTimeUtc>,
+    /// The iCalendar `SEQUENCE` of its calendar entries: raised by each change
+    /// its customers are emailed about and by its cancellation.
+    pub calendar_sequence: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

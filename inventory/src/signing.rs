@@ -16,6 +16,17 @@ pub enum KeyError {
     Db(#[from] DbErr),
 }
 
+/// `TICKET_SIGNING_KEY`, if set, checked to be a usable seed.
+pub fn key_from_env() -> Result<Option<String>, platform::env::ConfigError> {
+    match platform::env::optional("TICKET_SIGNING_KEY") {
+        Some(seed) if Signer::from_seed(&seed).is_err() => Err(platform::env::ConfigError::new(
+            "TICKET_SIGNING_KEY",
+            "must be the base64url of 32 random bytes",
+        )),
+        seed => Ok(seed),
+    }
+}
+
 pub async fn signer<C: ConnectionTrait>(
     db: &C,
     configured: Option<&str>,

@@ -10,6 +10,7 @@ mod m20261204_000007_ticket_types;
 mod m20261204_000008_promo_codes;
 mod m20261204_000009_payments;
 mod m20261204_000010_tickets;
+mod m20261204_000011_calendar_sequence;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_promo_codes::Migration),
             Box::new(m20261204_000009_payments::Migration),
             Box::new(m20261204_000010_tickets::Migration),
+            Box::new(m20261204_000011_calendar_sequence::Migration),
         ]
     }
 }

@@ -7,11 +7,10 @@
 //! `sent` leaves it `sending`; once its lease runs out the row is sent again, which
 //! is why delivery is at-least-once in that one window and exactly-once otherwise.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
-use lettre::{Message, message::header::ContentType};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -19,14 +18,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use platform::{DeliverNotification, EventChange};
+use platform::DeliverNotification;
+use ticket_code::Signer;
 
 use crate::{
+    compose::{ComposeError, Composer},
     gather::Gather,
     mailer::Mailer,
     metrics,
     settings::{DeliveryPolicy, MailSettings},
-    templates::{self, Email},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +46,8 @@ enum SendError {
     Build(#[from] lettre::error::Error),
     #[error("bad address {0:?}: {1}")]
     Address(String, lettre::address::AddressError),
-    #[error("{0} no longer exists")]
-    Missing(&'static str),
-    #[error("malformed changes: {0}")]
-    Changes(#[from] serde_json::Error),
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
+    #[error("{0}")]
+    Compose(#[from] ComposeError),
 }
 
 impl SendError {
@@ -61,17 +57,16 @@ impl SendError {
     fn is_permanent(&self) -> bool {
         match self {
             SendError::Mail(crate::mailer::MailError::Smtp(error)) => error.is_permanent(),
-            SendError::Mail(_) | SendError::Db(_) => false,
-            SendError::Build(_)
-            | SendError::Address(..)
-            | SendError::Missing(_)
-            | SendError::Changes(_) => true,
+            SendError::Mail(_) => false,
+            SendError::Compose(error) => error.is_permanent(),
+            SendError::Build(_) | SendError::Address(..) => true,
         }
     }
 }
 
 pub struct Deliverer {
     pub db: DatabaseConnection,
+    composer: Composer,
     pub mailer: Mailer,
     pub mail: MailSettings,
     pub policy: DeliveryPolicy,
@@ -94,6 +89,7 @@ impl Deliverer {
         mailer: Mailer,
         mail: MailSettings,
         policy: DeliveryPolicy,
+        tickets: Arc<Signer>,
     ) -> Self {
         let lease = policy.lease;
         let claims = Gather::new(ROWS_PER_ROUND, {
@@ -105,6 +101,11 @@ impl Deliverer {
             move |ids| mark_all_sent(db.clone(), ids)
         });
         Self {
+            composer: Composer {
+                db: db.clone(),
+                tickets,
+                organizer: mail.from.email.to_string(),
+            },
             db,
             mailer,
             mail,
@@ -199,150 +200,18 @@ impl Deliverer {
     }
 
     async fn send(&self, notification: &NotificationModel) -> Result<(), SendError> {
-        let customer = User::find_by_id(notification.user_id)
-            .one(&self.db)
-            .await?
-            .ok_or(SendError::Missing("the customer"))?;
-        let event = Event::find_by_id(notification.event_id)
-            .one(&self.db)
-            .await?
-            .ok_or(SendError::Missing("the event"))?;
-        let booking = match notification.booking_id {
-            Some(id) => Some(
-                Booking::find_by_id(id)
-                    .one(&self.db)
-                    .await?
-                    .ok_or(SendError::Missing("the booking"))?,
-            ),
-            None => None,
-        };
-        let seats = match &booking {
-            Some(booking) => self.seat_labels(booking.id).await?,
-            None => Vec::new(),
-        };
-        let email = match (notification.kind, &booking) {
-            (NotificationKind::BookingConfirmed, Some(booking)) => {
-                let lines = inventory::booking_lines(&self.db, &[booking.id])
-                    .await?
-                    .remove(&booking.id)
-                    .unwrap_or_default();
-                let items = self.item_lines(&lines).await?;
-                templates::booking_confirmed(&customer, &event, booking, &items, &seats)
-            }
-            (NotificationKind::BookingCancelled, Some(booking)) => {
-                templates::booking_cancelled(&customer, &event, booking, &seats)
-            }
-            (NotificationKind::EventCancelled, _) => templates::event_cancelled(&customer, &event),
-            (NotificationKind::WaitlistOffered, _) => {
-                let hold_id = notification
-                    .hold_id
-                    .ok_or(SendError::Missing("the offer"))?;
-                let hold = Hold::find_by_id(hold_id)
-                    .one(&self.db)
-                    .await?
-                    .ok_or(SendError::Missing("the offer"))?;
-                let lines = inventory::hold_lines(&self.db, &[hold.id])
-                    .await?
-                    .remove(&hold.id)
-                    .unwrap_or_default();
-                let items = self.item_lines(&lines).await?;
-                templates::waitlist_offered(&customer, &event, &hold, &items)
-            }
-            (NotificationKind::EventUpdated, _) => {
-                let changes: Vec<EventChange> = match &notification.changes {
-                    Some(json) => serde_json::from_value(json.clone())?,
-                    None => Vec::new(),
-                };
-                templates::event_updated(&customer, &event, &changes)
-            }
-            (NotificationKind::PaymentRefunded, _) => {
-                let refund_id = notification
-                    .refund_id
-                    .ok_or(SendError::Missing("the refund"))?;
-                let refund = Refund::find_by_id(refund_id)
-                    .one(&self.db)
-                    .await?
-                    .ok_or(SendError::Missing("the refund"))?;
-                templates::payment_refunded(&customer, &event, &refund)
-            }
-            (_, None) => return Err(SendError::Missing("the booking")),
-        };
-        let message = self.message(notification.id, &customer, email)?;
-        self.mailer.send(message).await?;
-        Ok(())
-    }
-
-    /// The lines with their types' names, for an email.
-    async fn item_lines(
-        &self,
-        lines: &[inventory::Line],
-    ) -> Result<Vec<templates::ItemLine>, DbErr> {
-        let ids: Vec<Uuid> = lines.iter().map(|line| line.ticket_type_id).collect();
-        let types = TicketType::find()
-            .filter(TicketTypeColumn::Id.is_in(ids))
-            .all(&self.db)
-            .await?;
-        Ok(lines
-            .iter()
-            .map(|line| templates::ItemLine {
-                name: types
-                    .iter()
-                    .find(|t| t.id == line.ticket_type_id)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
-                quantity: line.quantity,
-                unit_price: line.unit_price,
-                discount: line.discount,
-            })
-            .collect())
-    }
-
-    /// The labels of a booking's seats, best first; none on general admission.
-    async fn seat_labels(&self, booking_id: Uuid) -> Result<Vec<String>, DbErr> {
-        let Some(hold) = Hold::find()
-            .filter(HoldColumn::BookingId.eq(booking_id))
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        let seat_ids: Vec<Uuid> = HoldSeat::find()
-            .select_only()
-            .column(HoldSeatColumn::SeatId)
-            .filter(HoldSeatColumn::HoldId.eq(hold.id))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        if seat_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Seat::find()
-            .select_only()
-            .column(SeatColumn::Label)
-            .filter(SeatColumn::Id.is_in(seat_ids))
-            .order_by_asc(SeatColumn::Position)
-            .into_tuple()
-            .all(&self.db)
-            .await
-    }
-
-    fn message(&self, id: Uuid, to: &UserModel, email: Email) -> Result<Message, SendError> {
-        let address = to
+        let (customer, email) = self.composer.compose(notification).await?;
+        let address = customer
             .email
             .parse()
-            .map_err(|e| SendError::Address(to.email.clone(), e))?;
-        Ok(Message::builder()
-            .from(self.mail.from.clone())
-            .to(lettre::message::Mailbox::new(
-                Some(to.name.clone()),
-                address,
-            ))
-            .subject(email.subject)
-            // Stable per notification, so a duplicate (see the module doc) can be
-            // recognised by the receiving side.
-            .message_id(Some(format!("<{id}@booking.notifications>")))
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body)?)
+            .map_err(|e| SendError::Address(customer.email.clone(), e))?;
+        let message = email.message(
+            self.mail.from.clone(),
+            lettre::message::Mailbox::new(Some(customer.name.clone()), address),
+            format!("<{}@booking.notifications>", notification.id),
+        )?;
+        self.mailer.send(message).await?;
+        Ok(())
     }
 
     /// Marks due rows whose job is missing as enqueued and returns their jobs, for

@@ -6,7 +6,9 @@
 //! shares with the api (the job contract, the queue, settings, logging, metrics)
 //! is in `platform`.
 
+mod compose;
 pub mod delivery;
+mod email;
 mod gather;
 pub mod holds;
 pub mod mailer;
@@ -15,7 +17,6 @@ pub mod payments;
 mod poll;
 pub mod runner;
 pub mod settings;
-mod templates;
 
 pub use runner::{Worker, WorkerHandle};
 pub use settings::{DeliveryPolicy, MailSettings, PaymentPolicy, WorkerSettings};

@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         Ok(secs) => Duration::from_secs(secs),
         Err(error) => return config_error(error),
     };
+    let signing_key = match inventory::signing::key_from_env() {
+        Ok(key) => key,
+        Err(error) => return config_error(error),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(storage, settings, metrics_addr, grace)) {
+    match runtime.block_on(run(storage, settings, signing_key, metrics_addr, grace)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -63,6 +67,7 @@ fn config_error(error: ConfigError) -> ExitCode {
 async fn run(
     storage: StorageSettings,
     settings: WorkerSettings,
+    signing_key: Option<String>,
     metrics_addr: SocketAddr,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -79,7 +84,9 @@ async fn run(
         &storage.queue_namespace,
         queues.notifications.redis_connection(),
     )?;
-    let worker = Worker::new(&settings, db, queues, live)?.spawn();
+    // Signs the codes of the tickets it emails, as the api does.
+    let tickets = inventory::signing::signer(&db, signing_key.as_deref()).await?;
+    let worker = Worker::new(&settings, db, queues, live, std::sync::Arc::new(tickets))?.spawn();
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_server = tokio::spawn(metrics::serve(
         listener,

@@ -53,6 +53,7 @@ impl Worker {
         db: DatabaseConnection,
         queues: Queues,
         live: ChangeFeed,
+        tickets: Arc<ticket_code::Signer>,
     ) -> Result<Self, WorkerError> {
         let mailer = Mailer::from_settings(&settings.mail, settings.concurrency)?;
         tracing::info!(mailer = mailer.describe(), queues = ?queues, concurrency = settings.concurrency, "worker configured");
@@ -74,6 +75,7 @@ impl Worker {
                 mailer,
                 settings.mail.clone(),
                 settings.delivery.clone(),
+                tickets,
             )),
             queues,
             concurrency: settings.concurrency,

@@ -50,6 +50,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         status: Set(EventStatus::Scheduled),
         currency: Set("EUR".into()),
         refund_until: Set(None),
+        calendar_sequence: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

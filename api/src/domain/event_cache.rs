@@ -169,6 +169,7 @@ mod tests {
             status: EventStatus::Scheduled,
             currency: "EUR".into(),
             refund_until: None,
+            calendar_sequence: 0,
             created_at: now,
             updated_at: now,
         };

@@ -73,7 +73,7 @@ impl Services {
         observer: Arc<dyn Observer>,
         event_update_delay: std::time::Duration,
         stripe: Option<Arc<stripe_client::Stripe>>,
-        tickets: ticket_code::Signer,
+        tickets: Arc<ticket_code::Signer>,
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
@@ -83,7 +83,7 @@ impl Services {
             request_id: None,
             event_update_delay,
             stripe,
-            tickets: Arc::new(tickets),
+            tickets,
         }
     }
 

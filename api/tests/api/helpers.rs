@@ -807,9 +807,18 @@ pub async fn spawn_worker(settings: &Settings) -> WorkerHandle {
         queues.notifications.redis_connection(),
     )
     .expect("worker change feed");
-    worker::Worker::new(&settings.worker, db, queues, live)
-        .expect("worker")
-        .spawn()
+    let tickets = inventory::signing::signer(&db, settings.ticket_signing_key.as_deref())
+        .await
+        .expect("the ticket signing key");
+    worker::Worker::new(
+        &settings.worker,
+        db,
+        queues,
+        live,
+        std::sync::Arc::new(tickets),
+    )
+    .expect("worker")
+    .spawn()
 }
 
 fn figment() -> Figment {

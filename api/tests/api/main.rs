@@ -9,6 +9,7 @@ mod batching;
 mod bookings;
 mod concurrency;
 mod door;
+mod emails;
 mod events;
 mod faults;
 mod helpers;

@@ -11,12 +11,14 @@ use worker::{
 use crate::helpers::{Mode, TestApp, skipped};
 
 /// A worker's delivery logic on its own, as a second worker racing the app's.
-fn deliverer(app: &TestApp) -> Arc<Deliverer> {
+async fn deliverer(app: &TestApp) -> Arc<Deliverer> {
+    let tickets = inventory::signing::signer(&app.db, None).await.unwrap();
     Arc::new(Deliverer::new(
         app.db.clone(),
         Mailer::from_settings(&app.settings.worker.mail, 1).unwrap(),
         app.settings.worker.mail.clone(),
         app.settings.worker.delivery.clone(),
+        Arc::new(tickets),
     ))
 }
 
@@ -192,7 +194,7 @@ async fn a_job_delivered_many_times_sends_one_email() {
         queue.push(vec![job]).await.unwrap();
     }
     // And several workers race for it directly.
-    let deliverer = deliverer(&app);
+    let deliverer = deliverer(&app).await;
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let deliverer = deliverer.clone();
@@ -242,15 +244,14 @@ async fn concurrent_deliveries_of_a_pending_notification_send_once() {
     .unwrap();
     let id = ids[0];
     let start = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let racers: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let (deliverer, start) = (deliverer(&app), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                deliverer.deliver(id).await.unwrap()
-            })
-        })
-        .collect();
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let (deliverer, start) = (deliverer(&app).await, start.clone());
+        racers.push(tokio::spawn(async move {
+            start.wait().await;
+            deliverer.deliver(id).await.unwrap()
+        }));
+    }
     let mut outcomes = Vec::new();
     for racer in racers {
         outcomes.push(racer.await.unwrap());

@@ -18,12 +18,20 @@ use tokio::{
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub to: Vec<String>,
-    /// Headers and body, with quoted-printable soft line breaks and `=E2=86=92`
-    /// (→) decoded so tests can match on what a reader sees.
+    /// The headers and the plain-text part, decoded, so tests can match on
+    /// what a reader sees.
     pub text: String,
+    /// The message as it was sent (for tests that parse its MIME parts).
+    pub raw: String,
 }
 
 impl Mail {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(self.raw.as_bytes())
+            .expect("a MIME message")
+    }
+
     pub fn subject(&self) -> &str {
         self.text
             .lines()
@@ -169,10 +177,15 @@ impl SmtpSink {
                 }
                 let delay = *self.delay.lock().unwrap();
                 tokio::time::sleep(delay).await;
-                let text = data.replace("=\r\n", "").replace("=E2=86=92", "→");
+                let headers = data.split("\r\n\r\n").next().unwrap_or_default();
+                let body = mail_parser::MessageParser::default()
+                    .parse(data.as_bytes())
+                    .and_then(|message| message.body_text(0).map(|text| text.into_owned()))
+                    .unwrap_or_default();
                 self.received.lock().unwrap().push(Mail {
                     to: std::mem::take(&mut recipients),
-                    text,
+                    text: format!("{headers}\r\n\r\n{body}"),
+                    raw: data,
                 });
                 b"250 OK queued\r\n"
             } else if command == "QUIT" {

@@ -55,6 +55,7 @@ async fn cancel_event(
     active.available_tickets = Set(event.total_tickets);
     active.held_tickets = Set(0);
     active.booked_tickets = Set(0);
+    active.calendar_sequence = Set(event.calendar_sequence.saturating_add(1));
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
 

@@ -99,6 +99,9 @@ async fn update_event(
         active.admit_per_minute = Set(room.admit_per_minute);
         active.pass_minutes = Set(room.pass_minutes);
     }
+    if !changes.is_empty() {
+        active.calendar_sequence = Set(event.calendar_sequence.saturating_add(1));
+    }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
     // More capacity: the waitlist first.

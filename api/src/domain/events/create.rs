@@ -71,6 +71,7 @@ async fn create_event(
         status: Set(EventStatus::Scheduled),
         currency: Set(currency.code().to_owned()),
         refund_until: Set(sale.refund_until),
+        calendar_sequence: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

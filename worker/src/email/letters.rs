@@ -1,14 +1,10 @@
-//! The text of each notification email, rendered from current database rows.
-
-use entity::prelude::*;
+//! What each notification says, as a [`Letter`] (rendered by `templates/`).
 
 use chrono::{DateTime, Utc};
+use entity::prelude::*;
 use platform::EventChange;
 
-pub struct Email {
-    pub subject: String,
-    pub body: String,
-}
+use super::{Change, Fact, Letter, TicketCard};
 
 /// A time as a person reads it.
 fn readable(at: DateTime<Utc>) -> String {
@@ -19,8 +15,8 @@ fn when(event: &EventModel) -> String {
     readable(event.starts_at)
 }
 
-/// One change as a line of the email: a label, then old → new.
-fn describe(change: &EventChange) -> String {
+/// One change: a label, then old → new.
+fn describe(change: &EventChange) -> Change {
     let or_none = |text: &Option<String>| text.clone().unwrap_or_else(|| "(none)".into());
     let (label, old, new) = match change {
         EventChange::Title { old, new } => ("Title", old.clone(), new.clone()),
@@ -29,16 +25,7 @@ fn describe(change: &EventChange) -> String {
         EventChange::StartsAt { old, new } => ("Starts", readable(*old), readable(*new)),
         EventChange::EndsAt { old, new } => ("Ends", readable(*old), readable(*new)),
     };
-    format!("  {label}: {old} → {new}\n")
-}
-
-/// `Seats:    Floor A-1, Floor A-2` and a line break, or nothing.
-fn seat_line(seats: &[String]) -> String {
-    if seats.is_empty() {
-        String::new()
-    } else {
-        format!("Seats:    {}\n", seats.join(", "))
-    }
+    Change { label, old, new }
 }
 
 /// So many tickets of one type, as an email lists them.
@@ -72,23 +59,43 @@ pub fn money(minor: i64, currency: &str) -> String {
     )
 }
 
-/// One line per type (its unit price, and the discount off each), then the
+/// A line per type (its unit price, and the discount off each), then the
 /// total.
-fn priced(items: &[ItemLine], total: i64, currency: &str) -> String {
-    let mut lines = String::new();
-    for item in items {
-        lines.push_str(&format!(
-            "          {} × {} at {}",
-            item.quantity,
-            item.name,
-            money(item.unit_price, currency)
-        ));
-        if item.discount > 0 {
-            lines.push_str(&format!(", {} off each", money(item.discount, currency)));
-        }
-        lines.push('\n');
+fn priced(items: &[ItemLine], total: i64, currency: &str) -> Vec<Fact> {
+    let mut facts: Vec<Fact> = items
+        .iter()
+        .map(|item| {
+            let mut line = format!(
+                "{} × {} at {}",
+                item.quantity,
+                item.name,
+                money(item.unit_price, currency)
+            );
+            if item.discount > 0 {
+                line.push_str(&format!(", {} off each", money(item.discount, currency)));
+            }
+            Fact::new("", line)
+        })
+        .collect();
+    facts.push(Fact::new("Total", money(total, currency)));
+    facts
+}
+
+/// The event as every letter about it names it.
+fn event_facts(event: &EventModel) -> Vec<Fact> {
+    vec![
+        Fact::new("Event", event.title.clone()),
+        Fact::new("Venue", event.venue.clone()),
+        Fact::new("Starts", when(event)),
+    ]
+}
+
+fn greeting(subject: String, customer: &UserModel) -> Letter {
+    Letter {
+        subject,
+        name: customer.name.clone(),
+        ..Letter::default()
     }
-    format!("{lines}Total:    {}\n", money(total, currency))
 }
 
 pub fn booking_confirmed(
@@ -97,29 +104,21 @@ pub fn booking_confirmed(
     booking: &BookingModel,
     items: &[ItemLine],
     seats: &[String],
-) -> Email {
-    Email {
-        subject: format!("Booking confirmed: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             your booking is confirmed.\n\n\
-             Event:    {title}\n\
-             Venue:    {venue}\n\
-             Starts:   {starts}\n\
-             Tickets:  {quantity}\n\
-             {priced}\
-             {seats}\
-             Booking:  {booking_id}\n\n\
-             See you there!\n",
-            name = customer.name,
-            title = event.title,
-            venue = event.venue,
-            starts = when(event),
-            quantity = booking.quantity,
-            priced = priced(items, booking.total, &booking.currency),
-            seats = seat_line(seats),
-            booking_id = booking.id,
-        ),
+    tickets: Vec<TicketCard>,
+) -> Letter {
+    let mut facts = event_facts(event);
+    facts.push(Fact::new("Tickets", booking.quantity.to_string()));
+    facts.extend(priced(items, booking.total, &booking.currency));
+    if !seats.is_empty() {
+        facts.push(Fact::new("Seats", seats.join(", ")));
+    }
+    facts.push(Fact::new("Booking", booking.id.to_string()));
+    Letter {
+        intro: vec!["your booking is confirmed.".into()],
+        facts,
+        tickets,
+        outro: vec!["See you there!".into()],
+        ..greeting(format!("Booking confirmed: {}", event.title), customer)
     }
 }
 
@@ -128,64 +127,53 @@ pub fn booking_cancelled(
     event: &EventModel,
     booking: &BookingModel,
     seats: &[String],
-) -> Email {
+) -> Letter {
     let released = if seats.is_empty() {
         format!("its {} ticket(s) released", booking.quantity)
     } else {
         format!("its seats ({}) released", seats.join(", "))
     };
-    Email {
-        subject: format!("Booking cancelled: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             your booking {booking_id} for {title} ({starts}, {venue}) has been cancelled \
-             and {released}.\n",
-            name = customer.name,
+    Letter {
+        intro: vec![format!(
+            "your booking {booking_id} for {title} ({starts}, {venue}) has been cancelled \
+             and {released}.",
             booking_id = booking.id,
             title = event.title,
             starts = when(event),
             venue = event.venue,
-        ),
+        )],
+        ..greeting(format!("Booking cancelled: {}", event.title), customer)
     }
 }
 
-pub fn event_cancelled(customer: &UserModel, event: &EventModel) -> Email {
-    Email {
-        subject: format!("Event cancelled: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             we are sorry: {title} ({starts}, {venue}) has been cancelled by its \
-             organizer. Your booking for it is cancelled too.\n",
-            name = customer.name,
+pub fn event_cancelled(customer: &UserModel, event: &EventModel) -> Letter {
+    Letter {
+        intro: vec![format!(
+            "we are sorry: {title} ({starts}, {venue}) has been cancelled by its \
+             organizer. Your booking for it is cancelled too.",
             title = event.title,
             starts = when(event),
             venue = event.venue,
-        ),
+        )],
+        ..greeting(format!("Event cancelled: {}", event.title), customer)
     }
 }
 
-pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventChange]) -> Email {
-    let lines: String = changes.iter().map(describe).collect();
-    Email {
-        subject: format!("Event changed: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             an event you hold tickets for has changed:\n\n\
-             {lines}\n\
-             Event:  {title}\n\
-             Venue:  {venue}\n\
-             Starts: {starts}\n\n\
-             Your booking stays valid.\n",
-            name = customer.name,
-            title = event.title,
-            venue = event.venue,
-            starts = when(event),
-        ),
+pub fn event_updated(customer: &UserModel, event: &EventModel, changes: &[EventChange]) -> Letter {
+    Letter {
+        intro: vec!["an event you hold tickets for has changed:".into()],
+        changes: changes.iter().map(describe).collect(),
+        facts: event_facts(event),
+        outro: vec![
+            "Your booking stays valid; the attached calendar entry replaces the one you have."
+                .into(),
+        ],
+        ..greeting(format!("Event changed: {}", event.title), customer)
     }
 }
 
 /// Money sent back: why, and how much.
-pub fn payment_refunded(customer: &UserModel, event: &EventModel, refund: &RefundModel) -> Email {
+pub fn payment_refunded(customer: &UserModel, event: &EventModel, refund: &RefundModel) -> Letter {
     let why = match refund.reason {
         RefundReason::BookingCancelled => "you cancelled your booking",
         RefundReason::EventCancelled => "the event was cancelled by its organizer",
@@ -195,20 +183,19 @@ pub fn payment_refunded(customer: &UserModel, event: &EventModel, refund: &Refun
         RefundReason::AmountMismatch => "the payment did not match the price of your tickets",
         RefundReason::PaidTwice => "your tickets had already been paid for",
     };
-    Email {
-        subject: format!("Refund: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             we have refunded {amount} for {title} ({starts}, {venue}) because {why}.\n\
-             It may take a few days to show on your statement.\n\n\
-             Refund:   {refund_id}\n",
-            name = customer.name,
-            amount = money(refund.amount, &refund.currency),
-            title = event.title,
-            starts = when(event),
-            venue = event.venue,
-            refund_id = refund.id,
-        ),
+    Letter {
+        intro: vec![
+            format!(
+                "we have refunded {amount} for {title} ({starts}, {venue}) because {why}.",
+                amount = money(refund.amount, &refund.currency),
+                title = event.title,
+                starts = when(event),
+                venue = event.venue,
+            ),
+            "It may take a few days to show on your statement.".into(),
+        ],
+        facts: vec![Fact::new("Refund", refund.id.to_string())],
+        ..greeting(format!("Refund: {}", event.title), customer)
     }
 }
 
@@ -218,38 +205,45 @@ pub fn waitlist_offered(
     event: &EventModel,
     hold: &HoldModel,
     items: &[ItemLine],
-) -> Email {
+) -> Letter {
     let minutes = (hold.expires_at - hold.created_at).num_minutes();
-    Email {
-        subject: format!("Tickets are waiting for you: {}", event.title),
-        body: format!(
-            "Hello {name},\n\n\
-             tickets came back for {title} ({starts}, {venue}), and you were next on \
+    Letter {
+        intro: vec![format!(
+            "tickets came back for {title} ({starts}, {venue}), and you were next on \
              the waitlist: {quantity} ticket(s) are held for you for {minutes} minutes, \
-             until {until}.\n\n\
-             {priced}\n\
-             Confirm them before then to book them (hold {hold_id}); after that they \
-             go to the next person in line.\n",
-            name = customer.name,
+             until {until}.",
             title = event.title,
             starts = when(event),
             venue = event.venue,
             quantity = hold.quantity,
-            priced = priced(items, hold.total, &hold.currency),
             until = readable(hold.expires_at),
+        )],
+        facts: priced(items, hold.total, &hold.currency),
+        outro: vec![format!(
+            "Confirm them before then to book them (hold {hold_id}); after that they \
+             go to the next person in line.",
             hold_id = hold.id,
-        ),
+        )],
+        ..greeting(
+            format!("Tickets are waiting for you: {}", event.title),
+            customer,
+        )
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::{TimeZone, Utc};
     use uuid::Uuid;
 
     use super::*;
+    use crate::email::Email;
 
-    fn event() -> EventModel {
+    fn rendered(letter: Letter) -> Email {
+        Email::new(letter, None).unwrap()
+    }
+
+    pub(crate) fn event() -> EventModel {
         let at = Utc.with_ymd_and_hms(2030, 5, 1, 19, 0, 0).unwrap();
         EventModel {
             id: Uuid::now_v7(),
@@ -273,6 +267,7 @@ mod tests {
             status: EventStatus::Scheduled,
             currency: "EUR".into(),
             refund_until: None,
+            calendar_sequence: 0,
             created_at: at,
             updated_at: at,
         }
@@ -310,18 +305,18 @@ mod tests {
                 new: Some("Talks".into()),
             },
         ];
-        let email = event_updated(&customer(), &event, &changes);
-        assert_eq!(email.subject, "Event changed: Night of Rust");
+        let email = rendered(event_updated(&customer(), &event, &changes));
+        assert_eq!(email.letter.subject, "Event changed: Night of Rust");
         assert!(
-            email.body.contains(
+            email.text.contains(
                 "  Venue: Hall A → Hall B\n  Title: Old → Night of Rust\n  \
                  Starts: Wednesday 1 May 2030, 19:00 UTC → Wednesday 1 May 2030, 20:00 UTC\n  \
                  Description: (none) → Talks\n"
             ),
             "{}",
-            email.body
+            email.text
         );
-        assert!(email.body.starts_with("Hello Ann,"));
+        assert!(email.text.starts_with("Hello Ann,"));
     }
 
     #[test]
@@ -355,32 +350,46 @@ mod tests {
                 discount: 250,
             },
         ];
-        let email = booking_confirmed(&customer(), &event, &booking, &items, &[]);
-        assert!(!email.body.contains("Seats:"), "{}", email.body);
+        let email = rendered(booking_confirmed(
+            &customer(),
+            &event,
+            &booking,
+            &items,
+            &[],
+            Vec::new(),
+        ));
+        assert!(!email.text.contains("Seats:"), "{}", email.text);
         assert!(
-            email.body.contains(
+            email.text.contains(
                 "Tickets:  3\n          2 × Standard at 20.00 EUR\n          \
                  1 × Student at 20.00 EUR, 2.50 EUR off each\nTotal:    57.50 EUR\n"
             ),
             "{}",
-            email.body
+            email.text
         );
         let seats = ["Floor A-1".to_owned(), "Floor A-2".to_owned()];
-        let seated = booking_confirmed(&customer(), &event, &booking, &[], &seats);
+        let seated = rendered(booking_confirmed(
+            &customer(),
+            &event,
+            &booking,
+            &[],
+            &seats,
+            Vec::new(),
+        ));
         assert!(
             seated
-                .body
+                .text
                 .contains("Total:    57.50 EUR\nSeats:    Floor A-1, Floor A-2\nBooking:"),
             "{}",
-            seated.body
+            seated.text
         );
-        let cancelled = booking_cancelled(&customer(), &event, &booking, &seats);
+        let cancelled = rendered(booking_cancelled(&customer(), &event, &booking, &seats));
         assert!(
             cancelled
-                .body
+                .text
                 .contains("its seats (Floor A-1, Floor A-2) released"),
             "{}",
-            cancelled.body
+            cancelled.text
         );
         for expected in [
             "Night of Rust",
@@ -390,9 +399,9 @@ mod tests {
             &booking.id.to_string(),
         ] {
             assert!(
-                email.body.contains(expected),
+                email.text.contains(expected),
                 "missing {expected:?}: {}",
-                email.body
+                email.text
             );
         }
     }
@@ -431,17 +440,20 @@ mod tests {
             unit_price: 0,
             discount: 0,
         }];
-        let email = waitlist_offered(&customer(), &event, &hold, &items);
-        assert_eq!(email.subject, "Tickets are waiting for you: Night of Rust");
+        let email = rendered(waitlist_offered(&customer(), &event, &hold, &items));
+        assert_eq!(
+            email.letter.subject,
+            "Tickets are waiting for you: Night of Rust"
+        );
         for expected in [
             "2 ticket(s) are held for you for 30 minutes",
             "until Wednesday 1 May 2030, 18:30 UTC",
             &hold.id.to_string(),
         ] {
             assert!(
-                email.body.contains(expected),
+                email.text.contains(expected),
                 "missing {expected:?}: {}",
-                email.body
+                email.text
             );
         }
     }

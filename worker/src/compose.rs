@@ -1,0 +1,300 @@
+//! A notification's email, written from the rows as they are when it is sent
+//! (a job carries ids only).
+
+use std::{collections::HashMap, sync::Arc};
+
+use entity::prelude::*;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use ticket_code::Signer;
+use uuid::Uuid;
+
+use platform::EventChange;
+
+use crate::email::{self, CalendarFile, CalendarMethod, Email, ItemLine, Letter, TicketCard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("{0} no longer exists")]
+    Missing(&'static str),
+    #[error("malformed changes: {0}")]
+    Changes(#[from] serde_json::Error),
+    #[error("{0}")]
+    Qr(#[from] email::QrError),
+    #[error("rendering the email: {0}")]
+    Render(#[from] askama::Error),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl ComposeError {
+    /// Only a database error may pass; the rest would fail the same way again.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, ComposeError::Db(_))
+    }
+}
+
+pub struct Composer {
+    pub db: DatabaseConnection,
+    /// Signs the codes the tickets' QR codes carry.
+    pub tickets: Arc<Signer>,
+    /// The address calendar entries name as their organizer (the sender's).
+    pub organizer: String,
+}
+
+impl Composer {
+    /// Whom `notification` goes to, and what it says.
+    pub async fn compose(
+        &self,
+        notification: &NotificationModel,
+    ) -> Result<(UserModel, Email), ComposeError> {
+        let customer = User::find_by_id(notification.user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(ComposeError::Missing("the customer"))?;
+        let event = Event::find_by_id(notification.event_id)
+            .one(&self.db)
+            .await?
+            .ok_or(ComposeError::Missing("the event"))?;
+        let booking = match notification.booking_id {
+            Some(id) => Some(
+                Booking::find_by_id(id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(ComposeError::Missing("the booking"))?,
+            ),
+            None => None,
+        };
+        let (letter, calendar): (Letter, Option<(CalendarMethod, Vec<Uuid>)>) =
+            match (notification.kind, &booking) {
+                (NotificationKind::BookingConfirmed, Some(booking)) => {
+                    let lines = inventory::booking_lines(&self.db, &[booking.id])
+                        .await?
+                        .remove(&booking.id)
+                        .unwrap_or_default();
+                    let items = self.item_lines(&lines).await?;
+                    let seats = self.seat_labels(booking.id).await?;
+                    let tickets = self.ticket_cards(booking).await?;
+                    (
+                        email::booking_confirmed(
+                            &customer, &event, booking, &items, &seats, tickets,
+                        ),
+                        Some((CalendarMethod::Publish, vec![booking.id])),
+                    )
+                }
+                (NotificationKind::BookingCancelled, Some(booking)) => {
+                    let seats = self.seat_labels(booking.id).await?;
+                    (
+                        email::booking_cancelled(&customer, &event, booking, &seats),
+                        Some((CalendarMethod::Cancel, vec![booking.id])),
+                    )
+                }
+                (NotificationKind::EventCancelled, _) => (
+                    email::event_cancelled(&customer, &event),
+                    Some((
+                        CalendarMethod::Cancel,
+                        self.bookings_of(&customer, &event, None).await?,
+                    )),
+                ),
+                (NotificationKind::WaitlistOffered, _) => {
+                    let hold_id = notification
+                        .hold_id
+                        .ok_or(ComposeError::Missing("the offer"))?;
+                    let hold = Hold::find_by_id(hold_id)
+                        .one(&self.db)
+                        .await?
+                        .ok_or(ComposeError::Missing("the offer"))?;
+                    let lines = inventory::hold_lines(&self.db, &[hold.id])
+                        .await?
+                        .remove(&hold.id)
+                        .unwrap_or_default();
+                    let items = self.item_lines(&lines).await?;
+                    (
+                        email::waitlist_offered(&customer, &event, &hold, &items),
+                        None,
+                    )
+                }
+                (NotificationKind::EventUpdated, _) => {
+                    let changes: Vec<EventChange> = match &notification.changes {
+                        Some(json) => serde_json::from_value(json.clone())?,
+                        None => Vec::new(),
+                    };
+                    let confirmed = Some(BookingStatus::Confirmed);
+                    (
+                        email::event_updated(&customer, &event, &changes),
+                        Some((
+                            CalendarMethod::Publish,
+                            self.bookings_of(&customer, &event, confirmed).await?,
+                        )),
+                    )
+                }
+                (NotificationKind::PaymentRefunded, _) => {
+                    let refund_id = notification
+                        .refund_id
+                        .ok_or(ComposeError::Missing("the refund"))?;
+                    let refund = Refund::find_by_id(refund_id)
+                        .one(&self.db)
+                        .await?
+                        .ok_or(ComposeError::Missing("the refund"))?;
+                    (email::payment_refunded(&customer, &event, &refund), None)
+                }
+                (_, None) => return Err(ComposeError::Missing("the booking")),
+            };
+        let calendar =
+            calendar
+                .filter(|(_, bookings)| !bookings.is_empty())
+                .map(|(method, bookings)| CalendarFile {
+                    method,
+                    ics: email::calendar(
+                        &event,
+                        &bookings,
+                        &self.organizer,
+                        method,
+                        platform::db::now(),
+                    ),
+                });
+        Ok((customer, Email::new(letter, calendar)?))
+    }
+
+    /// The customer's bookings at the event (in `status`, if given), each a
+    /// calendar entry.
+    async fn bookings_of(
+        &self,
+        customer: &UserModel,
+        event: &EventModel,
+        status: Option<BookingStatus>,
+    ) -> Result<Vec<Uuid>, DbErr> {
+        let mut query = Booking::find()
+            .select_only()
+            .column(BookingColumn::Id)
+            .filter(BookingColumn::EventId.eq(event.id))
+            .filter(BookingColumn::UserId.eq(customer.id));
+        if let Some(status) = status {
+            query = query.filter(BookingColumn::Status.eq(status));
+        }
+        query
+            .order_by_asc(BookingColumn::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+
+    /// Each ticket of the booking with its code and QR code, in the order
+    /// they were made.
+    async fn ticket_cards(&self, booking: &BookingModel) -> Result<Vec<TicketCard>, ComposeError> {
+        let tickets = Ticket::find()
+            .filter(TicketColumn::BookingId.eq(booking.id))
+            .order_by_asc(TicketColumn::Id)
+            .all(&self.db)
+            .await?;
+        if tickets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let types = self
+            .type_names(tickets.iter().map(|t| t.ticket_type_id))
+            .await?;
+        let seat_ids: Vec<Uuid> = tickets.iter().filter_map(|t| t.seat_id).collect();
+        let seats: HashMap<Uuid, String> = if seat_ids.is_empty() {
+            HashMap::new()
+        } else {
+            Seat::find()
+                .select_only()
+                .column(SeatColumn::Id)
+                .column(SeatColumn::Label)
+                .filter(SeatColumn::Id.is_in(seat_ids))
+                .into_tuple::<(Uuid, String)>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        tickets
+            .iter()
+            .enumerate()
+            .map(|(index, ticket)| {
+                let code = self.tickets.code(ticket.id, ticket.event_id);
+                let (qr, qr_side) = email::qr_png(&code)?;
+                let kind = types
+                    .get(&ticket.ticket_type_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let label = match ticket.seat_id.and_then(|seat| seats.get(&seat)) {
+                    Some(seat) => format!("{kind}, {seat}"),
+                    None => kind,
+                };
+                Ok(TicketCard {
+                    label,
+                    code,
+                    content_id: format!("ticket-{}.{}@booking", index + 1, ticket.id),
+                    qr,
+                    qr_side,
+                })
+            })
+            .collect()
+    }
+
+    async fn type_names(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<HashMap<Uuid, String>, DbErr> {
+        let mut ids: Vec<Uuid> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(TicketType::find()
+            .select_only()
+            .column(TicketTypeColumn::Id)
+            .column(TicketTypeColumn::Name)
+            .filter(TicketTypeColumn::Id.is_in(ids))
+            .into_tuple::<(Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The lines with their types' names, for an email.
+    async fn item_lines(&self, lines: &[inventory::Line]) -> Result<Vec<ItemLine>, DbErr> {
+        let names = self
+            .type_names(lines.iter().map(|line| line.ticket_type_id))
+            .await?;
+        Ok(lines
+            .iter()
+            .map(|line| ItemLine {
+                name: names.get(&line.ticket_type_id).cloned().unwrap_or_default(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                discount: line.discount,
+            })
+            .collect())
+    }
+
+    /// The labels of a booking's seats, best first; none on general admission.
+    async fn seat_labels(&self, booking_id: Uuid) -> Result<Vec<String>, DbErr> {
+        let Some(hold) = Hold::find()
+            .filter(HoldColumn::BookingId.eq(booking_id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let seat_ids: Vec<Uuid> = HoldSeat::find()
+            .select_only()
+            .column(HoldSeatColumn::SeatId)
+            .filter(HoldSeatColumn::HoldId.eq(hold.id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if seat_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Seat::find()
+            .select_only()
+            .column(SeatColumn::Label)
+            .filter(SeatColumn::Id.is_in(seat_ids))
+            .order_by_asc(SeatColumn::Position)
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+}
