@@ -73,9 +73,27 @@ impl Composer {
                         .await?
                         .remove(&booking.id)
                         .unwrap_or_default();
-                    let items = self.item_lines(&lines).await?;
-                    let seats = self.seat_labels(booking.id).await?;
-                    let tickets = self.ticket_cards(booking).await?;
+                    let tickets = Ticket::find()
+                        .filter(TicketColumn::BookingId.eq(booking.id))
+                        .order_by_asc(TicketColumn::Id)
+                        .all(&self.db)
+                        .await?;
+                    let names = self
+                        .type_names(
+                            lines
+                                .iter()
+                                .map(|line| line.ticket_type_id)
+                                .chain(tickets.iter().map(|ticket| ticket.ticket_type_id)),
+                        )
+                        .await?;
+                    let items = item_lines(&lines, &names);
+                    // A booking made before tickets existed has none; its seats
+                    // are its hold's.
+                    let (seats, tickets) = if tickets.is_empty() {
+                        (self.seat_labels(booking.id).await?, Vec::new())
+                    } else {
+                        self.ticket_cards(&tickets, &names).await?
+                    };
                     (
                         email::booking_confirmed(
                             &customer, &event, booking, &items, &seats, tickets,
@@ -109,7 +127,10 @@ impl Composer {
                         .await?
                         .remove(&hold.id)
                         .unwrap_or_default();
-                    let items = self.item_lines(&lines).await?;
+                    let names = self
+                        .type_names(lines.iter().map(|line| line.ticket_type_id))
+                        .await?;
+                    let items = item_lines(&lines, &names);
                     (
                         email::waitlist_offered(&customer, &event, &hold, &items),
                         None,
@@ -158,68 +179,69 @@ impl Composer {
     }
 
     /// The customer's bookings at the event (in `status`, if given), each a
-    /// calendar entry.
+    /// calendar entry. Looked up by customer alone: one customer has few
+    /// bookings, while an event's are what a fan-out to all its customers
+    /// would scan once per email if the planner chose the event's index.
     async fn bookings_of(
         &self,
         customer: &UserModel,
         event: &EventModel,
         status: Option<BookingStatus>,
     ) -> Result<Vec<Uuid>, DbErr> {
-        let mut query = Booking::find()
+        let bookings: Vec<(Uuid, Uuid, BookingStatus)> = Booking::find()
             .select_only()
             .column(BookingColumn::Id)
-            .filter(BookingColumn::EventId.eq(event.id))
-            .filter(BookingColumn::UserId.eq(customer.id));
-        if let Some(status) = status {
-            query = query.filter(BookingColumn::Status.eq(status));
-        }
-        query
-            .order_by_asc(BookingColumn::Id)
+            .column(BookingColumn::EventId)
+            .column(BookingColumn::Status)
+            .filter(BookingColumn::UserId.eq(customer.id))
             .into_tuple()
             .all(&self.db)
-            .await
+            .await?;
+        let mut ids: Vec<Uuid> = bookings
+            .into_iter()
+            .filter(|(_, event_id, booking_status)| {
+                *event_id == event.id && status.is_none_or(|wanted| wanted == *booking_status)
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
-    /// Each ticket of the booking with its code and QR code, in the order
-    /// they were made.
-    async fn ticket_cards(&self, booking: &BookingModel) -> Result<Vec<TicketCard>, ComposeError> {
-        let tickets = Ticket::find()
-            .filter(TicketColumn::BookingId.eq(booking.id))
-            .order_by_asc(TicketColumn::Id)
-            .all(&self.db)
-            .await?;
-        if tickets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let types = self
-            .type_names(tickets.iter().map(|t| t.ticket_type_id))
-            .await?;
+    /// The labels of the tickets' seats, best first (none on general
+    /// admission), and each ticket with its code and QR code.
+    async fn ticket_cards(
+        &self,
+        tickets: &[TicketModel],
+        type_names: &HashMap<Uuid, String>,
+    ) -> Result<(Vec<String>, Vec<TicketCard>), ComposeError> {
         let seat_ids: Vec<Uuid> = tickets.iter().filter_map(|t| t.seat_id).collect();
-        let seats: HashMap<Uuid, String> = if seat_ids.is_empty() {
-            HashMap::new()
+        let seats: Vec<(Uuid, String)> = if seat_ids.is_empty() {
+            Vec::new()
         } else {
             Seat::find()
                 .select_only()
                 .column(SeatColumn::Id)
                 .column(SeatColumn::Label)
                 .filter(SeatColumn::Id.is_in(seat_ids))
-                .into_tuple::<(Uuid, String)>()
+                .order_by_asc(SeatColumn::Position)
+                .into_tuple()
                 .all(&self.db)
                 .await?
-                .into_iter()
-                .collect()
         };
-        tickets
+        let label_of: HashMap<Uuid, &String> =
+            seats.iter().map(|(id, label)| (*id, label)).collect();
+        let cards = tickets
             .iter()
             .enumerate()
             .map(|(index, ticket)| {
                 let code = self.tickets.code(ticket.id, ticket.event_id);
                 let (qr, qr_side) = email::qr_png(&code)?;
-                let kind = types
+                let kind = type_names
                     .get(&ticket.ticket_type_id)
                     .cloned()
                     .unwrap_or_default();
-                let label = match ticket.seat_id.and_then(|seat| seats.get(&seat)) {
+                let label = match ticket.seat_id.and_then(|seat| label_of.get(&seat)) {
                     Some(seat) => format!("{kind}, {seat}"),
                     None => kind,
                 };
@@ -231,7 +253,8 @@ impl Composer {
                     qr_side,
                 })
             })
-            .collect()
+            .collect::<Result<_, ComposeError>>()?;
+        Ok((seats.into_iter().map(|(_, label)| label).collect(), cards))
     }
 
     async fn type_names(
@@ -253,23 +276,8 @@ impl Composer {
             .collect())
     }
 
-    /// The lines with their types' names, for an email.
-    async fn item_lines(&self, lines: &[inventory::Line]) -> Result<Vec<ItemLine>, DbErr> {
-        let names = self
-            .type_names(lines.iter().map(|line| line.ticket_type_id))
-            .await?;
-        Ok(lines
-            .iter()
-            .map(|line| ItemLine {
-                name: names.get(&line.ticket_type_id).cloned().unwrap_or_default(),
-                quantity: line.quantity,
-                unit_price: line.unit_price,
-                discount: line.discount,
-            })
-            .collect())
-    }
-
-    /// The labels of a booking's seats, best first; none on general admission.
+    /// The labels of a booking's seats, best first, from its hold; none on
+    /// general admission.
     async fn seat_labels(&self, booking_id: Uuid) -> Result<Vec<String>, DbErr> {
         let Some(hold) = Hold::find()
             .filter(HoldColumn::BookingId.eq(booking_id))
@@ -297,4 +305,20 @@ impl Composer {
             .all(&self.db)
             .await
     }
+}
+
+/// The lines with their types' names, for an email.
+fn item_lines(lines: &[inventory::Line], type_names: &HashMap<Uuid, String>) -> Vec<ItemLine> {
+    lines
+        .iter()
+        .map(|line| ItemLine {
+            name: type_names
+                .get(&line.ticket_type_id)
+                .cloned()
+                .unwrap_or_default(),
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            discount: line.discount,
+        })
+        .collect()
 }
