@@ -289,3 +289,36 @@ async fn an_update_replaces_the_calendar_entry_and_a_cancellation_removes_it() {
         "no tickets to show any more"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_booking_takes_its_calendar_entry_back() {
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let (_, kept) = app.book(&customer, id(&event), 1).await;
+    let (_, cancelled) = app.book(&customer, id(&event), 2).await;
+    app.smtp.wait_for(2).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/bookings/{}/cancel", id(&cancelled)),
+            Some(&customer.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mails = app.smtp.wait_for(3).await;
+    let cancellation = open(
+        mails
+            .iter()
+            .find(|mail| mail.subject().starts_with("Booking cancelled"))
+            .expect("the cancellation email"),
+    );
+    let (method, calendar) = cancellation.ics.expect("an .ics");
+    assert_eq!(method, "CANCEL");
+    let entries = entries(&calendar);
+    assert_eq!(entries.len(), 1, "only the cancelled booking's entry");
+    assert_eq!(entries[0].0, format!("{}@booking", id(&cancelled)));
+    assert_ne!(entries[0].0, format!("{}@booking", id(&kept)));
+    assert_eq!(entries[0].5, "CANCELLED");
+}
