@@ -45,6 +45,7 @@ macro_rules! routes_and_document {
                 (name = "payments", description = "Paying for a hold: Stripe, its webhook, and manual payments"),
                 (name = "door", description = "Tickets with their codes, door devices, check-in online and offline"),
                 (name = "bookings", description = "Tickets"),
+                (name = "webhooks", description = "Where an organizer's other systems hear of bookings, changes, refunds and check-ins"),
                 (name = "operations", description = "Health, readiness, metrics"),
             )
         )]
@@ -100,6 +101,11 @@ routes_and_document! {
         routes::bookings::list_own,
         routes::bookings::get,
         routes::bookings::cancel,
+        routes::webhooks::list,
+        routes::webhooks::create,
+        routes::webhooks::read,
+        routes::webhooks::change,
+        routes::webhooks::remove,
     ],
     operations: [
         routes::health::health,

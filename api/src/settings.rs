@@ -42,6 +42,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Card payments (`STRIPE_*`); `None`: manual payments only.
     pub stripe: Option<stripe_client::StripeSettings>,
+    /// Where webhook endpoints may point: `WEBHOOK_ALLOW_HTTP`,
+    /// `WEBHOOK_ALLOW_PRIVATE` (both off: public `https://` only).
+    pub webhook_destinations: webhook::DestinationRules,
     /// `TICKET_SIGNING_KEY`: base64url of a 32-byte Ed25519 seed; unset, one
     /// is made once and kept in the database.
     pub ticket_signing_key: Option<String>,
@@ -124,6 +127,10 @@ impl Settings {
             )?),
             metrics_token: env::optional("METRICS_TOKEN"),
             stripe: stripe_client::StripeSettings::from_env()?,
+            webhook_destinations: webhook::DestinationRules {
+                allow_http: env::parsed_or("WEBHOOK_ALLOW_HTTP", false)?,
+                allow_private: env::parsed_or("WEBHOOK_ALLOW_PRIVATE", false)?,
+            },
             ticket_signing_key: inventory::signing::key_from_env()?,
         })
     }

@@ -101,15 +101,18 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     Ok(App {
         rate_limiter,
         live: LiveHub::new(db.clone(), live.clone(), settings.rate_limits.streams()),
-        services: Services::new(
-            db,
-            queues,
-            live,
-            std::sync::Arc::new(crate::metrics::BusinessMetrics),
-            settings.event_update_delay,
-            stripe,
-            tickets,
-        ),
+        services: Services {
+            webhook_destinations: settings.webhook_destinations,
+            ..Services::new(
+                db,
+                queues,
+                live,
+                std::sync::Arc::new(crate::metrics::BusinessMetrics),
+                settings.event_update_delay,
+                stripe,
+                tickets,
+            )
+        },
         tokens: TokenKeys::new(&settings.auth.secret, settings.auth.token_ttl),
         #[cfg(feature = "embedded-worker")]
         embedded_worker,

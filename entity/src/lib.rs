@@ -1,5 +1,5 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys`, `webhook_endpoints`, `webhook_endpoint_events` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
@@ -24,6 +24,8 @@ pub mod ticket;
 pub mod ticket_type;
 pub mod user;
 pub mod waitlist_entry;
+pub mod webhook_endpoint;
+pub mod webhook_endpoint_event;
 
 pub mod prelude {
     pub use super::booking::{
@@ -105,5 +107,13 @@ pub mod prelude {
     pub use super::waitlist_entry::{
         ActiveModel as WaitlistEntryActiveModel, Column as WaitlistEntryColumn,
         Entity as WaitlistEntry, Model as WaitlistEntryModel, WaitlistStatus,
+    };
+    pub use super::webhook_endpoint::{
+        ActiveModel as WebhookEndpointActiveModel, Column as WebhookEndpointColumn,
+        Entity as WebhookEndpoint, Model as WebhookEndpointModel,
+    };
+    pub use super::webhook_endpoint_event::{
+        ActiveModel as WebhookEndpointEventActiveModel, Column as WebhookEndpointEventColumn,
+        Entity as WebhookEndpointEvent, Model as WebhookEndpointEventModel,
     };
 }

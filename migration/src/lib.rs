@@ -11,6 +11,7 @@ mod m20261204_000008_promo_codes;
 mod m20261204_000009_payments;
 mod m20261204_000010_tickets;
 mod m20261204_000011_calendar_sequence;
+mod m20261204_000012_webhooks;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_payments::Migration),
             Box::new(m20261204_000010_tickets::Migration),
             Box::new(m20261204_000011_calendar_sequence::Migration),
+            Box::new(m20261204_000012_webhooks::Migration),
         ]
     }
 }

@@ -27,6 +27,7 @@ pub mod users;
 mod validation;
 pub mod waiting_room;
 pub mod waitlist;
+pub mod webhooks;
 
 pub use validation::{ValidationErrors, moment};
 
@@ -63,6 +64,9 @@ pub struct Services {
     pub stripe: Option<Arc<stripe_client::Stripe>>,
     /// Signs and checks ticket codes (the deployment's key).
     pub tickets: Arc<ticket_code::Signer>,
+    /// Where webhook endpoints may point (`WEBHOOK_ALLOW_HTTP`,
+    /// `WEBHOOK_ALLOW_PRIVATE`); by default public `https://` only.
+    pub webhook_destinations: webhook::DestinationRules,
 }
 
 impl Services {
@@ -84,6 +88,7 @@ impl Services {
             event_update_delay,
             stripe,
             tickets,
+            webhook_destinations: webhook::DestinationRules::default(),
         }
     }
 

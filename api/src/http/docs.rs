@@ -60,6 +60,8 @@ error_responses! {
     }
     /// An event id in the path.
     UnknownEvent { "404" => NO_EVENT }
+    /// A webhook endpoint id in the path.
+    UnknownWebhook { "404" => "No such webhook endpoint of this organizer (or not a UUID)" }
     /// A JSON request body.
     JsonBody {
         "400" => "Malformed JSON",

@@ -14,6 +14,7 @@ mod requests;
 pub mod ticket_types;
 mod views;
 pub mod waitlist;
+pub mod webhooks;
 
 pub use requests::*;
 pub use views::*;

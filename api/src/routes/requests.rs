@@ -16,7 +16,9 @@ use crate::domain::{
     seating::SeatMapInput,
     ticket_types::{NewTicketType, TicketTypeChanges, TicketTypeDraft, at},
     users::NewUser,
+    webhooks::{EndpointChanges, NewEndpoint},
 };
+use webhook::DestinationRules;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -749,5 +751,43 @@ impl UploadInput {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// A webhook endpoint to add (SPEC §16).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointInput {
+    #[schema(example = "https://crm.example.com/hooks/tickets")]
+    pub url: String,
+    /// Message types: `booking.confirmed`, `booking.cancelled`,
+    /// `event.updated`, `event.cancelled`, `payment.refunded`,
+    /// `ticket.checked_in`.
+    pub events: Vec<String>,
+    /// The organizer's events it is about; absent or empty: all of them.
+    #[serde(default)]
+    pub event_ids: Vec<Uuid>,
+}
+
+impl WebhookEndpointInput {
+    pub fn parse(self, rules: DestinationRules) -> Result<NewEndpoint, ValidationErrors> {
+        NewEndpoint::parse(self.url, self.events, self.event_ids, rules)
+    }
+}
+
+/// What to change in a webhook endpoint; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointPatch {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    /// Empty: all of the organizer's events.
+    pub event_ids: Option<Vec<Uuid>>,
+    pub enabled: Option<bool>,
+}
+
+impl WebhookEndpointPatch {
+    pub fn parse(self, rules: DestinationRules) -> Result<EndpointChanges, ValidationErrors> {
+        EndpointChanges::parse(self.url, self.events, self.event_ids, self.enabled, rules)
     }
 }

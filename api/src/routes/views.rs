@@ -14,6 +14,7 @@ use crate::domain::{
     seating::FreeRun,
     waiting_room::Statistics,
     waitlist::Place,
+    webhooks::EndpointDetails,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -936,6 +937,40 @@ impl TicketCachePage {
                 })
                 .collect(),
             next_cursor: next.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// A webhook endpoint; `secret` only in the answer that made it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEndpointView {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The events it is about; empty: all of the organizer's.
+    pub event_ids: Vec<Uuid>,
+    /// `whsec_` + base64 of the signing key: shown once, at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub enabled: bool,
+    /// Why it was switched off, when it was not its organizer.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<EndpointDetails> for WebhookEndpointView {
+    fn from(details: EndpointDetails) -> Self {
+        let events = details.types();
+        let e = details.endpoint;
+        Self {
+            id: e.id,
+            url: e.url,
+            events,
+            event_ids: details.event_ids,
+            secret: None,
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason,
+            created_at: e.created_at,
         }
     }
 }

@@ -132,6 +132,12 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         "/api/v1/holds/<id>/mark_paid",
         [401, 403, 404, 409, 403],
     ),
+    ("GET", "/api/v1/webhooks", [401, 403, 200, 200, 403]),
+    ("POST", "/api/v1/webhooks", [401, 403, 201, 201, 403]),
+    // Another organizer's endpoint is not found, as if it did not exist.
+    ("GET", "/api/v1/webhooks/<id>", [401, 403, 404, 200, 403]),
+    ("PATCH", "/api/v1/webhooks/<id>", [401, 403, 404, 200, 403]),
+    ("DELETE", "/api/v1/webhooks/<id>", [401, 403, 404, 204, 403]),
     // No token: the signature is the proof; without Stripe, no webhook.
     (
         "POST",
@@ -232,6 +238,10 @@ fn body_for(path: &str, caller: usize) -> Value {
         }),
         "/api/v1/events/<id>/promo_codes/<code_id>" => json!({"disabled": true}),
         "/api/v1/holds/<id>/mark_paid" => json!({"reference": "matrix"}),
+        "/api/v1/webhooks" => json!({
+            "url": "https://93.184.215.14/matrix", "events": ["booking.confirmed"],
+        }),
+        "/api/v1/webhooks/<id>" => json!({"enabled": false}),
         "/api/v1/events/<id>/checkin/devices" => json!({"name": "Gate"}),
         "/api/v1/events/<id>/checkin" => json!({"code": "garbage"}),
         "/api/v1/events/<id>/checkin/upload" => json!({"scans": []}),
@@ -306,11 +316,26 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
         } else {
             String::new()
         };
+        let endpoint = if template.starts_with("/api/v1/webhooks/") {
+            let (status, endpoint) = app
+                .post(
+                    "/api/v1/webhooks",
+                    Some(&organizer.token),
+                    json!({"url": "https://93.184.215.14/matrix", "events": ["event.updated"]}),
+                )
+                .await;
+            assert_eq!(status, 201, "{endpoint}");
+            endpoint["id"].clone()
+        } else {
+            Value::Null
+        };
         for (caller, token) in tokens.iter().enumerate() {
             let id = if template.starts_with("/api/v1/bookings/") {
                 &booking["id"]
             } else if template.starts_with("/api/v1/holds/") {
                 &hold["id"]
+            } else if template.starts_with("/api/v1/webhooks/") {
+                &endpoint
             } else {
                 &event["id"]
             };

@@ -27,3 +27,4 @@ mod smtp;
 mod ticket_types;
 mod waiting_room;
 mod waitlist;
+mod webhooks;
