@@ -9,17 +9,6 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, TestUser, all_at_once, id};
 
-async fn tickets(app: &TestApp, viewer: &TestUser, booking_id: &str) -> Vec<Value> {
-    let (status, body) = app
-        .get(
-            &format!("/api/v1/bookings/{booking_id}/tickets"),
-            Some(&viewer.token),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
-}
-
 async fn scan(app: &TestApp, token: &str, event_id: &str, code: &str) -> (u16, Value) {
     app.post(
         &format!("/api/v1/events/{event_id}/checkin"),
@@ -72,9 +61,9 @@ async fn tickets_carry_codes_that_verify_offline_and_forgeries_never_check_in() 
     let other_event = app.event(&organizer, 5).await;
     let (status, booking) = app.book(&customer, &event_id, 3).await;
     assert_eq!(status, 201, "{booking}");
-    let issued = tickets(&app, &customer, id(&booking)).await;
+    let issued = app.tickets(&customer, id(&booking)).await;
     assert_eq!(issued.len(), 3);
-    assert_eq!(tickets(&app, &organizer, id(&booking)).await.len(), 3);
+    assert_eq!(app.tickets(&organizer, id(&booking)).await.len(), 3);
     let stranger = app.customer().await;
     let (status, _) = app
         .get(
@@ -153,7 +142,7 @@ async fn tickets_carry_codes_that_verify_offline_and_forgeries_never_check_in() 
         )
         .await;
     assert_eq!(status, 200);
-    let cancelled = tickets(&app, &customer, id(&booking)).await;
+    let cancelled = app.tickets(&customer, id(&booking)).await;
     assert!(cancelled.iter().all(|t| t["status"] == "cancelled"));
     let (status, error) = scan(
         &app,
@@ -179,7 +168,7 @@ async fn fifty_scans_of_one_ticket_from_five_doors_admit_it_once() {
     let event = app.event(&organizer, 10).await;
     let event_id = id(&event).to_owned();
     let (_, booking) = app.book(&customer, &event_id, 1).await;
-    let code = tickets(&app, &customer, id(&booking)).await[0]["code"]
+    let code = app.tickets(&customer, id(&booking)).await[0]["code"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -269,7 +258,7 @@ async fn a_thousand_tickets_checked_in_at_once_are_each_admitted_once() {
     for customer in &customers {
         let (status, booking) = app.book(customer, &event_id, 10).await;
         assert_eq!(status, 201, "{booking}");
-        for ticket in tickets(&app, customer, id(&booking)).await {
+        for ticket in app.tickets(customer, id(&booking)).await {
             codes.push(ticket["code"].as_str().unwrap().to_owned());
         }
     }
@@ -302,7 +291,7 @@ async fn offline_scans_upload_idempotently_and_the_earliest_is_the_entry() {
     let event = app.event(&organizer, 10).await;
     let event_id = id(&event).to_owned();
     let (_, booking) = app.book(&customer, &event_id, 3).await;
-    let issued = tickets(&app, &customer, id(&booking)).await;
+    let issued = app.tickets(&customer, id(&booking)).await;
     let code = |i: usize| issued[i]["code"].as_str().unwrap().to_owned();
     let gate = device(&app, &organizer, &event_id, "Back door").await;
     let token = gate["token"].as_str().unwrap().to_owned();

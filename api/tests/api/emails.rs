@@ -38,16 +38,8 @@ async fn tricky_event(app: &TestApp, organizer: &TestUser) -> Value {
 }
 
 async fn codes(app: &TestApp, customer: &TestUser, booking_id: &str) -> BTreeSet<String> {
-    let (status, body) = app
-        .get(
-            &format!("/api/v1/bookings/{booking_id}/tickets"),
-            Some(&customer.token),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
+    app.tickets(customer, booking_id)
+        .await
         .iter()
         .map(|ticket| ticket["code"].as_str().unwrap().to_owned())
         .collect()

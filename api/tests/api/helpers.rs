@@ -440,6 +440,18 @@ impl TestApp {
         .await
     }
 
+    /// A booking's tickets, as `viewer` may see them.
+    pub async fn tickets(&self, viewer: &TestUser, booking_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(
+                &format!("/api/v1/bookings/{booking_id}/tickets"),
+                Some(&viewer.token),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().expect("items").clone()
+    }
+
     pub async fn hold(&self, customer: &TestUser, event_id: &str, quantity: i64) -> (u16, Value) {
         self.post(
             &format!("/api/v1/events/{event_id}/holds"),
