@@ -12,6 +12,7 @@ mod m20261204_000009_payments;
 mod m20261204_000010_tickets;
 mod m20261204_000011_calendar_sequence;
 mod m20261204_000012_webhooks;
+mod m20261204_000013_backfill_tickets;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_tickets::Migration),
             Box::new(m20261204_000011_calendar_sequence::Migration),
             Box::new(m20261204_000012_webhooks::Migration),
+            Box::new(m20261204_000013_backfill_tickets::Migration),
         ]
     }
 }

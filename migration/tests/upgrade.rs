@@ -59,6 +59,11 @@ async fn the_holds_migration_keeps_what_was_sold_and_then_guards_the_counts() {
          ('0190f4b2-0000-7000-8000-000000000002', '0190f4b2-0000-7000-8000-000000000001', 'Old', 'Hall', \
           '2030-05-01T19:00:00Z', '2030-05-01T23:00:00Z', 10, 7, 'scheduled', \
           '2030-01-01T00:00:00Z', '2030-01-01T00:00:00Z')",
+        "INSERT INTO users (id, email, password_hash, name, role, created_at) VALUES \
+         ('0190f4b2-0000-7000-8000-000000000003', 'c@example.com', '-', 'C', 'customer', '2030-01-01T00:00:00Z')",
+        "INSERT INTO bookings (id, event_id, user_id, quantity, status, created_at) VALUES \
+         ('0190f4b2-0000-7000-8000-000000000004', '0190f4b2-0000-7000-8000-000000000002', \
+          '0190f4b2-0000-7000-8000-000000000003', 3, 'confirmed', '2030-01-02T00:00:00Z')",
     ] {
         db.execute_unprepared(sql).await.unwrap();
     }
@@ -99,6 +104,16 @@ async fn the_holds_migration_keeps_what_was_sold_and_then_guards_the_counts() {
             .await
             .is_err(),
         "a type's counts that do not add up were accepted"
+    );
+    // The booking made before tickets has one per unit, of the event's type.
+    assert_eq!(
+        one_i64(
+            &db,
+            "SELECT count(*) FROM tickets WHERE status = 'valid' AND seat_id IS NULL \
+             AND ticket_type_id = event_id"
+        )
+        .await,
+        3
     );
     // And back down.
     Migrator::down(&db, Some(3)).await.unwrap();
