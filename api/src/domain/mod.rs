@@ -29,7 +29,7 @@ pub mod waiting_room;
 pub mod waitlist;
 pub mod webhooks;
 
-pub use validation::{ValidationErrors, moment};
+pub use validation::{ValidationErrors, moment, text};
 
 use std::sync::Arc;
 

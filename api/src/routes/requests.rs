@@ -656,21 +656,14 @@ pub struct MarkPaidInput {
 
 impl MarkPaidInput {
     pub fn reference(self) -> Result<String, ValidationErrors> {
-        let reference = self.reference.trim().to_owned();
-        let chars = reference.chars().count();
-        if chars == 0 || chars > crate::domain::payments::MAX_REFERENCE_CHARS {
-            return Err(ValidationErrors::single(
-                "reference",
-                "must be 1 to 200 characters",
-            ));
-        }
-        if reference.chars().any(char::is_control) {
-            return Err(ValidationErrors::single(
-                "reference",
-                "must not contain control characters",
-            ));
-        }
-        Ok(reference)
+        let mut errors = ValidationErrors::default();
+        crate::domain::text(
+            &mut errors,
+            "reference",
+            &self.reference,
+            crate::domain::payments::MAX_REFERENCE_CHARS,
+        )
+        .ok_or(errors)
     }
 }
 
@@ -684,21 +677,14 @@ pub struct NewDeviceInput {
 
 impl NewDeviceInput {
     pub fn name(self) -> Result<String, ValidationErrors> {
-        let name = self.name.trim().to_owned();
-        let chars = name.chars().count();
-        if chars == 0 || chars > crate::domain::door::MAX_DEVICE_NAME_CHARS {
-            return Err(ValidationErrors::single(
-                "name",
-                "must be 1 to 100 characters",
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(ValidationErrors::single(
-                "name",
-                "must not contain control characters",
-            ));
-        }
-        Ok(name)
+        let mut errors = ValidationErrors::default();
+        crate::domain::text(
+            &mut errors,
+            "name",
+            &self.name,
+            crate::domain::door::MAX_DEVICE_NAME_CHARS,
+        )
+        .ok_or(errors)
     }
 }
 
