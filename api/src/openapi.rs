@@ -106,6 +106,7 @@ routes_and_document! {
         routes::webhooks::read,
         routes::webhooks::change,
         routes::webhooks::remove,
+        routes::webhooks::deliveries,
     ],
     operations: [
         routes::health::health,

@@ -127,10 +127,7 @@ impl Settings {
             )?),
             metrics_token: env::optional("METRICS_TOKEN"),
             stripe: stripe_client::StripeSettings::from_env()?,
-            webhook_destinations: webhook::DestinationRules {
-                allow_http: env::parsed_or("WEBHOOK_ALLOW_HTTP", false)?,
-                allow_private: env::parsed_or("WEBHOOK_ALLOW_PRIVATE", false)?,
-            },
+            webhook_destinations: inventory::webhooks::destinations_from_env()?,
             ticket_signing_key: inventory::signing::key_from_env()?,
         })
     }

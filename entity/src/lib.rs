@@ -1,5 +1,5 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys`, `webhook_endpoints`, `webhook_endpoint_events` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys`, `webhook_endpoints`, `webhook_endpoint_events`, `webhook_messages` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
@@ -26,6 +26,7 @@ pub mod user;
 pub mod waitlist_entry;
 pub mod webhook_endpoint;
 pub mod webhook_endpoint_event;
+pub mod webhook_message;
 
 pub mod prelude {
     pub use super::booking::{
@@ -115,5 +116,9 @@ pub mod prelude {
     pub use super::webhook_endpoint_event::{
         ActiveModel as WebhookEndpointEventActiveModel, Column as WebhookEndpointEventColumn,
         Entity as WebhookEndpointEvent, Model as WebhookEndpointEventModel,
+    };
+    pub use super::webhook_message::{
+        ActiveModel as WebhookMessageActiveModel, Column as WebhookMessageColumn,
+        Entity as WebhookMessage, Model as WebhookMessageModel, WebhookMessageStatus,
     };
 }

@@ -15,6 +15,7 @@ pub mod payments;
 pub mod signing;
 pub mod tickets;
 pub mod waitlist;
+pub mod webhooks;
 
 use std::collections::HashMap;
 

@@ -309,6 +309,14 @@ async fn book(
         seats: &seats,
     };
     crate::issued::issue(txn, &[issue]).await?;
+    let told = [crate::webhooks::BookingData::from(&booking)];
+    crate::webhooks::publish(
+        txn,
+        booking.event_id,
+        crate::webhooks::Kind::BookingConfirmed,
+        &told,
+    )
+    .await?;
     Hold::update_many()
         .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
         .filter(HoldColumn::Id.eq(hold.id))
@@ -494,6 +502,14 @@ pub async fn refunded<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbErr> {
     set_status(db, refund.payment_id, PaymentStatus::Refunded, None, at).await?;
+    let told = [crate::webhooks::RefundData::from(refund)];
+    crate::webhooks::publish(
+        db,
+        refund.event_id,
+        crate::webhooks::Kind::PaymentRefunded,
+        &told,
+    )
+    .await?;
     outbox::write(db, None, vec![refunded_notice(refund)]).await
 }
 

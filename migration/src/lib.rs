@@ -13,6 +13,7 @@ mod m20261204_000010_tickets;
 mod m20261204_000011_calendar_sequence;
 mod m20261204_000012_webhooks;
 mod m20261204_000013_backfill_tickets;
+mod m20261204_000014_webhook_messages;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_calendar_sequence::Migration),
             Box::new(m20261204_000012_webhooks::Migration),
             Box::new(m20261204_000013_backfill_tickets::Migration),
+            Box::new(m20261204_000014_webhook_messages::Migration),
         ]
     }
 }

@@ -40,6 +40,17 @@ impl Job for ExpireHold {
     const QUEUE: &'static str = "hold-expiry";
 }
 
+/// "Deliver the webhook message with this id." The message row decides
+/// whether it is still due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub message_id: Uuid,
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: &'static str = "webhooks";
+}
+
 /// One changed property of an event, old and new values as data, as the api
 /// stores them in `notifications.changes` for an `event_updated` notification;
 /// the worker puts them into words when it writes the email. Stored as

@@ -18,7 +18,9 @@ pub mod metrics;
 pub mod queue;
 pub mod settings;
 
-pub use jobs::{DeliverNotification, EventChange, ExpireHold, Job, QUEUE_NAMESPACE};
+pub use jobs::{
+    DeliverNotification, DeliverWebhook, EventChange, ExpireHold, Job, QUEUE_NAMESPACE,
+};
 pub use live::{ChangeFeed, Changed};
 pub use queue::{JobQueue, Queues};
 pub use settings::{QueueBackend, Redacted, StorageSettings};

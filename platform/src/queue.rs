@@ -3,7 +3,7 @@
 use std::{sync::LazyLock, time::Duration};
 
 use crate::{
-    jobs::{DeliverNotification, ExpireHold, Job},
+    jobs::{DeliverNotification, DeliverWebhook, ExpireHold, Job},
     metrics,
     settings::QueueBackend,
 };
@@ -358,6 +358,7 @@ impl<J: Job> JobQueue<J> {
 pub struct Queues {
     pub notifications: JobQueue<DeliverNotification>,
     pub hold_expiry: JobQueue<ExpireHold>,
+    pub webhooks: JobQueue<DeliverWebhook>,
 }
 
 impl Queues {
@@ -382,6 +383,7 @@ impl Queues {
         Ok(Self {
             notifications: JobQueue::open(backend, namespace, db).await?,
             hold_expiry: JobQueue::open(backend, namespace, db).await?,
+            webhooks: JobQueue::open(backend, namespace, db).await?,
         })
     }
 }

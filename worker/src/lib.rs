@@ -17,6 +17,8 @@ pub mod payments;
 mod poll;
 pub mod runner;
 pub mod settings;
+pub mod webhooks;
 
 pub use runner::{Worker, WorkerHandle};
 pub use settings::{DeliveryPolicy, MailSettings, PaymentPolicy, WorkerSettings};
+pub use webhooks::WebhookPolicy;

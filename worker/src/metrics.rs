@@ -18,6 +18,34 @@ pub static JOBS_PROCESSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static WEBHOOK_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook delivery attempts, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static WEBHOOK_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "webhook_delivery_duration_seconds",
+                "Time from sending a webhook to its endpoint's answer",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric"),
+    )
+});
+
 pub static SEND_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use tracing::Instrument;
 
 use platform::{
-    ChangeFeed, DeliverNotification, ExpireHold, Job, JobQueue, Queues, health::MailHealth,
+    ChangeFeed, DeliverNotification, DeliverWebhook, ExpireHold, Job, JobQueue, Queues,
+    health::MailHealth,
 };
 
 use crate::{
@@ -23,6 +24,7 @@ use crate::{
     payments::Payments,
     poll::Tick,
     settings::WorkerSettings,
+    webhooks::WebhookDeliverer,
 };
 
 /// An idle consumer looks for new jobs this often (see `poll`).
@@ -33,6 +35,7 @@ const SWEEP_BATCH: u64 = 500;
 
 pub struct Worker {
     deliverer: Arc<Deliverer>,
+    webhooks: Arc<WebhookDeliverer>,
     payments: Arc<Payments>,
     mail_health: Arc<MailHealth>,
     expirer: Arc<HoldExpirer>,
@@ -70,6 +73,10 @@ impl Worker {
                 live,
                 queues: queues.clone(),
             }),
+            webhooks: Arc::new(WebhookDeliverer::new(
+                db.clone(),
+                settings.webhooks.clone(),
+            )?),
             deliverer: Arc::new(Deliverer::new(
                 db,
                 mailer,
@@ -92,6 +99,7 @@ impl Worker {
         let Queues {
             notifications,
             hold_expiry,
+            webhooks,
         } = self.queues;
         let tasks = vec![
             tokio::spawn(consume(
@@ -110,6 +118,16 @@ impl Worker {
             )),
             tokio::spawn(promote(notifications.clone(), stopped.clone())),
             tokio::spawn(promote(hold_expiry, stopped.clone())),
+            // Webhooks have their own consumer and turns: a slow endpoint
+            // cannot hold up email.
+            tokio::spawn(consume(
+                webhooks.clone(),
+                self.webhooks.clone(),
+                self.webhooks.policy.concurrency,
+                stopped.clone(),
+            )),
+            tokio::spawn(promote(webhooks.clone(), stopped.clone())),
+            tokio::spawn(sweep_webhooks(webhooks, self.webhooks, stopped.clone())),
             tokio::spawn(sweep(notifications, self.deliverer, stopped.clone())),
             tokio::spawn(sweep_holds(self.expirer, stopped.clone())),
             tokio::spawn(keep_payments(self.payments, stopped)),
@@ -143,6 +161,8 @@ impl WorkerHandle {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
     #[error("mailer: {0}")]
     Mail(#[from] MailError),
     #[error("payments: {0}")]
@@ -202,6 +222,54 @@ impl Handler for Deliverer {
         };
         metrics::JOBS_PROCESSED.with_label_values(&[label]).inc();
         label
+    }
+}
+
+impl Handler for WebhookDeliverer {
+    type Job = DeliverWebhook;
+
+    async fn handle(&self, job: DeliverWebhook) -> &'static str {
+        let label = match self.deliver(job.message_id).await {
+            Ok(outcome) => outcome.label(),
+            Err(error) => {
+                tracing::warn!(message_id = %job.message_id, %error, "webhook delivery postponed: database error; the sweep will retry");
+                "error"
+            }
+        };
+        metrics::WEBHOOK_DELIVERIES
+            .with_label_values(&[label])
+            .inc();
+        label
+    }
+}
+
+/// Queues due webhook messages (new ones and retries) several times a second.
+async fn sweep_webhooks(
+    queue: JobQueue<DeliverWebhook>,
+    deliverer: Arc<WebhookDeliverer>,
+    stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(deliverer.policy.sweep_interval) => {}
+            _ = until_stopped(stopped.clone()) => return,
+        }
+        // Only a (nearly) empty queue suggests that a message queued long
+        // ago lost its job.
+        let queue_drained = queue
+            .backlog()
+            .await
+            .is_ok_and(|waiting| waiting < SWEEP_BATCH);
+        let lost_after = queue_drained.then_some(deliverer.policy.lease * 2);
+        match deliverer.sweep(SWEEP_BATCH, lost_after).await {
+            Ok(jobs) if jobs.is_empty() => {}
+            Ok(jobs) => {
+                if let Err(error) = queue.push(jobs).await {
+                    tracing::warn!(%error, "webhook sweep could not enqueue; will try again");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "webhook sweep failed; will try again"),
+        }
     }
 }
 

@@ -55,6 +55,7 @@ pub struct WorkerSettings {
     pub mail: MailSettings,
     pub delivery: DeliveryPolicy,
     pub payments: PaymentPolicy,
+    pub webhooks: crate::webhooks::WebhookPolicy,
 }
 
 /// Refunds and reconciliation (SPEC §14).
@@ -177,6 +178,7 @@ impl WorkerSettings {
             mail: MailSettings::from_env()?,
             delivery: DeliveryPolicy::from_env()?,
             payments: PaymentPolicy::from_env()?,
+            webhooks: crate::webhooks::WebhookPolicy::from_env()?,
         })
     }
 }

@@ -138,6 +138,14 @@ pub async fn cancel(
     .await?;
     inventory::return_promo_uses(&txn, cancelled.promo_code_id, cancelled.promo_uses).await?;
     inventory::issued::cancel(&txn, &[booking_id]).await?;
+    let told = [inventory::webhooks::BookingData::from(&cancelled)];
+    inventory::webhooks::publish(
+        &txn,
+        cancelled.event_id,
+        inventory::webhooks::Kind::BookingCancelled,
+        &told,
+    )
+    .await?;
     let mut freed = Vec::new();
     if let Some(hold) = Hold::find()
         .filter(HoldColumn::BookingId.eq(booking_id))

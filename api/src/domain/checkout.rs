@@ -364,6 +364,14 @@ pub(super) async fn record_booking(
         seats: &seats,
     };
     inventory::issued::issue(txn, &[issue]).await?;
+    let told = [inventory::webhooks::BookingData::from(&booking)];
+    inventory::webhooks::publish(
+        txn,
+        booking.event_id,
+        inventory::webhooks::Kind::BookingConfirmed,
+        &told,
+    )
+    .await?;
     Hold::update_many()
         .col_expr(HoldColumn::BookingId, Expr::value(Some(booking.id)))
         .filter(HoldColumn::Id.eq(hold.id))

@@ -249,6 +249,14 @@ pub async fn check_in(
             .await?;
         return Err(refused(ticket));
     };
+    let told = [inventory::webhooks::TicketData::from(&ticket)];
+    inventory::webhooks::publish(
+        &txn,
+        event_id,
+        inventory::webhooks::Kind::TicketCheckedIn,
+        &told,
+    )
+    .await?;
     let admitted = admitted_details(&txn, services, ticket).await?;
     txn.commit().await?;
     Ok(admitted)
@@ -324,7 +332,17 @@ pub async fn upload(
             .into_iter()
             .next();
         let result = match entered {
-            Some(ticket) => Ok(admitted_details(&txn, services, ticket).await?),
+            Some(ticket) => {
+                let told = [inventory::webhooks::TicketData::from(&ticket)];
+                inventory::webhooks::publish(
+                    &txn,
+                    event_id,
+                    inventory::webhooks::Kind::TicketCheckedIn,
+                    &told,
+                )
+                .await?;
+                Ok(admitted_details(&txn, services, ticket).await?)
+            }
             None => {
                 let ticket = Ticket::find_by_id(ticket_id)
                     .filter(TicketColumn::EventId.eq(event_id))

@@ -6,7 +6,7 @@
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 use webhook::{Destination, DestinationRules, Secret};
@@ -368,4 +368,23 @@ pub async fn remove(services: &Services, organizer_id: Uuid, id: Uuid) -> Result
     WebhookEndpoint::delete_by_id(id).exec(&txn).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The most deliveries the log shows.
+pub const DELIVERIES_SHOWN: u64 = 100;
+
+/// An endpoint's latest messages, newest first.
+pub async fn deliveries(
+    services: &Services,
+    organizer_id: Uuid,
+    id: Uuid,
+) -> Result<Vec<WebhookMessageModel>, Error> {
+    own_endpoint(&services.db, organizer_id, id).await?;
+    Ok(WebhookMessage::find()
+        .filter(WebhookMessageColumn::EndpointId.eq(id))
+        .order_by_desc(WebhookMessageColumn::CreatedAt)
+        .order_by_desc(WebhookMessageColumn::Id)
+        .limit(DELIVERIES_SHOWN)
+        .all(&services.db)
+        .await?)
 }

@@ -509,6 +509,15 @@ pub enum BookingStatusName {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
+pub enum WebhookDeliveryStatusName {
+    Pending,
+    Sending,
+    Delivered,
+    Failed,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum HoldStatusName {
     Active,
     Confirmed,
@@ -971,6 +980,42 @@ impl From<EndpointDetails> for WebhookEndpointView {
             enabled: e.enabled,
             disabled_reason: e.disabled_reason,
             created_at: e.created_at,
+        }
+    }
+}
+
+/// One message to an endpoint, and how its delivery went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryView {
+    /// Its `webhook-id`, the same on every attempt.
+    #[schema(example = "msg_0190f4b2000070008000000000000001")]
+    pub id: String,
+    #[schema(example = "booking.confirmed")]
+    pub r#type: String,
+    /// `pending` (waiting for its next attempt), `sending`, `delivered` or `failed`.
+    #[schema(value_type = WebhookDeliveryStatusName)]
+    pub status: WebhookMessageStatus,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed, when it did.
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<WebhookMessageModel> for WebhookDeliveryView {
+    fn from(m: WebhookMessageModel) -> Self {
+        Self {
+            id: inventory::webhooks::message_id(m.id),
+            r#type: m.r#type,
+            status: m.status,
+            attempts: m.attempts,
+            last_status_code: m.last_status_code,
+            last_error: m.last_error,
+            next_attempt_at: m.next_attempt_at,
+            created_at: m.created_at,
+            delivered_at: m.delivered_at,
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use rocket::{State, delete, get, http::Status, patch, post, serde::json::Json};
 
-use super::{Items, WebhookEndpointInput, WebhookEndpointPatch, WebhookEndpointView};
+use super::{
+    Items, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointPatch, WebhookEndpointView,
+};
 use crate::{
     auth::Organizer,
     domain::{Services, webhooks},
@@ -107,4 +109,23 @@ pub async fn remove(
     limiter.check_organizer_write(organizer.0).await?;
     webhooks::remove(&services, organizer.0, parse_id(id, "webhook endpoint")?).await?;
     Ok(Status::NoContent)
+}
+
+/// An endpoint's latest 100 messages, newest first: what was sent and how it
+/// went.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 200, description = "The deliveries", body = Items<WebhookDeliveryView>),
+        docs::AsOrganizer, docs::UnknownWebhook,
+    ))]
+#[get("/webhooks/<id>/deliveries")]
+pub async fn deliveries(
+    organizer: Organizer,
+    services: Services,
+    id: &str,
+) -> Result<Json<Items<WebhookDeliveryView>>, ApiError> {
+    let id = parse_id(id, "webhook endpoint")?;
+    let messages = webhooks::deliveries(&services, organizer.0, id).await?;
+    Ok(Json(Items::of(messages)))
 }

@@ -138,6 +138,11 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/api/v1/webhooks/<id>", [401, 403, 404, 200, 403]),
     ("PATCH", "/api/v1/webhooks/<id>", [401, 403, 404, 200, 403]),
     ("DELETE", "/api/v1/webhooks/<id>", [401, 403, 404, 204, 403]),
+    (
+        "GET",
+        "/api/v1/webhooks/<id>/deliveries",
+        [401, 403, 404, 200, 403],
+    ),
     // No token: the signature is the proof; without Stripe, no webhook.
     (
         "POST",

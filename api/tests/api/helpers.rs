@@ -770,6 +770,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
             queue_namespace,
         },
         worker: WorkerSettings {
+            webhooks: worker::WebhookPolicy::default(),
             concurrency: 4,
             mail,
             delivery: policy(),

@@ -20,6 +20,7 @@ mod notifications;
 mod operations;
 mod payments;
 mod promo_codes;
+mod receiver;
 mod regressions;
 mod seating;
 mod shutdown;

@@ -272,6 +272,17 @@ async fn write(
         })
         .collect();
     inventory::issued::issue(txn, &issues).await?;
+    let told: Vec<_> = issues
+        .iter()
+        .map(|issue| inventory::webhooks::BookingData::from(issue.booking))
+        .collect();
+    inventory::webhooks::publish(
+        txn,
+        event.id,
+        inventory::webhooks::Kind::BookingConfirmed,
+        &told,
+    )
+    .await?;
     let mut after = AfterCommit::default().changed(event.id, seat_ids);
     let confirmed: Vec<(&Order, &BookingDetails)> = orders
         .iter()

@@ -1,3 +1,4 @@
+use inventory::webhooks;
 use std::collections::BTreeSet;
 
 use entity::prelude::*;
@@ -58,6 +59,10 @@ async fn cancel_event(
     active.calendar_sequence = Set(event.calendar_sequence.saturating_add(1));
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
+    let bookings: Vec<_> = cancelled.iter().map(webhooks::BookingData::from).collect();
+    webhooks::publish(&txn, event_id, webhooks::Kind::BookingCancelled, &bookings).await?;
+    let told = [webhooks::EventData::from(&updated)];
+    webhooks::publish(&txn, event_id, webhooks::Kind::EventCancelled, &told).await?;
 
     event_updates::drop_waiting(&txn, event_id).await?;
     let customers: BTreeSet<Uuid> = cancelled.iter().map(|b| b.user_id).collect();

@@ -104,6 +104,16 @@ async fn update_event(
     }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
+    if !changes.is_empty() {
+        let told = [inventory::webhooks::EventData::from(&updated)];
+        inventory::webhooks::publish(
+            &txn,
+            event_id,
+            inventory::webhooks::Kind::EventUpdated,
+            &told,
+        )
+        .await?;
+    }
     // More capacity: the waitlist first.
     let offers = match new_total {
         Some(total) if total > event.total_tickets => {
