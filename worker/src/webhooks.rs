@@ -83,6 +83,7 @@ impl WebhookPolicy {
         Ok(Self {
             destinations: inventory::webhooks::destinations_from_env()?,
             retry_base: platform::env::millis_or("WEBHOOK_RETRY_BASE_MS", defaults.retry_base)?,
+            lease: platform::env::millis_or("WEBHOOK_LEASE_MS", defaults.lease)?,
             concurrency,
             ..defaults
         })
@@ -141,6 +142,10 @@ impl Resolve for CheckedResolver {
     }
 }
 
+/// How long a delivery waits for its endpoint's turn before putting its
+/// message back.
+const TURN_WAIT: Duration = Duration::from_millis(250);
+
 pub struct WebhookDeliverer {
     db: DatabaseConnection,
     pub policy: WebhookPolicy,
@@ -169,8 +174,18 @@ impl WebhookDeliverer {
         })
     }
 
-    /// A turn to deliver to `endpoint_id`, if it has one free.
-    fn turn(&self, endpoint_id: Uuid) -> Option<OwnedSemaphorePermit> {
+    /// A turn to deliver to `endpoint_id`, if one comes free within
+    /// [`TURN_WAIT`] (a fast endpoint's turns come back in milliseconds; a
+    /// slow one's do not, and its messages are put back instead).
+    async fn turn(&self, endpoint_id: Uuid) -> Option<OwnedSemaphorePermit> {
+        let turns = self.turns_of(endpoint_id);
+        tokio::time::timeout(TURN_WAIT, turns.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    fn turns_of(&self, endpoint_id: Uuid) -> Arc<Semaphore> {
         let mut in_flight = self
             .in_flight
             .lock()
@@ -178,18 +193,17 @@ impl WebhookDeliverer {
         in_flight.retain(|_, turns| {
             Arc::strong_count(turns) > 1 || turns.available_permits() < self.policy.per_endpoint
         });
-        let turns = in_flight
+        in_flight
             .entry(endpoint_id)
             .or_insert_with(|| Arc::new(Semaphore::new(self.policy.per_endpoint)))
-            .clone();
-        turns.try_acquire_owned().ok()
+            .clone()
     }
 
     pub async fn deliver(&self, id: Uuid) -> Result<WebhookOutcome, DbErr> {
         let Some(message) = WebhookMessage::find_by_id(id).one(&self.db).await? else {
             return Ok(WebhookOutcome::Skipped);
         };
-        let Some(_turn) = self.turn(message.endpoint_id) else {
+        let Some(_turn) = self.turn(message.endpoint_id).await else {
             self.defer(id).await?;
             return Ok(WebhookOutcome::Deferred);
         };

@@ -1103,3 +1103,184 @@ async fn a_worker_killed_while_refunding_refunds_every_payment_exactly_once() {
     );
     clean_up(db, &env, postgres).await;
 }
+
+/// Webhooks through a worker killed mid-way: 1,000 messages (as a burst of
+/// bookings leaves them, never queued), the first worker SIGKILLed after 100
+/// deliveries, a second started: every message reaches the receiver at
+/// least once, and the database says each was delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_burst_delivers_every_webhook_at_least_once() {
+    const MESSAGES: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, mut env, postgres) = storage(dir.path()).await;
+    let (db, _, _) = seed_pending_confirmation(&url).await;
+    let receiver = TestReceiver::start().await;
+    let event = Event::find().one(&db).await.unwrap().unwrap();
+    let now = Utc::now();
+    let endpoint = WebhookEndpointModel {
+        id: Uuid::now_v7(),
+        organizer_id: event.organizer_id,
+        url: format!("http://127.0.0.1:{}/hooks", receiver.port),
+        types: "booking.confirmed".into(),
+        all_events: true,
+        secret: webhook::Secret::generate().expose(),
+        enabled: true,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    WebhookEndpointActiveModel::from(endpoint.clone())
+        .reset_all()
+        .insert(&db)
+        .await
+        .unwrap();
+    let messages: Vec<WebhookMessageActiveModel> = (0..MESSAGES)
+        .map(|i| {
+            let id = Uuid::now_v7();
+            WebhookMessageActiveModel {
+                id: Set(id),
+                endpoint_id: Set(endpoint.id),
+                r#type: Set("booking.confirmed".into()),
+                payload: Set(format!(r#"{{"id":"{}","n":{i}}}"#, id.simple())),
+                status: Set(WebhookMessageStatus::Pending),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                locked_until: Set(None),
+                enqueued_at: Set(None),
+                last_status_code: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                delivered_at: Set(None),
+            }
+        })
+        .collect();
+    for chunk in messages.chunks(100) {
+        WebhookMessage::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    env.push(("WEBHOOK_ALLOW_HTTP", "true".into()));
+    env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
+    env.push(("WEBHOOK_LEASE_MS", "1000".into()));
+    let smtp = TestSmtp::start(|_| None).await;
+
+    let mut first = start_worker_with(&url, &env, &smtp);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.total() < 100 {
+        assert!(Instant::now() < deadline, "the deliveries did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let at_kill = receiver.total();
+    assert!(
+        at_kill < MESSAGES,
+        "killed mid-way ({at_kill} of {MESSAGES})"
+    );
+
+    let mut second = start_worker_with(&url, &env, &smtp);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let undelivered = WebhookMessage::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.status != WebhookMessageStatus::Delivered)
+            .count();
+        if undelivered == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{undelivered} webhooks undelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(&mut second);
+    let ids = receiver.ids();
+    for message in WebhookMessage::find().all(&db).await.unwrap() {
+        let id = format!("msg_{}", message.id.simple());
+        assert!(ids.contains(&id), "{id} never reached the receiver");
+    }
+    eprintln!(
+        "SIGKILL after {at_kill} of {MESSAGES} webhooks: {} request(s) in all",
+        receiver.total()
+    );
+    clean_up(db, &env, postgres).await;
+}
+
+/// A webhook receiver: answers 200 to every request and keeps its `webhook-id`.
+#[derive(Clone)]
+struct TestReceiver {
+    port: u16,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TestReceiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Self {
+            port: listener.local_addr().unwrap().port(),
+            ids: Default::default(),
+        };
+        let serving = receiver.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serving.clone().serve(stream));
+            }
+        });
+        receiver
+    }
+
+    fn total(&self) -> usize {
+        self.ids.lock().unwrap().len()
+    }
+
+    fn ids(&self) -> std::collections::HashSet<String> {
+        self.ids.lock().unwrap().iter().cloned().collect()
+    }
+
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let (mut length, mut id) = (0usize, String::new());
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = line.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    match name.trim().to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        "webhook-id" => id = value.trim().to_owned(),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            self.ids.lock().unwrap().push(id);
+            if write
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
