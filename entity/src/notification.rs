@@ -36,6 +36,8 @@ pub struct Model {
     pub request_id: Option<String>,
     /// For `payment_refunded`: the refund carried out.
     pub refund_id: Option<Uuid>,
+    /// For `webhook_disabled`: the endpoint switched off.
+    pub webhook_endpoint_id: Option<Uuid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
@@ -54,6 +56,9 @@ pub enum NotificationKind {
     WaitlistOffered,
     #[sea_orm(string_value = "payment_refunded")]
     PaymentRefunded,
+    /// To an organizer: a webhook endpoint failing for days was switched off.
+    #[sea_orm(string_value = "webhook_disabled")]
+    WebhookDisabled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

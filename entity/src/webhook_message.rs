@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub endpoint_id: Uuid,
+    /// The event the change was at.
+    pub event_id: Uuid,
     /// `booking.confirmed`, …
     pub r#type: String,
     /// The body as sent: `{id, type, created_at, data}`.

@@ -16,6 +16,7 @@ pub struct Notice {
     pub hold_id: Option<Uuid>,
     pub changes: Option<Vec<EventChange>>,
     pub refund_id: Option<Uuid>,
+    pub webhook_endpoint_id: Option<Uuid>,
 }
 
 impl Notice {
@@ -29,6 +30,7 @@ impl Notice {
             hold_id: None,
             changes: None,
             refund_id: None,
+            webhook_endpoint_id: None,
         }
     }
 
@@ -56,6 +58,7 @@ impl Notice {
             created_at: Set(now),
             request_id: Set(request_id),
             refund_id: Set(self.refund_id),
+            webhook_endpoint_id: Set(self.webhook_endpoint_id),
         }
     }
 }

@@ -523,6 +523,7 @@ fn refunded_notice(refund: &RefundModel) -> outbox::Notice {
         hold_id: None,
         changes: None,
         refund_id: Some(refund.id),
+        webhook_endpoint_id: None,
     }
 }
 

@@ -128,6 +128,7 @@ pub async fn offer_returned(
                 hold_id: Some(hold.id),
                 changes: None,
                 refund_id: None,
+                webhook_endpoint_id: None,
             }],
         )
         .await?;

@@ -119,6 +119,7 @@ pub async fn publish<C: ConnectionTrait, T: Serialize>(
             rows.push(WebhookMessageActiveModel {
                 id: Set(id),
                 endpoint_id: Set(*endpoint_id),
+                event_id: Set(event_id),
                 r#type: Set(kind.name().to_owned()),
                 payload: Set(payload),
                 status: Set(WebhookMessageStatus::Pending),

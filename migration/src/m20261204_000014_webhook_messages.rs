@@ -19,6 +19,7 @@ impl MigrationTrait for Migration {
                     .table(WebhookMessages::Table)
                     .col(pk_uuid(WebhookMessages::Id))
                     .col(uuid(WebhookMessages::EndpointId))
+                    .col(uuid(WebhookMessages::EventId))
                     .col(string_len(WebhookMessages::Type, 32))
                     .col(text(WebhookMessages::Payload))
                     .col(string_len(WebhookMessages::Status, 16).check(
@@ -47,6 +48,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The email that tells an organizer their endpoint was switched off.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .add_column(uuid_null(Notifications::WebhookEndpointId))
+                    .to_owned(),
+            )
+            .await?;
         let db = manager.get_connection();
         for statement in [
             // An endpoint's delivery log, newest first.
@@ -63,6 +73,14 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .drop_column(Notifications::WebhookEndpointId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .drop_table(Table::drop().table(WebhookMessages::Table).to_owned())
             .await?;
         Ok(())
@@ -74,6 +92,7 @@ enum WebhookMessages {
     Table,
     Id,
     EndpointId,
+    EventId,
     Type,
     Payload,
     Status,
@@ -85,6 +104,12 @@ enum WebhookMessages {
     LastError,
     CreatedAt,
     DeliveredAt,
+}
+
+#[derive(DeriveIden)]
+enum Notifications {
+    Table,
+    WebhookEndpointId,
 }
 
 #[derive(DeriveIden)]

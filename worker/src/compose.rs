@@ -160,6 +160,25 @@ impl Composer {
                         .ok_or(ComposeError::Missing("the refund"))?;
                     (email::payment_refunded(&customer, &event, &refund), None)
                 }
+                (NotificationKind::WebhookDisabled, _) => {
+                    let endpoint_id = notification
+                        .webhook_endpoint_id
+                        .ok_or(ComposeError::Missing("the webhook endpoint"))?;
+                    let endpoint = WebhookEndpoint::find_by_id(endpoint_id)
+                        .one(&self.db)
+                        .await?
+                        .ok_or(ComposeError::Missing("the webhook endpoint"))?;
+                    let last_error = WebhookMessage::find()
+                        .filter(WebhookMessageColumn::EndpointId.eq(endpoint_id))
+                        .order_by_desc(WebhookMessageColumn::CreatedAt)
+                        .one(&self.db)
+                        .await?
+                        .and_then(|message| message.last_error);
+                    (
+                        email::webhook_disabled(&customer, &endpoint, last_error),
+                        None,
+                    )
+                }
                 (_, None) => return Err(ComposeError::Missing("the booking")),
             };
         let calendar =

@@ -75,6 +75,7 @@ impl Worker {
             }),
             webhooks: Arc::new(WebhookDeliverer::new(
                 db.clone(),
+                queues.notifications.clone(),
                 settings.webhooks.clone(),
             )?),
             deliverer: Arc::new(Deliverer::new(

@@ -18,11 +18,11 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
-use platform::{DeliverWebhook, db::now};
+use platform::{DeliverNotification, DeliverWebhook, JobQueue, db::now};
 use reqwest::dns::{Name, Resolve, Resolving};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -148,6 +148,8 @@ const TURN_WAIT: Duration = Duration::from_millis(250);
 
 pub struct WebhookDeliverer {
     db: DatabaseConnection,
+    /// Where the email to an organizer whose endpoint was switched off goes.
+    notifications: JobQueue<DeliverNotification>,
     pub policy: WebhookPolicy,
     http: reqwest::Client,
     /// Endpoints with deliveries in flight (bounded by the consumer's
@@ -156,7 +158,11 @@ pub struct WebhookDeliverer {
 }
 
 impl WebhookDeliverer {
-    pub fn new(db: DatabaseConnection, policy: WebhookPolicy) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        db: DatabaseConnection,
+        notifications: JobQueue<DeliverNotification>,
+        policy: WebhookPolicy,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
@@ -168,6 +174,7 @@ impl WebhookDeliverer {
             .build()?;
         Ok(Self {
             db,
+            notifications,
             policy,
             http,
             in_flight: Mutex::default(),
@@ -269,7 +276,7 @@ impl WebhookDeliverer {
                         None,
                     )
                     .await?;
-                    self.switch_off(endpoint.id, "failing for 3 days").await?;
+                    self.give_up(&endpoint, &message).await?;
                     WebhookOutcome::Failed
                 } else {
                     let retry_at = now() + self.policy.retry_delay(message.attempts);
@@ -393,19 +400,51 @@ impl WebhookDeliverer {
         Ok(())
     }
 
-    async fn switch_off(&self, endpoint_id: Uuid, reason: &str) -> Result<(), DbErr> {
-        tracing::warn!(%endpoint_id, reason, "webhook endpoint switched off");
-        WebhookEndpoint::update_many()
-            .col_expr(WebhookEndpointColumn::Enabled, Expr::value(false))
-            .col_expr(
-                WebhookEndpointColumn::DisabledReason,
-                Expr::value(Some(reason.to_owned())),
+    /// An endpoint whose message kept failing until given up is switched
+    /// off, and its organizer emailed (in the same transaction).
+    async fn give_up(
+        &self,
+        endpoint: &WebhookEndpointModel,
+        message: &WebhookMessageModel,
+    ) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        let switched =
+            switch_off(&txn, endpoint.id, "deliveries kept failing until given up").await?;
+        let ids = if switched {
+            inventory::outbox::write(
+                &txn,
+                None,
+                vec![inventory::outbox::Notice {
+                    kind: NotificationKind::WebhookDisabled,
+                    user_id: endpoint.organizer_id,
+                    event_id: message.event_id,
+                    booking_id: None,
+                    hold_id: None,
+                    changes: None,
+                    refund_id: None,
+                    webhook_endpoint_id: Some(endpoint.id),
+                }],
             )
-            .col_expr(WebhookEndpointColumn::UpdatedAt, Expr::value(now()))
-            .filter(WebhookEndpointColumn::Id.eq(endpoint_id))
-            .filter(WebhookEndpointColumn::Enabled.eq(true))
-            .exec(&self.db)
-            .await?;
+            .await?
+        } else {
+            Vec::new()
+        };
+        txn.commit().await?;
+        let jobs = ids
+            .into_iter()
+            .map(|notification_id| DeliverNotification {
+                notification_id,
+                request_id: None,
+            })
+            .collect();
+        if let Err(error) = self.notifications.push(jobs).await {
+            tracing::warn!(%error, "the switched-off endpoint's email waits for the sweep");
+        }
+        Ok(())
+    }
+
+    async fn switch_off(&self, endpoint_id: Uuid, reason: &str) -> Result<(), DbErr> {
+        switch_off(&self.db, endpoint_id, reason).await?;
         Ok(())
     }
 
@@ -451,6 +490,27 @@ impl WebhookDeliverer {
             .map(|message_id| DeliverWebhook { message_id })
             .collect())
     }
+}
+
+/// Switches an endpoint off, saying why; whether it was on.
+async fn switch_off<C: ConnectionTrait>(
+    db: &C,
+    endpoint_id: Uuid,
+    reason: &str,
+) -> Result<bool, DbErr> {
+    tracing::warn!(%endpoint_id, reason, "webhook endpoint switched off");
+    let switched = WebhookEndpoint::update_many()
+        .col_expr(WebhookEndpointColumn::Enabled, Expr::value(false))
+        .col_expr(
+            WebhookEndpointColumn::DisabledReason,
+            Expr::value(Some(reason.to_owned())),
+        )
+        .col_expr(WebhookEndpointColumn::UpdatedAt, Expr::value(now()))
+        .filter(WebhookEndpointColumn::Id.eq(endpoint_id))
+        .filter(WebhookEndpointColumn::Enabled.eq(true))
+        .exec(db)
+        .await?;
+    Ok(switched.rows_affected > 0)
 }
 
 /// Due and not held: pending and past its backoff, or `sending` under an

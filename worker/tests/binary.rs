@@ -125,6 +125,7 @@ async fn seed_pending_confirmation(url: &str) -> (sea_orm::DatabaseConnection, U
         created_at: Set(now),
         request_id: Set(Some("seeded".into())),
         refund_id: Set(None),
+        webhook_endpoint_id: Set(None),
     }
     .insert(&db)
     .await
@@ -750,6 +751,7 @@ async fn seed_fan_out(db: &sea_orm::DatabaseConnection, count: usize) -> Vec<Str
             created_at: Set(now),
             request_id: Set(None),
             refund_id: Set(None),
+            webhook_endpoint_id: Set(None),
         })
         .collect();
     let emails = users.into_iter().map(|u| u.email).collect();
@@ -1140,6 +1142,7 @@ async fn a_worker_killed_mid_burst_delivers_every_webhook_at_least_once() {
             WebhookMessageActiveModel {
                 id: Set(id),
                 endpoint_id: Set(endpoint.id),
+                event_id: Set(event.id),
                 r#type: Set("booking.confirmed".into()),
                 payload: Set(format!(r#"{{"id":"{}","n":{i}}}"#, id.simple())),
                 status: Set(WebhookMessageStatus::Pending),

@@ -49,6 +49,7 @@ pub fn to_each(
             hold_id: None,
             changes: changes.clone(),
             refund_id: None,
+            webhook_endpoint_id: None,
         })
         .collect()
 }

@@ -238,6 +238,7 @@ async fn concurrent_deliveries_of_a_pending_notification_send_once() {
             hold_id: None,
             changes: None,
             refund_id: None,
+            webhook_endpoint_id: None,
         }],
     )
     .await
@@ -593,6 +594,7 @@ async fn a_large_backlog_is_delivered_once_and_leaves_redis_clean() {
         hold_id: None,
         changes: None,
         refund_id: None,
+        webhook_endpoint_id: None,
     };
     for chunk in ids.chunks(1_000) {
         Notification::insert_many(chunk.iter().map(|&id| notice().row(id, None)))

@@ -466,3 +466,51 @@ async fn a_name_that_leads_inside_is_refused_at_delivery_too() {
         "nothing reached the receiver"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_until_given_up_is_switched_off_and_its_organizer_told() {
+    let app = TestApp::spawn_with(|settings| {
+        delivering(settings);
+        // Three days, for the test.
+        settings.worker.webhooks.give_up_after = Duration::from_secs(1);
+    })
+    .await;
+    let broken = Receiver::start().await;
+    broken.answer(&[500]);
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let made = endpoint(&app, &organizer, &broken.url(), &["booking.confirmed"]).await;
+    let event = app.event(&organizer, 10).await;
+    app.book(&customer, id(&event), 1).await;
+    let path = format!("/api/v1/webhooks/{}", id(&made));
+    let mut read = json!(null);
+    for _ in 0..200 {
+        read = app.get(&path, Some(&organizer.token)).await.1;
+        if read["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read["enabled"], false, "{read}");
+    assert!(broken.received().len() >= 2, "tried again before giving up");
+    let log = app
+        .get(&format!("{path}/deliveries"), Some(&organizer.token))
+        .await
+        .1;
+    assert_eq!(log["items"][0]["status"], "failed", "{log}");
+    let mut told = Vec::new();
+    for _ in 0..200 {
+        told = app.smtp.to(&organizer.email);
+        if !told.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(told.len(), 1, "the organizer is emailed once");
+    assert!(
+        told[0].subject().starts_with("Webhook switched off"),
+        "{}",
+        told[0].subject()
+    );
+    assert!(told[0].text.contains(&broken.url()), "{}", told[0].text);
+}

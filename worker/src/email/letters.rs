@@ -231,6 +231,35 @@ pub fn waitlist_offered(
     }
 }
 
+/// To an organizer: an endpoint whose deliveries kept failing is switched off.
+pub fn webhook_disabled(
+    organizer: &UserModel,
+    endpoint: &WebhookEndpointModel,
+    last_error: Option<String>,
+) -> Letter {
+    let mut facts = vec![
+        Fact::new("Endpoint", endpoint.url.clone()),
+        Fact::new("Id", endpoint.id.to_string()),
+    ];
+    if let Some(error) = last_error {
+        facts.push(Fact::new("Last error", error));
+    }
+    Letter {
+        intro: vec![
+            "deliveries to one of your webhook endpoints kept failing for days, so we have \
+             switched it off: nothing more is sent to it, and what was waiting is given up."
+                .into(),
+        ],
+        facts,
+        outro: vec![format!(
+            "Once it answers again, switch it back on: PATCH /api/v1/webhooks/{} with \
+             {{\"enabled\": true}}.",
+            endpoint.id
+        )],
+        ..greeting(format!("Webhook switched off: {}", endpoint.url), organizer)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use chrono::{TimeZone, Utc};

@@ -15,7 +15,7 @@ use lettre::{
 pub use calendar::{CalendarMethod, calendar};
 pub use letters::{
     ItemLine, booking_cancelled, booking_confirmed, event_cancelled, event_updated,
-    payment_refunded, waitlist_offered,
+    payment_refunded, waitlist_offered, webhook_disabled,
 };
 pub use qr::{QrError, qr_png};
 
