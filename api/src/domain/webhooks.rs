@@ -4,6 +4,7 @@
 //! given, and again before every delivery.
 
 use entity::prelude::*;
+use inventory::webhooks::Kind;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -13,15 +14,6 @@ use webhook::{Destination, DestinationRules, Secret};
 
 use super::{Error, Services, ValidationErrors, begin_write, now};
 
-/// The message types an endpoint can take (SPEC §16).
-pub const TYPES: [&str; 6] = [
-    "booking.confirmed",
-    "booking.cancelled",
-    "event.updated",
-    "event.cancelled",
-    "payment.refunded",
-    "ticket.checked_in",
-];
 /// Endpoints per organizer, and events per endpoint.
 pub const MAX_ENDPOINTS: u64 = 20;
 pub const MAX_EVENTS: usize = 100;
@@ -57,26 +49,25 @@ impl EndpointDetails {
     }
 }
 
+/// The message types an endpoint can take (SPEC §16), as the API names them.
+fn every_type() -> String {
+    Kind::ALL.map(Kind::name).join(", ")
+}
+
 fn parse_types(errors: &mut ValidationErrors, types: &[String]) -> Vec<&'static str> {
     let mut known: Vec<&'static str> = Vec::new();
     for name in types {
-        match TYPES.iter().find(|t| **t == name.as_str()) {
-            Some(t) if !known.contains(t) => known.push(t),
+        match Kind::named(name).map(Kind::name) {
+            Some(t) if !known.contains(&t) => known.push(t),
             Some(_) => {}
             None => {
-                errors.add(
-                    "events",
-                    format!("each must be one of {}", TYPES.join(", ")),
-                );
+                errors.add("events", format!("each must be one of {}", every_type()));
                 return Vec::new();
             }
         }
     }
     if known.is_empty() {
-        errors.add(
-            "events",
-            format!("name at least one of {}", TYPES.join(", ")),
-        );
+        errors.add("events", format!("name at least one of {}", every_type()));
     }
     known
 }
