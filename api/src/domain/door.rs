@@ -249,17 +249,27 @@ pub async fn check_in(
             .await?;
         return Err(refused(ticket));
     };
+    let admitted = admit(&txn, services, ticket).await?;
+    txn.commit().await?;
+    Ok(admitted)
+}
+
+/// A ticket that a scan just checked in: its integrators are told
+/// (`ticket.checked_in`, in the scan's transaction), and the door is answered.
+async fn admit<C: ConnectionTrait>(
+    db: &C,
+    services: &Services,
+    ticket: TicketModel,
+) -> Result<Admitted, Error> {
     let told = [inventory::webhooks::TicketData::from(&ticket)];
     inventory::webhooks::publish(
-        &txn,
-        event_id,
+        db,
+        ticket.event_id,
         inventory::webhooks::Kind::TicketCheckedIn,
         &told,
     )
     .await?;
-    let admitted = admitted_details(&txn, services, ticket).await?;
-    txn.commit().await?;
-    Ok(admitted)
+    admitted_details(db, services, ticket).await
 }
 
 async fn admitted_details<C: ConnectionTrait>(
@@ -332,17 +342,7 @@ pub async fn upload(
             .into_iter()
             .next();
         let result = match entered {
-            Some(ticket) => {
-                let told = [inventory::webhooks::TicketData::from(&ticket)];
-                inventory::webhooks::publish(
-                    &txn,
-                    event_id,
-                    inventory::webhooks::Kind::TicketCheckedIn,
-                    &told,
-                )
-                .await?;
-                Ok(admitted_details(&txn, services, ticket).await?)
-            }
+            Some(ticket) => Ok(admit(&txn, services, ticket).await?),
             None => {
                 let ticket = Ticket::find_by_id(ticket_id)
                     .filter(TicketColumn::EventId.eq(event_id))
