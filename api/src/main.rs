@@ -4,6 +4,13 @@ use api::{Settings, startup};
 use platform::env::{self, ConfigError};
 use rocket::figment::Figment;
 
+/// An allocator that gives freed memory back to the system: after a surge of
+/// connections or live streams closes, the api shrinks again (glibc's malloc
+/// kept it): jemalloc, with its background thread purging pages unused
+/// for about ten seconds.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `api` serves; `api healthcheck` probes a running api (for container
 /// HEALTHCHECKs, which have no shell or curl to do it).
 fn main() -> ExitCode {

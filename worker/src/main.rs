@@ -7,6 +7,10 @@ use platform::{
 };
 use worker::{Worker, WorkerSettings};
 
+/// As the api's: memory freed after a burst goes back to the system.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `worker` runs the worker; `worker healthcheck` probes a running one.
 fn main() -> ExitCode {
     let metrics_addr =
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Ok(key) => key,
         Err(error) => return config_error(error),
     };
+    // Before any thread starts: every thread inherits it.
+    lower_priority(settings.nice);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -127,4 +133,17 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The worker's sending can wait a moment, a customer's request cannot: on a
+/// machine the worker shares with the api (and its database), the worker
+/// yields the cores under contention (`WORKER_NICE`, default 10) and takes
+/// whatever is idle. Raising one's own niceness needs no privilege.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    if let Err(error) = rustix::process::setpriority_process(None, nice) {
+        eprintln!("warning: WORKER_NICE={nice} not applied: {error}");
+    }
 }

@@ -52,6 +52,8 @@ pub struct DeliveryPolicy {
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub concurrency: usize,
+    /// The worker process's niceness (`WORKER_NICE`), applied at start.
+    pub nice: i32,
     pub mail: MailSettings,
     pub delivery: DeliveryPolicy,
     pub payments: PaymentPolicy,
@@ -173,8 +175,13 @@ impl WorkerSettings {
         if concurrency == 0 {
             return Err(ConfigError::new("WORKER_CONCURRENCY", "must be at least 1"));
         }
+        let nice = env::parsed_or("WORKER_NICE", 10i32)?;
+        if !(0..=19).contains(&nice) {
+            return Err(ConfigError::new("WORKER_NICE", "must be from 0 to 19"));
+        }
         Ok(Self {
             concurrency,
+            nice,
             mail: MailSettings::from_env()?,
             delivery: DeliveryPolicy::from_env()?,
             payments: PaymentPolicy::from_env()?,

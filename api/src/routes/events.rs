@@ -249,7 +249,9 @@ pub async fn live(
                     let now = crate::domain::now();
                     if let Some((customer_id, current)) = &turn
                         && !current.is_settled_at(now)
-                        && let Ok(Some(fresh)) = admission::turn_of(&db, *customer_id, event_id).await
+                        // Boxed: the stream's own state stays small for the
+                        // many streams that never wait here.
+                        && let Ok(Some(fresh)) = Box::pin(admission::turn_of(&db, *customer_id, event_id)).await
                     {
                         turn = Some((*customer_id, fresh));
                     }

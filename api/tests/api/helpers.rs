@@ -772,6 +772,7 @@ async fn fresh_settings(smtp: &SmtpSink) -> (Settings, Storage) {
         worker: WorkerSettings {
             webhooks: worker::WebhookPolicy::default(),
             concurrency: 4,
+            nice: 0,
             mail,
             delivery: policy(),
             payments: worker::PaymentPolicy {
