@@ -14,6 +14,7 @@ mod m20261204_000011_calendar_sequence;
 mod m20261204_000012_webhooks;
 mod m20261204_000013_backfill_tickets;
 mod m20261204_000014_webhook_messages;
+mod m20261205_000015_hot_path_foreign_keys;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_webhooks::Migration),
             Box::new(m20261204_000013_backfill_tickets::Migration),
             Box::new(m20261204_000014_webhook_messages::Migration),
+            Box::new(m20261205_000015_hot_path_foreign_keys::Migration),
         ]
     }
 }

@@ -27,20 +27,19 @@ pub(super) struct Sold {
     pub ticket_types: Vec<TicketTypeModel>,
     pub after: AfterCommit,
     pub took: bool,
+    /// Tickets booked, by type.
+    pub booked: HashMap<Uuid, i32>,
 }
 
 pub(super) async fn sell(
     txn: &DatabaseTransaction,
     event: &EventModel,
+    types: Vec<TicketTypeModel>,
     orders: &[Order],
     at: DateTime<Utc>,
 ) -> Result<Sold, DbErr> {
     let lost = lost_claims(txn, orders).await?;
     let mut holding = customers_holding(txn, event.id, orders).await?;
-    let types = inventory::types_of(txn, &[event.id])
-        .await?
-        .remove(&event.id)
-        .unwrap_or_default();
     let mut type_left: HashMap<Uuid, i32> = types.iter().map(|t| (t.id, t.available)).collect();
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
     let mut left = event.available_tickets;
@@ -111,6 +110,10 @@ pub(super) async fn sell(
         });
     }
     let took = left != event.available_tickets;
+    let booked_lines: Vec<Line> = booked(&answers)
+        .flat_map(|details| sale::lines(&details.items))
+        .collect();
+    let booked = per_type(&booked_lines);
     let after = if took {
         write(txn, event, orders, &mut answers, at).await?
     } else {
@@ -121,6 +124,7 @@ pub(super) async fn sell(
         ticket_types: types,
         after,
         took,
+        booked,
     })
 }
 

@@ -9,6 +9,17 @@
 //!   already waiting is batched, so load makes batches bigger instead of
 //!   queues longer, and the hot row is locked once per batch instead of once
 //!   per booking.
+//! - **Batches side by side.** On PostgreSQL, a batch of bookings (no holds)
+//!   for a general-admission event with tickets to spare for every batch in
+//!   flight does not wait for the event row: it decides from the event as
+//!   last committed, writes its rows, and only then moves the counts, which
+//!   locks the row until commit; if the event or its types changed in
+//!   between in any way but their counts (an edit, a cancellation, another
+//!   process taking the last tickets), it rolls back and sells again the
+//!   locked way. So up to [`IN_FLIGHT`] batches of one event write at once and
+//!   the row is held for two updates and a commit, not for the whole batch.
+//!   Near the end of the tickets every batch takes the lock first, in
+//!   arrival order.
 //! - **What is known of each event** (`event_cache`). The event as last read
 //!   here answers `GET /events/{id}`, and refuses requests for more tickets
 //!   than it has left (a sold-out event) with no database work, until the
@@ -18,7 +29,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicI64, Ordering},
+    },
     time::Duration,
 };
 
@@ -29,7 +43,7 @@ use futures::StreamExt;
 use inventory::AfterCommit;
 use platform::{ChangeFeed, Queues, live::Heard};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
@@ -43,6 +57,8 @@ use super::{
 
 /// The most bookings one transaction writes; more waiting go in the next.
 const MAX_BATCH: usize = 256;
+/// The most batches of one event in the database at once.
+const IN_FLIGHT: usize = 3;
 /// How long an event's line outlives its last request.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -212,6 +228,9 @@ impl BoxOffice {
         event_id: Uuid,
         mut line: mpsc::UnboundedReceiver<(Order, Reply)>,
     ) {
+        let turns = Arc::new(Semaphore::new(IN_FLIGHT));
+        // Tickets asked for by the batches in flight.
+        let asked = Arc::new(AtomicI64::new(0));
         loop {
             let first = match tokio::time::timeout(IDLE, line.recv()).await {
                 Ok(Some(first)) => first,
@@ -228,6 +247,9 @@ impl BoxOffice {
                     }
                 }
             };
+            let Ok(turn) = Arc::clone(&turns).acquire_owned().await else {
+                return;
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match line.try_recv() {
@@ -239,7 +261,20 @@ impl BoxOffice {
             // PostgreSQL queues it behind, so batches keep their order and the
             // next starts the moment this one commits. (SQLite: one at a time.)
             let (locked, holds_the_event) = oneshot::channel();
-            tokio::spawn(Arc::clone(&self).sell_and_answer(event_id, batch, locked));
+            let tickets: i64 = batch
+                .iter()
+                .map(|(order, _)| i64::from(order.selection.count()))
+                .sum();
+            asked.fetch_add(tickets, Ordering::SeqCst);
+            let asked = Arc::clone(&asked);
+            let office = Arc::clone(&self);
+            tokio::spawn(async move {
+                office
+                    .sell_and_answer(event_id, batch, locked, asked.load(Ordering::SeqCst))
+                    .await;
+                asked.fetch_sub(tickets, Ordering::SeqCst);
+                drop(turn);
+            });
             let _ = holds_the_event.await;
         }
     }
@@ -249,9 +284,10 @@ impl BoxOffice {
         event_id: Uuid,
         batch: Vec<(Order, Reply)>,
         locked: oneshot::Sender<()>,
+        asked: i64,
     ) {
         let (orders, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.sell(event_id, orders, locked).await {
+        match self.sell(event_id, orders, locked, asked).await {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
@@ -271,14 +307,93 @@ impl BoxOffice {
         }
     }
 
-    /// One transaction for the batch (`batch`): the event row locked once,
-    /// then each order in turn. After commit, what it wrote is published once
-    /// for the batch.
+    /// One transaction for the batch (`batch`), side by side with the other
+    /// batches in flight if it can be, else with the event row locked first.
+    /// `asked`: the tickets the batches in flight (this one too) ask for.
     async fn sell(
         &self,
         event_id: Uuid,
         orders: Vec<Order>,
         locked: oneshot::Sender<()>,
+        asked: i64,
+    ) -> Result<Vec<Answer>, DbErr> {
+        let mut locked = Some(locked);
+        if self.db.get_database_backend() == DbBackend::Postgres
+            && !orders
+                .iter()
+                .any(|order| matches!(order.taking, Taking::Hold))
+        {
+            // The next batch need not wait for this one to hold the row.
+            if let Some(locked) = locked.take() {
+                let _ = locked.send(());
+            }
+            match self.sell_side_by_side(event_id, &orders, asked).await {
+                Ok(Some(answers)) => return Ok(answers),
+                Ok(None) => {}
+                // A check constraint (another process took the last
+                // tickets) or anything else: the locked way says which.
+                Err(error) => tracing::debug!(%error, "a batch is sold again, locked"),
+            }
+        }
+        self.sell_locked(event_id, orders, locked).await
+    }
+
+    /// The batch without waiting for the event row: `None` (and nothing
+    /// written) if it must be sold the locked way.
+    async fn sell_side_by_side(
+        &self,
+        event_id: Uuid,
+        orders: &[Order],
+        asked: i64,
+    ) -> Result<Option<Vec<Answer>>, DbErr> {
+        let seen = self.known.seen(event_id);
+        let txn = begin_write(&self.db).await?;
+        let at = now();
+        let Some(event) = Event::find_by_id(event_id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let types = event_types(&txn, event_id).await?;
+        let spare = |available: i32| i64::from(available) >= asked;
+        if event.seated || !sold_in_batches(&event, at) || !spare(event.available_tickets) {
+            return Ok(None);
+        }
+        let sold = batch::sell(&txn, &event, types.clone(), orders, at).await?;
+        let from_spare = sold.booked.keys().all(|id| {
+            types
+                .iter()
+                .any(|t| t.id == *id && spare(t.available))
+        });
+        if !from_spare {
+            return Ok(None);
+        }
+        if sold.took {
+            // The counts moved, so the row is locked now: the event and its
+            // types as they stand must be as read, but for their counts.
+            let now_event = Event::find_by_id(event_id).one(&txn).await?;
+            let now_types = event_types(&txn, event_id).await?;
+            let unchanged = now_event.is_some_and(|now| {
+                but_counts(&now) == but_counts(&event) && sold_in_batches(&now, at)
+            }) && now_types.len() == types.len()
+                && now_types
+                    .iter()
+                    .zip(&types)
+                    .all(|(now, then)| type_but_counts(now) == type_but_counts(then));
+            if !unchanged {
+                return Ok(None);
+            }
+        }
+        txn.commit().await?;
+        self.after_sale(event, sold.took, sold.after, sold.ticket_types, seen);
+        Ok(Some(sold.answers))
+    }
+
+    /// The batch with the event row locked first: then each order in turn.
+    /// After commit, what it wrote is published once for the batch.
+    async fn sell_locked(
+        &self,
+        event_id: Uuid,
+        orders: Vec<Order>,
+        mut locked: Option<oneshot::Sender<()>>,
     ) -> Result<Vec<Answer>, DbErr> {
         let seen = self.known.seen(event_id);
         let txn = begin_write(&self.db).await?;
@@ -286,20 +401,36 @@ impl BoxOffice {
             .lock_exclusive()
             .one(&txn)
             .await?;
-        if self.db.get_database_backend() == DbBackend::Postgres {
+        if self.db.get_database_backend() == DbBackend::Postgres
+            && let Some(locked) = locked.take()
+        {
             let _ = locked.send(());
         }
         let at = now();
         let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
             return Ok(orders.iter().map(|_| Answer::NotHere).collect());
         };
-        let sold = batch::sell(&txn, &event, &orders, at).await?;
+        let types = event_types(&txn, event_id).await?;
+        let sold = batch::sell(&txn, &event, types, &orders, at).await?;
         txn.commit().await?;
-        if sold.took {
-            self.publish(sold.after);
+        self.after_sale(event, sold.took, sold.after, sold.ticket_types, seen);
+        Ok(sold.answers)
+    }
+
+    /// After a batch's commit: what it changed published, or, if it changed
+    /// nothing, the event as read remembered.
+    fn after_sale(
+        &self,
+        event: EventModel,
+        took: bool,
+        after: AfterCommit,
+        ticket_types: Vec<TicketTypeModel>,
+        seen: super::event_cache::Seen,
+    ) {
+        if took {
+            self.publish(after);
         } else {
             // Nothing changed: what was read is still the event.
-            let ticket_types = sold.ticket_types;
             self.known.remember(
                 EventDetails {
                     event,
@@ -308,7 +439,35 @@ impl BoxOffice {
                 seen,
             );
         }
-        Ok(sold.answers)
+    }
+}
+
+async fn event_types(
+    txn: &sea_orm::DatabaseTransaction,
+    event_id: Uuid,
+) -> Result<Vec<TicketTypeModel>, DbErr> {
+    Ok(inventory::types_of(txn, &[event_id])
+        .await?
+        .remove(&event_id)
+        .unwrap_or_default())
+}
+
+/// The event but for its counts, which bookings move all the time.
+fn but_counts(event: &EventModel) -> EventModel {
+    EventModel {
+        available_tickets: 0,
+        held_tickets: 0,
+        booked_tickets: 0,
+        ..event.clone()
+    }
+}
+
+fn type_but_counts(ticket_type: &TicketTypeModel) -> TicketTypeModel {
+    TicketTypeModel {
+        available: 0,
+        held: 0,
+        booked: 0,
+        ..ticket_type.clone()
     }
 }
 
