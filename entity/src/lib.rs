@@ -1,5 +1,5 @@
 //! Database entities: the tables `users`, `events`, `bookings`, `holds`, `seats`,
-//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys`, `webhook_endpoints`, `webhook_endpoint_events`, `webhook_messages` and `idempotency_keys`.
+//! `hold_seats`, `ticket_types`, `hold_items`, `booking_items`, `waitlist_entries`, `notifications`, `payments`, `refunds`, `tickets`, `door_devices`, `signing_keys`, `webhook_endpoints`, `webhook_endpoint_events`, `webhook_messages`, `queue_entries`, `queue_draws`, `queue_tails` and `idempotency_keys`.
 //!
 //! Column names and stored enum strings are part of the public contract (operators
 //! query these tables directly), so they match the JSON field names and values.
@@ -16,7 +16,9 @@ pub mod notification;
 pub mod payment;
 pub mod promo_code;
 pub mod promo_code_type;
+pub mod queue_draw;
 pub mod queue_entry;
+pub mod queue_tail;
 pub mod refund;
 pub mod seat;
 pub mod signing_key;
@@ -77,9 +79,17 @@ pub mod prelude {
         ActiveModel as PromoCodeTypeActiveModel, Column as PromoCodeTypeColumn,
         Entity as PromoCodeType, Model as PromoCodeTypeModel,
     };
+    pub use super::queue_draw::{
+        ActiveModel as QueueDrawActiveModel, Column as QueueDrawColumn, Entity as QueueDraw,
+        Model as QueueDrawModel,
+    };
     pub use super::queue_entry::{
         ActiveModel as QueueEntryActiveModel, Column as QueueEntryColumn, Entity as QueueEntry,
         Model as QueueEntryModel,
+    };
+    pub use super::queue_tail::{
+        ActiveModel as QueueTailActiveModel, Column as QueueTailColumn, Entity as QueueTail,
+        Model as QueueTailModel,
     };
     pub use super::refund::{
         ActiveModel as RefundActiveModel, Column as RefundColumn, Entity as Refund,

@@ -2,9 +2,9 @@ use sea_orm::entity::prelude::*;
 
 /// A customer's place in an event's waiting room. `rank` orders the line:
 /// random for those who joined before the on-sale, after them in order of
-/// arrival. `admit_at` is set for those who arrived after the on-sale (their
-/// admission time was fixed when they joined); for the others it follows from
-/// their place among the early ones.
+/// arrival. `admit_at` is each one's turn: fixed when they joined for those
+/// who arrived after the on-sale, written by the draw once the on-sale has
+/// passed for the others (`inventory::waiting_room`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "queue_entries")]
 pub struct Model {

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod payments;
 pub mod signing;
 pub mod tickets;
+pub mod waiting_room;
 pub mod waitlist;
 pub mod webhooks;
 

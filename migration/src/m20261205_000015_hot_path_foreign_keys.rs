@@ -21,8 +21,18 @@ pub struct Migration;
 const UNCHECKED: [(&str, &str, &str, &str); 4] = [
     ("bookings", "bookings_event_id_fkey", "event_id", "events"),
     ("bookings", "bookings_user_id_fkey", "user_id", "users"),
-    ("notifications", "notifications_event_id_fkey", "event_id", "events"),
-    ("notifications", "notifications_user_id_fkey", "user_id", "users"),
+    (
+        "notifications",
+        "notifications_event_id_fkey",
+        "event_id",
+        "events",
+    ),
+    (
+        "notifications",
+        "notifications_user_id_fkey",
+        "user_id",
+        "users",
+    ),
 ];
 
 #[async_trait::async_trait]

@@ -7,9 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use super::{Error, now, sale};
@@ -32,18 +30,7 @@ pub struct Standing {
     pub pass_expires_at: Option<DateTime<Utc>>,
 }
 
-pub(super) fn interval(event: &EventModel) -> Duration {
-    Duration::microseconds(60_000_000 / i64::from(event.admit_per_minute.max(1)))
-}
-
-pub(super) fn on_sale(event: &EventModel) -> DateTime<Utc> {
-    event.on_sale_at.unwrap_or(event.created_at)
-}
-
-/// The turn of the early joiner with `ahead` early joiners before them.
-pub(super) fn early_turn(event: &EventModel, ahead: u64) -> DateTime<Utc> {
-    on_sale(event) + interval(event) * i32::try_from(ahead).unwrap_or(i32::MAX)
-}
+pub(super) use inventory::waiting_room::{interval, on_sale};
 
 pub(super) async fn entry<C: ConnectionTrait>(
     db: &C,
@@ -104,7 +91,8 @@ impl Turn {
     }
 }
 
-/// The entry's turn, read (for an early joiner, counted) from the database.
+/// The entry's turn, as the database has it (for an early joiner, once the
+/// draw has reached them).
 async fn turn<C: ConnectionTrait>(
     db: &C,
     event: &EventModel,
@@ -114,14 +102,7 @@ async fn turn<C: ConnectionTrait>(
     let at = match entry.admit_at {
         Some(at) => Some(at),
         None if now < on_sale(event) => None,
-        None => {
-            let ahead = QueueEntry::find()
-                .filter(QueueEntryColumn::EventId.eq(event.id))
-                .filter(QueueEntryColumn::Rank.lt(entry.rank))
-                .count(db)
-                .await?;
-            Some(early_turn(event, ahead))
-        }
+        None => inventory::waiting_room::drawn_turn(db, event, entry).await?,
     };
     Ok(Turn {
         on_sale: on_sale(event),
@@ -129,6 +110,20 @@ async fn turn<C: ConnectionTrait>(
         interval: interval(event),
         pass: Duration::minutes(i64::from(event.pass_minutes)),
     })
+}
+
+/// Moves the draw on by a step if this early joiner's turn waits for it
+/// (`inventory::waiting_room`).
+pub(super) async fn draw_for(
+    db: &DatabaseConnection,
+    event: &EventModel,
+    entry: &QueueEntryModel,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if entry.admit_at.is_none() && now >= on_sale(event) {
+        inventory::waiting_room::draw_step(db, event).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn standing<C: ConnectionTrait>(
@@ -153,7 +148,11 @@ pub async fn turn_of(
         return Ok(None);
     }
     match entry(db, event_id, customer_id).await? {
-        Some(entry) => Ok(Some(turn(db, &event, &entry, now()).await?)),
+        Some(entry) => {
+            let now = now();
+            draw_for(db, &event, &entry, now).await?;
+            Ok(Some(turn(db, &event, &entry, now).await?))
+        }
         None => Ok(None),
     }
 }

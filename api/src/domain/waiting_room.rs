@@ -14,26 +14,27 @@
 //! turn given out, or now. No process hands out admissions, so any number of
 //! api processes admit at exactly the set rate, nobody twice. The state lives
 //! in the database: an api restart or a Redis restart changes nothing.
-//! Turns, standings and the pass a sale checks are `admission`'s.
+//! Turns, standings and the pass a sale checks are `admission`'s; how the
+//! database keeps the line fast at millions (the draw, the tail) is
+//! `inventory::waiting_room`'s.
 
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
 use rand::Rng;
 use sea_orm::{
     AccessMode, ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IsolationLevel, PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr, TransactionOptions,
-    TransactionTrait,
+    IntoActiveModel, IsolationLevel, PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{
     Error, Services,
-    admission::{Standing, early_turn, entry, interval, on_sale, standing},
+    admission::{Standing, draw_for, entry, interval, on_sale, standing},
     begin_write, now,
 };
 
-/// Ranks from here up belong to those who came after the on-sale, in order.
-const LATE: i64 = 1 << 62;
+use inventory::waiting_room::LATE;
 
 /// Joins the line, or returns the place already held.
 pub async fn join(
@@ -43,7 +44,9 @@ pub async fn join(
 ) -> Result<Standing, Error> {
     let event = with_waiting_room(&services.db, event_id).await?;
     if let Some(entry) = entry(&services.db, event_id, customer_id).await? {
-        return standing(&services.db, &event, &entry, now()).await;
+        let now = now();
+        draw_for(&services.db, &event, &entry, now).await?;
+        return standing(&services.db, &event, &entry, now).await;
     }
     let now = now();
     let entry = if now < on_sale(&event) {
@@ -86,7 +89,8 @@ async fn join_early(
 }
 
 /// After the on-sale: behind everyone, with a turn of one's own, fixed now.
-/// Joins are serialised on the event row so that turns are handed out once.
+/// Joins are serialised on the line's tail row so that turns are handed out
+/// once.
 async fn join_late(
     db: &DatabaseConnection,
     event: &EventModel,
@@ -94,41 +98,27 @@ async fn join_late(
     now: DateTime<Utc>,
 ) -> Result<QueueEntryModel, Error> {
     let txn = begin_write(db).await?;
-    Event::find_by_id(event.id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?;
+    let tail = inventory::waiting_room::tail_locked(&txn, event.id).await?;
     if let Some(entry) = entry(&txn, event.id, customer_id).await? {
         return Ok(entry);
     }
-    let early = QueueEntry::find()
-        .filter(QueueEntryColumn::EventId.eq(event.id))
-        .filter(QueueEntryColumn::Rank.lt(LATE))
-        .count(&txn)
-        .await?;
-    let (last_rank, last_turn): (Option<i64>, Option<DateTime<Utc>>) = QueueEntry::find()
-        .select_only()
-        .column_as(QueueEntryColumn::Rank.max(), "rank")
-        .column_as(QueueEntryColumn::AdmitAt.max(), "admit_at")
-        .filter(QueueEntryColumn::EventId.eq(event.id))
-        .filter(QueueEntryColumn::Rank.gte(LATE))
-        .into_tuple()
-        .one(&txn)
-        .await?
-        .unwrap_or((None, None));
-    let last_early_turn = early.checked_sub(1).map(|ahead| early_turn(event, ahead));
-    let turn = match last_turn.max(last_early_turn) {
-        Some(previous) => (previous + interval(event)).max(now),
-        None => now,
-    };
+    let (rank, turn) = inventory::waiting_room::next_place(event, &tail, now);
     let entry = QueueEntryActiveModel {
         event_id: Set(event.id),
         user_id: Set(customer_id),
-        rank: Set(last_rank.map_or(LATE, |r| r + 1)),
+        rank: Set(rank),
         joined_at: Set(now),
         admit_at: Set(Some(turn)),
     }
     .insert(&txn)
+    .await?;
+    QueueTailActiveModel {
+        event_id: Set(event.id),
+        last_rank: Set(Some(rank)),
+        last_turn: Set(Some(turn)),
+        ..tail.into_active_model()
+    }
+    .update(&txn)
     .await?;
     txn.commit().await?;
     Ok(entry)
@@ -144,7 +134,9 @@ pub async fn me(
     let entry = entry(db, event_id, customer_id)
         .await?
         .ok_or(Error::NotFound("place in this event's waiting room"))?;
-    standing(db, &event, &entry, now()).await
+    let now = now();
+    draw_for(db, &event, &entry, now).await?;
+    standing(db, &event, &entry, now).await
 }
 
 async fn with_waiting_room(db: &DatabaseConnection, event_id: Uuid) -> Result<EventModel, Error> {

@@ -1,10 +1,13 @@
 use std::sync::Arc;
 
 use rocket::{
-    Shutdown, State, get,
+    Request, Shutdown, State, get,
     http::{ContentType, Status},
     patch, post,
-    response::stream::{Event, EventStream},
+    response::{
+        Responder,
+        stream::{Event, EventStream},
+    },
     serde::json::Json,
 };
 
@@ -215,7 +218,7 @@ pub async fn live(
     client: ClientIp,
     id: &str,
     mut shutdown: Shutdown,
-) -> Result<EventStream![Event + 'static], ApiError> {
+) -> Result<SmallChunks<EventStream![Event + 'static]>, ApiError> {
     let event_id = parse_id(id, "event")?;
     let slot = hub
         .open_stream(client.key())
@@ -268,7 +271,22 @@ pub async fn live(
             }
         }
     };
-    Ok(stream.heartbeat(HEARTBEAT))
+    Ok(SmallChunks(stream.heartbeat(HEARTBEAT)))
+}
+
+/// A streamed response read in chunks of at most [`SMALL_CHUNK`] bytes:
+/// Rocket keeps a buffer of the chunk size for as long as a stream is open
+/// (4 KiB by default), and live streams are many and their messages short.
+pub struct SmallChunks<R>(R);
+
+const SMALL_CHUNK: usize = 512;
+
+impl<'r, 'o: 'r, R: Responder<'r, 'o>> Responder<'r, 'o> for SmallChunks<R> {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'o> {
+        let mut response = self.0.respond_to(request)?;
+        response.set_max_chunk_size(SMALL_CHUNK);
+        Ok(response)
+    }
 }
 
 /// When to try again after too many streams.

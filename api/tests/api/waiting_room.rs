@@ -424,3 +424,126 @@ async fn places_survive_a_redis_restart_and_an_api_restart() {
         "not their turn yet, before or after the restarts"
     );
 }
+
+/// The early joiners' turns are drawn in rank order a step at a time, each
+/// the one a count of the line ahead would give; those who join after the
+/// on-sale, at once and from two processes, get one turn each, after the
+/// last early one and one interval apart.
+#[tokio::test]
+async fn the_draw_writes_early_turns_in_steps_and_late_joiners_queue_behind() {
+    const EARLY: usize = 40;
+    const LATE_JOINERS: usize = 30;
+    const PER_MINUTE: i64 = 600; // one every 100 ms
+    let app = TestApp::spawn().await;
+    let (second, _shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let on_sale = Utc::now() + chrono::Duration::minutes(10);
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"on_sale_at": on_sale.to_rfc3339(),
+               "waiting_room": {"enabled": true, "admit_per_minute": PER_MINUTE, "pass_minutes": 10}}),
+    )
+    .await;
+    let event_id = id(&event).to_owned();
+    let event_uuid: uuid::Uuid = event_id.parse().unwrap();
+    let early_joiners = app.customers(EARLY).await;
+    for customer in &early_joiners {
+        join(&app, &app.address, customer, &event_id).await;
+    }
+    let on_sale = chrono::DurationRound::duration_round(
+        Utc::now() + chrono::Duration::milliseconds(300),
+        chrono::Duration::milliseconds(1),
+    )
+    .unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/events/{event_id}"),
+            Some(&organizer.token),
+            json!({"on_sale_at": on_sale.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep((on_sale - Utc::now()).to_std().unwrap_or_default()).await;
+
+    let model = Event::find_by_id(event_uuid)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut steps = 0;
+    loop {
+        inventory::waiting_room::draw_some(&app.db, &model, 7)
+            .await
+            .unwrap();
+        steps += 1;
+        let draw = QueueDraw::find_by_id(event_uuid)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if draw.done {
+            assert_eq!(draw.drawn, EARLY as i64);
+            break;
+        }
+        assert_eq!(draw.drawn, 7 * steps, "{draw:?}");
+    }
+    assert_eq!(steps, EARLY.div_ceil(7) as i64);
+    let interval = chrono::Duration::milliseconds(60_000 / PER_MINUTE);
+    let early = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_uuid))
+        .order_by_asc(QueueEntryColumn::Rank)
+        .all(&app.db)
+        .await
+        .unwrap();
+    for (ahead, entry) in early.iter().enumerate() {
+        assert_eq!(
+            entry.admit_at,
+            Some(on_sale + interval * ahead as i32),
+            "{entry:?}"
+        );
+    }
+
+    let late = app.customers(LATE_JOINERS).await;
+    join_all(late.iter().enumerate().map(|(i, customer)| {
+        let base = if i % 2 == 0 { &app.address } else { &second };
+        join(&app, base, customer, &event_id)
+    }))
+    .await;
+    let mut turns: Vec<_> = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_uuid))
+        .filter(QueueEntryColumn::Rank.gte(inventory::waiting_room::LATE))
+        .order_by_asc(QueueEntryColumn::Rank)
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.admit_at.unwrap())
+        .collect();
+    assert_eq!(turns.len(), LATE_JOINERS);
+    let last_early = on_sale + interval * (EARLY as i32 - 1);
+    assert!(
+        turns[0] >= last_early + interval,
+        "{:?} after {last_early:?}",
+        turns[0]
+    );
+    assert!(
+        turns.windows(2).all(|w| w[1] - w[0] >= interval),
+        "{turns:?}"
+    );
+    turns.dedup();
+    assert_eq!(turns.len(), LATE_JOINERS, "one turn each");
+
+    // The last early joiner is told their place from their drawn turn.
+    let last = early.last().unwrap();
+    let customer = early_joiners.iter().find(|c| c.id == last.user_id).unwrap();
+    let (_, standing) = app
+        .get(
+            &format!("/api/v1/events/{event_id}/queue/me"),
+            Some(&customer.token),
+        )
+        .await;
+    let position = standing["position"].as_i64().unwrap_or(0);
+    assert_eq!(standing["status"], "waiting", "{standing}");
+    assert!((1..=EARLY as i64).contains(&position), "{standing}");
+}

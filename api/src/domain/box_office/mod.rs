@@ -330,6 +330,8 @@ impl BoxOffice {
             match self.sell_side_by_side(event_id, &orders, asked).await {
                 Ok(Some(answers)) => return Ok(answers),
                 Ok(None) => {}
+                // No database: the locked way would only wait as long again.
+                Err(error) if super::is_unavailable(&error) => return Err(error),
                 // A check constraint (another process took the last
                 // tickets) or anything else: the locked way says which.
                 Err(error) => tracing::debug!(%error, "a batch is sold again, locked"),
@@ -358,11 +360,10 @@ impl BoxOffice {
             return Ok(None);
         }
         let sold = batch::sell(&txn, &event, types.clone(), orders, at).await?;
-        let from_spare = sold.booked.keys().all(|id| {
-            types
-                .iter()
-                .any(|t| t.id == *id && spare(t.available))
-        });
+        let from_spare = sold
+            .booked
+            .keys()
+            .all(|id| types.iter().any(|t| t.id == *id && spare(t.available)));
         if !from_spare {
             return Ok(None);
         }

@@ -88,6 +88,8 @@ async fn update_event(
     if let Some(minutes) = offer_minutes {
         active.offer_minutes = Set(minutes);
     }
+    // Early joiners' turns follow from both: drawn again from the start.
+    let redraw = sale.on_sale_at.is_some() || sale.waiting_room.is_some();
     if let Some(at) = sale.on_sale_at {
         active.on_sale_at = Set(Some(at));
     }
@@ -104,6 +106,9 @@ async fn update_event(
     }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
+    if redraw {
+        inventory::waiting_room::redraw(&txn, event.id).await?;
+    }
     if !changes.is_empty() {
         let told = [inventory::webhooks::EventData::from(&updated)];
         inventory::webhooks::publish(
