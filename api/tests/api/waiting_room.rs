@@ -37,6 +37,30 @@ async fn join(app: &TestApp, base: &str, customer: &TestUser, event_id: &str) ->
     response.json().await.unwrap()
 }
 
+/// Moves the event's on-sale to `from_now` from now (to the millisecond, as
+/// the api keeps it); returns the new on-sale.
+async fn move_on_sale(
+    app: &TestApp,
+    organizer: &TestUser,
+    event_id: &str,
+    from_now: chrono::Duration,
+) -> chrono::DateTime<Utc> {
+    let on_sale = chrono::DurationRound::duration_round(
+        Utc::now() + from_now,
+        chrono::Duration::milliseconds(1),
+    )
+    .unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/events/{event_id}"),
+            Some(&organizer.token),
+            json!({"on_sale_at": on_sale.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    on_sale
+}
+
 #[tokio::test]
 async fn nothing_is_held_or_booked_before_the_on_sale() {
     let app = TestApp::spawn().await;
@@ -215,19 +239,7 @@ async fn early_joiners_are_admitted_in_a_random_order_at_the_set_rate() {
         }
     }
     assert!(Utc::now() < on_sale, "all joined before the on-sale");
-    let on_sale = chrono::DurationRound::duration_round(
-        Utc::now() + chrono::Duration::seconds(1),
-        chrono::Duration::milliseconds(1),
-    )
-    .unwrap();
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/events/{event_id}"),
-            Some(&organizer.token),
-            json!({"on_sale_at": on_sale.to_rfc3339()}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let on_sale = move_on_sale(&app, &organizer, &event_id, chrono::Duration::seconds(1)).await;
 
     // The order: rank, against the order of joining.
     let entries = QueueEntry::find()
@@ -451,19 +463,13 @@ async fn the_draw_writes_early_turns_in_steps_and_late_joiners_queue_behind() {
     for customer in &early_joiners {
         join(&app, &app.address, customer, &event_id).await;
     }
-    let on_sale = chrono::DurationRound::duration_round(
-        Utc::now() + chrono::Duration::milliseconds(300),
-        chrono::Duration::milliseconds(1),
+    let on_sale = move_on_sale(
+        &app,
+        &organizer,
+        &event_id,
+        chrono::Duration::milliseconds(300),
     )
-    .unwrap();
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/events/{event_id}"),
-            Some(&organizer.token),
-            json!({"on_sale_at": on_sale.to_rfc3339()}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    .await;
     tokio::time::sleep((on_sale - Utc::now()).to_std().unwrap_or_default()).await;
 
     let model = Event::find_by_id(event_uuid)
