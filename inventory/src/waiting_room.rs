@@ -132,11 +132,14 @@ pub async fn draw_some(
     if let Some(rank) = draw.drawn_rank {
         next = next.filter(QueueEntryColumn::Rank.gt(rank));
     }
-    let entries = next
+    // One more than the step: whether any are left after it.
+    let mut entries = next
         .order_by_asc(QueueEntryColumn::Rank)
-        .limit(step)
+        .limit(step + 1)
         .all(&txn)
         .await?;
+    let more = entries.len() as u64 > step;
+    entries.truncate(usize::try_from(step).unwrap_or(usize::MAX));
     let count = entries.len() as u64;
     let last_rank = entries.last().map(|entry| entry.rank).or(draw.drawn_rank);
     let first = u64::try_from(draw.drawn).unwrap_or(0);
@@ -163,7 +166,7 @@ pub async fn draw_some(
         event_id: Set(event.id),
         drawn: Set(draw.drawn + count as i64),
         drawn_rank: Set(last_rank),
-        done: Set(count < step),
+        done: Set(!more),
     }
     .update(&txn)
     .await?;
