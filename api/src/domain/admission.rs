@@ -112,18 +112,18 @@ async fn turn<C: ConnectionTrait>(
     })
 }
 
-/// Moves the draw on by a step if this early joiner's turn waits for it
-/// (`inventory::waiting_room`).
-pub(super) async fn draw_for(
+/// The entry's turn at `now`, after moving the draw on by a step if this
+/// early joiner's turn waits for it (`inventory::waiting_room`).
+pub(super) async fn current_turn(
     db: &DatabaseConnection,
     event: &EventModel,
     entry: &QueueEntryModel,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<Turn, Error> {
     if entry.admit_at.is_none() && now >= on_sale(event) {
         inventory::waiting_room::draw_step(db, event).await?;
     }
-    Ok(())
+    turn(db, event, entry, now).await
 }
 
 pub(super) async fn standing<C: ConnectionTrait>(
@@ -148,11 +148,7 @@ pub async fn turn_of(
         return Ok(None);
     }
     match entry(db, event_id, customer_id).await? {
-        Some(entry) => {
-            let now = now();
-            draw_for(db, &event, &entry, now).await?;
-            Ok(Some(turn(db, &event, &entry, now).await?))
-        }
+        Some(entry) => Ok(Some(current_turn(db, &event, &entry, now()).await?)),
         None => Ok(None),
     }
 }

@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::{
     Error, Services,
-    admission::{Standing, draw_for, entry, interval, on_sale, standing},
+    admission::{Standing, current_turn, entry, interval, on_sale, standing},
     begin_write, now,
 };
 
@@ -43,12 +43,12 @@ pub async fn join(
     event_id: Uuid,
 ) -> Result<Standing, Error> {
     let event = with_waiting_room(&services.db, event_id).await?;
-    if let Some(entry) = entry(&services.db, event_id, customer_id).await? {
-        let now = now();
-        draw_for(&services.db, &event, &entry, now).await?;
-        return standing(&services.db, &event, &entry, now).await;
-    }
     let now = now();
+    if let Some(entry) = entry(&services.db, event_id, customer_id).await? {
+        return Ok(current_turn(&services.db, &event, &entry, now)
+            .await?
+            .standing(now));
+    }
     let entry = if now < on_sale(&event) {
         join_early(&services.db, &event, customer_id, now).await?
     } else {
@@ -135,8 +135,7 @@ pub async fn me(
         .await?
         .ok_or(Error::NotFound("place in this event's waiting room"))?;
     let now = now();
-    draw_for(db, &event, &entry, now).await?;
-    standing(db, &event, &entry, now).await
+    Ok(current_turn(db, &event, &entry, now).await?.standing(now))
 }
 
 async fn with_waiting_room(db: &DatabaseConnection, event_id: Uuid) -> Result<EventModel, Error> {

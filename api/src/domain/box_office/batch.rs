@@ -115,7 +115,7 @@ pub(super) async fn sell(
         .collect();
     let booked = per_type(&booked_lines);
     let after = if took {
-        write(txn, event, orders, &mut answers, at).await?
+        write(txn, event, orders, &mut answers, &booked, at).await?
     } else {
         AfterCommit::default()
     };
@@ -173,7 +173,8 @@ async fn customers_holding(
         .collect())
 }
 
-/// The rows of a batch's successful orders, and the counts they move. On a
+/// The rows of a batch's successful orders, and the counts they move (`sold`:
+/// the tickets its bookings take, by type). On a
 /// seated event each order also gets its seats, best available of its type,
 /// in arrival order (each through a hold row, as a seated booking always is).
 async fn write(
@@ -181,6 +182,7 @@ async fn write(
     event: &EventModel,
     orders: &[Order],
     answers: &mut [Answer],
+    sold: &HashMap<Uuid, i32>,
     at: DateTime<Utc>,
 ) -> Result<AfterCommit, DbErr> {
     let bookings: Vec<&BookingDetails> = booked(answers).collect();
@@ -202,7 +204,6 @@ async fn write(
         .map(|(details, lines)| (details.booking.id, lines.as_slice()))
         .collect();
     inventory::write_booking_lines(txn, &booking_lines).await?;
-    let sold = per_type(lines.iter().flatten());
     // The hold rows: every hold, and on a seated event every booking's too
     // (confirmed at once), for its seats to point at.
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
@@ -316,7 +317,7 @@ async fn write(
             idempotency::save_response(txn, &remember.claim, status, &body).await?;
         }
     }
-    move_tickets(txn, event.id, &sold, Count::Available, Count::Booked).await?;
+    move_tickets(txn, event.id, sold, Count::Available, Count::Booked).await?;
     let mut held = Vec::new();
     for answer in answers.iter() {
         if let Answer::Held(details) = answer {

@@ -40,7 +40,7 @@ mod batch;
 
 use entity::prelude::*;
 use futures::StreamExt;
-use inventory::AfterCommit;
+use inventory::{AfterCommit, event_types};
 use platform::{ChangeFeed, Queues, live::Heard};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -441,16 +441,6 @@ impl BoxOffice {
             );
         }
     }
-}
-
-async fn event_types(
-    txn: &sea_orm::DatabaseTransaction,
-    event_id: Uuid,
-) -> Result<Vec<TicketTypeModel>, DbErr> {
-    Ok(inventory::types_of(txn, &[event_id])
-        .await?
-        .remove(&event_id)
-        .unwrap_or_default())
 }
 
 /// The event but for its counts, which bookings move all the time.
