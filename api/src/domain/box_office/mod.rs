@@ -9,8 +9,8 @@
 //!   already waiting is batched, so load makes batches bigger instead of
 //!   queues longer, and the hot row is locked once per batch instead of once
 //!   per booking.
-//! - **Batches side by side.** On PostgreSQL, a batch of bookings (no holds)
-//!   for a general-admission event with tickets to spare for every batch in
+//! - **Batches side by side.** On PostgreSQL, a batch of bookings (no holds,
+//!   no `Idempotency-Key`s) for a general-admission event with tickets to spare for every batch in
 //!   flight does not wait for the event row: it decides from the event as
 //!   last committed, writes its rows, and only then moves the counts, which
 //!   locks the row until commit; if the event or its types changed in
@@ -69,6 +69,18 @@ pub(super) struct Order {
     pub selection: Selection,
     pub taking: Taking,
     pub request_id: Option<String>,
+}
+
+impl Order {
+    /// Whether a batch with this order may go side by side. Not a hold (one
+    /// active hold per customer is checked with the event row locked), and
+    /// not a booking with an `Idempotency-Key`: its claim is fenced early in
+    /// the batch, and a side-by-side batch then waits for the event row
+    /// holding it, so a retry allowed to take the claim over would wait too
+    /// instead of taking it.
+    fn sells_side_by_side(&self) -> bool {
+        matches!(self.taking, Taking::Booking { remember: None })
+    }
 }
 
 pub(super) enum Taking {
@@ -319,9 +331,7 @@ impl BoxOffice {
     ) -> Result<Vec<Answer>, DbErr> {
         let mut locked = Some(locked);
         if self.db.get_database_backend() == DbBackend::Postgres
-            && !orders
-                .iter()
-                .any(|order| matches!(order.taking, Taking::Hold))
+            && orders.iter().all(Order::sells_side_by_side)
         {
             // The next batch need not wait for this one to hold the row.
             if let Some(locked) = locked.take() {
