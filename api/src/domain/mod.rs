@@ -55,6 +55,8 @@ pub struct Services {
     /// This process's batches, what it knows of each event, and where
     /// changes are announced (`crate::live` listens).
     pub box_office: Arc<box_office::BoxOffice>,
+    /// This process's late joins to waiting rooms, batched per event.
+    pub late_joins: Arc<waiting_room::LateJoins>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
     /// How long an event-update email waits for further changes to the event
@@ -81,6 +83,7 @@ impl Services {
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
+            late_joins: Arc::default(),
             db,
             queues,
             observer,

@@ -18,14 +18,20 @@
 //! database keeps the line fast at millions (the draw, the tail) is
 //! `inventory::waiting_room`'s.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
 use rand::Rng;
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IntoActiveModel, IsolationLevel, PaginatorTrait, QueryFilter, QuerySelect, Set, SqlErr,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    IntoActiveModel, IsolationLevel, Iterable, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    SqlErr, TransactionOptions, TransactionTrait,
 };
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
@@ -44,17 +50,20 @@ pub async fn join(
 ) -> Result<Standing, Error> {
     let event = with_waiting_room(&services.db, event_id).await?;
     let now = now();
-    if let Some(entry) = entry(&services.db, event_id, customer_id).await? {
-        return Ok(current_turn(&services.db, &event, &entry, now)
-            .await?
-            .standing(now));
+    if now < on_sale(&event) {
+        let entry = match entry(&services.db, event_id, customer_id).await? {
+            Some(entry) => entry,
+            None => join_early(&services.db, &event, customer_id, now).await?,
+        };
+        return standing(&services.db, &event, &entry, now).await;
     }
-    let entry = if now < on_sale(&event) {
-        join_early(&services.db, &event, customer_id, now).await?
-    } else {
-        join_late(&services.db, &event, customer_id, now).await?
-    };
-    standing(&services.db, &event, &entry, now).await
+    // A place held already comes back from the batch as it is.
+    let entry = join_late(services, &event, customer_id).await?;
+    // As of now: a late joiner's turn was fixed when its batch was placed.
+    let now = super::now();
+    Ok(current_turn(&services.db, &event, &entry, now)
+        .await?
+        .standing(now))
 }
 
 /// Before the on-sale: a random rank; the order is the ranks'.
@@ -89,39 +98,155 @@ async fn join_early(
 }
 
 /// After the on-sale: behind everyone, with a turn of one's own, fixed now.
-/// Joins are serialised on the line's tail row so that turns are handed out
-/// once.
+/// Turns are handed out once because every late join of an event, in any
+/// process, places itself with the line's tail row locked. Here, the late
+/// joins of one event that arrive while its previous ones are being placed
+/// wait for them, then go together: one transaction, one lock of the tail, in
+/// arrival order (as the box office batches bookings). A lone join goes at
+/// once; load makes batches bigger, not the wait longer.
 async fn join_late(
-    db: &DatabaseConnection,
+    services: &Services,
     event: &EventModel,
     customer_id: Uuid,
-    now: DateTime<Utc>,
 ) -> Result<QueueEntryModel, Error> {
+    let line = services.late_joins.line(event.id);
+    let (reply, placed) = oneshot::channel();
+    lock(&line.waiting).push((customer_id, reply));
+    {
+        let _placing = line.placing.lock().await;
+        // Whoever holds the turn places everyone waiting, itself included
+        // unless an earlier holder already did.
+        let batch = std::mem::take(&mut *lock(&line.waiting));
+        if !batch.is_empty() {
+            place(&services.db, event, batch).await;
+        }
+    }
+    services.late_joins.done_with(event.id, line);
+    placed
+        .await
+        .map_err(|_| Error::Internal(anyhow::anyhow!("a late join was never placed")))?
+}
+
+type Placed = oneshot::Sender<Result<QueueEntryModel, Error>>;
+
+/// This process's late joins, by event: see [`join_late`].
+#[derive(Default)]
+pub struct LateJoins {
+    lines: Mutex<HashMap<Uuid, Arc<JoinLine>>>,
+}
+
+#[derive(Default)]
+struct JoinLine {
+    /// At most one per request in flight.
+    waiting: Mutex<Vec<(Uuid, Placed)>>,
+    placing: tokio::sync::Mutex<()>,
+}
+
+impl LateJoins {
+    fn line(&self, event_id: Uuid) -> Arc<JoinLine> {
+        lock(&self.lines).entry(event_id).or_default().clone()
+    }
+
+    /// Forgets the event's line once nobody uses it (a join that got it just
+    /// before makes a new one: it only batches less).
+    fn done_with(&self, event_id: Uuid, line: Arc<JoinLine>) {
+        let mut lines = lock(&self.lines);
+        // Ours and the map's.
+        if Arc::strong_count(&line) == 2 {
+            lines.remove(&event_id);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Places a batch of late joiners and answers each.
+async fn place(db: &DatabaseConnection, event: &EventModel, batch: Vec<(Uuid, Placed)>) {
+    let customers: Vec<Uuid> = batch.iter().map(|(customer, _)| *customer).collect();
+    match place_all(db, event, &customers).await {
+        Ok(entries) => {
+            for (customer, reply) in batch {
+                let _ = reply.send(entries.get(&customer).cloned().ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("a late joiner left out of the batch"))
+                }));
+            }
+        }
+        Err(error) => {
+            let unavailable = super::is_unavailable(&error);
+            let message = error.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(if unavailable {
+                    Error::Unavailable(DbErr::Custom(message.clone()))
+                } else {
+                    Error::Internal(anyhow::anyhow!("late joins: {message}"))
+                }));
+            }
+        }
+    }
+}
+
+/// One transaction: the tail locked, each customer not yet in line placed
+/// behind the last, in order; everyone's entry, by customer.
+async fn place_all(
+    db: &DatabaseConnection,
+    event: &EventModel,
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, QueueEntryModel>, DbErr> {
     let txn = begin_write(db).await?;
-    let tail = inventory::waiting_room::tail_locked(&txn, event.id).await?;
-    if let Some(entry) = entry(&txn, event.id, customer_id).await? {
-        return Ok(entry);
+    let mut tail = inventory::waiting_room::tail_locked(&txn, event.id).await?;
+    let mut entries: HashMap<Uuid, QueueEntryModel> = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event.id))
+        .filter(QueueEntryColumn::UserId.is_in(customers.iter().copied()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|entry| (entry.user_id, entry))
+        .collect();
+    let now = now();
+    let mut new = Vec::new();
+    for &customer in customers {
+        if entries.contains_key(&customer) {
+            continue;
+        }
+        let (rank, turn) = inventory::waiting_room::next_place(event, &tail, now);
+        tail.last_rank = Some(rank);
+        tail.last_turn = Some(turn);
+        let entry = QueueEntryModel {
+            event_id: event.id,
+            user_id: customer,
+            rank,
+            joined_at: now,
+            admit_at: Some(turn),
+        };
+        new.push(entry.clone());
+        entries.insert(customer, entry);
     }
-    let (rank, turn) = inventory::waiting_room::next_place(event, &tail, now);
-    let entry = QueueEntryActiveModel {
-        event_id: Set(event.id),
-        user_id: Set(customer_id),
-        rank: Set(rank),
-        joined_at: Set(now),
-        admit_at: Set(Some(turn)),
+    if !new.is_empty() {
+        let per_insert = platform::db::rows_per_insert(QueueEntryColumn::iter().count());
+        for chunk in new.chunks(per_insert) {
+            QueueEntry::insert_many(
+                chunk
+                    .iter()
+                    .map(|entry| entry.clone().into_active_model().reset_all()),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        QueueTailActiveModel {
+            event_id: Set(event.id),
+            last_rank: Set(tail.last_rank),
+            last_turn: Set(tail.last_turn),
+            ..tail.into_active_model()
+        }
+        .update(&txn)
+        .await?;
     }
-    .insert(&txn)
-    .await?;
-    QueueTailActiveModel {
-        event_id: Set(event.id),
-        last_rank: Set(Some(rank)),
-        last_turn: Set(Some(turn)),
-        ..tail.into_active_model()
-    }
-    .update(&txn)
-    .await?;
     txn.commit().await?;
-    Ok(entry)
+    Ok(entries)
 }
 
 /// The customer's standing, or not found if they never joined.

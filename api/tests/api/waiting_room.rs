@@ -553,3 +553,86 @@ async fn the_draw_writes_early_turns_in_steps_and_late_joiners_queue_behind() {
     assert_eq!(standing["status"], "waiting", "{standing}");
     assert!((1..=EARLY as i64).contains(&position), "{standing}");
 }
+
+/// Late joiners arriving together at two api processes are placed a batch at
+/// a time: still one place each however often they ask, and turns an interval
+/// apart in the order of their ranks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn late_joiners_arriving_together_get_one_place_each_an_interval_apart() {
+    const EARLY: usize = 10;
+    const JOINERS: usize = 150;
+    const TWICE: usize = 30;
+    const PER_MINUTE: i64 = 6_000; // one every 10 ms
+    let app = TestApp::spawn().await;
+    let (second, _shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"on_sale_at": (Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
+               "waiting_room": {"enabled": true, "admit_per_minute": PER_MINUTE, "pass_minutes": 10}}),
+    )
+    .await;
+    let event_id = id(&event).to_owned();
+    let event_uuid: uuid::Uuid = event_id.parse().unwrap();
+    let early_joiners = app.customers(EARLY).await;
+    for customer in &early_joiners {
+        join(&app, &app.address, customer, &event_id).await;
+    }
+    move_on_sale(
+        &app,
+        &organizer,
+        &event_id,
+        chrono::Duration::milliseconds(200),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let customers = app.customers(JOINERS).await;
+    let (app_ref, second, event_id) = (&app, &second, &event_id);
+    // The early joiners ask again among them: they keep their drawn places.
+    let asks = customers
+        .iter()
+        .enumerate()
+        .chain(customers.iter().enumerate().take(TWICE))
+        .chain(early_joiners.iter().enumerate());
+    let answers = join_all(asks.map(|(i, customer)| async move {
+        let base = if i % 2 == 0 { &app_ref.address } else { second };
+        (customer.id, join(app_ref, base, customer, event_id).await)
+    }))
+    .await;
+
+    let entries = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_uuid))
+        .order_by_asc(QueueEntryColumn::Rank)
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), EARLY + JOINERS, "one place each");
+    let late = inventory::waiting_room::LATE;
+    assert!(
+        entries[..EARLY]
+            .iter()
+            .all(|entry| entry.rank < late && early_joiners.iter().any(|c| c.id == entry.user_id))
+    );
+    assert!(entries[EARLY..].iter().all(|entry| entry.rank >= late));
+    let interval = chrono::Duration::milliseconds(60_000 / PER_MINUTE);
+    let turns: Vec<_> = entries
+        .iter()
+        .map(|entry| entry.admit_at.unwrap())
+        .collect();
+    assert!(
+        turns.windows(2).all(|w| w[1] - w[0] >= interval),
+        "{turns:?}"
+    );
+    // Asked twice (once at each process): told the same turn both times.
+    for customer in customers.iter().take(TWICE) {
+        let told: Vec<_> = answers
+            .iter()
+            .filter(|(asker, _)| *asker == customer.id)
+            .map(|(_, standing)| standing["pass_expires_at"].clone())
+            .collect();
+        assert_eq!(told.len(), 2);
+        assert_eq!(told[0], told[1], "{told:?}");
+    }
+}
