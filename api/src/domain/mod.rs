@@ -174,6 +174,16 @@ pub enum Error {
     Internal(anyhow::Error),
 }
 
+/// What each request of a batch that failed is answered (the database's
+/// error once per request: `DbErr` is not `Clone`).
+pub(super) fn batch_error(error: &DbErr, batch: &str) -> Error {
+    if is_unavailable(error) {
+        Error::Unavailable(DbErr::Custom(error.to_string()))
+    } else {
+        Error::Internal(anyhow::anyhow!("{batch}: {error}"))
+    }
+}
+
 impl From<DbErr> for Error {
     fn from(error: DbErr) -> Self {
         if is_unavailable(&error) {

@@ -114,9 +114,14 @@ async fn join_late(
     lock(&line.waiting).push((customer_id, reply));
     {
         let _placing = line.placing.lock().await;
-        // Whoever holds the turn places everyone waiting, itself included
-        // unless an earlier holder already did.
-        let batch = std::mem::take(&mut *lock(&line.waiting));
+        // Whoever holds the turn places those waiting, itself included unless
+        // an earlier holder already did. (Each waiting join takes the turn
+        // once, after it is in the list: none is left behind by the cap.)
+        let batch: Vec<_> = {
+            let mut waiting = lock(&line.waiting);
+            let take = waiting.len().min(MAX_JOINS);
+            waiting.drain(..take).collect()
+        };
         if !batch.is_empty() {
             place(&services.db, event, batch).await;
         }
@@ -128,6 +133,9 @@ async fn join_late(
 }
 
 type Placed = oneshot::Sender<Result<QueueEntryModel, Error>>;
+
+/// The most late joins one transaction places.
+const MAX_JOINS: usize = 1_000;
 
 /// This process's late joins, by event: see [`join_late`].
 #[derive(Default)]
@@ -176,14 +184,8 @@ async fn place(db: &DatabaseConnection, event: &EventModel, batch: Vec<(Uuid, Pl
             }
         }
         Err(error) => {
-            let unavailable = super::is_unavailable(&error);
-            let message = error.to_string();
             for (_, reply) in batch {
-                let _ = reply.send(Err(if unavailable {
-                    Error::Unavailable(DbErr::Custom(message.clone()))
-                } else {
-                    Error::Internal(anyhow::anyhow!("late joins: {message}"))
-                }));
+                let _ = reply.send(Err(super::batch_error(&error, "late joins")));
             }
         }
     }

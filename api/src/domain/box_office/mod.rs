@@ -306,14 +306,8 @@ impl BoxOffice {
                 }
             }
             Err(error) => {
-                let unavailable = super::is_unavailable(&error);
-                let message = error.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(if unavailable {
-                        Error::Unavailable(DbErr::Custom(message.clone()))
-                    } else {
-                        Error::Internal(anyhow::anyhow!("booking batch: {message}"))
-                    }));
+                    let _ = reply.send(Err(super::batch_error(&error, "booking batch")));
                 }
             }
         }
