@@ -37,6 +37,30 @@ async fn join(app: &TestApp, base: &str, customer: &TestUser, event_id: &str) ->
     response.json().await.unwrap()
 }
 
+/// An event whose waiting room (`per_minute`, passes of 10 minutes) opens in
+/// ten minutes, with `early` customers in line: the organizer, the event's id
+/// and the early joiners.
+async fn line_of_early_joiners(
+    app: &TestApp,
+    per_minute: i64,
+    early: usize,
+) -> (TestUser, String, Vec<TestUser>) {
+    let organizer = app.organizer().await;
+    let event = event_with(
+        app,
+        &organizer,
+        json!({"on_sale_at": (Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
+               "waiting_room": {"enabled": true, "admit_per_minute": per_minute, "pass_minutes": 10}}),
+    )
+    .await;
+    let event_id = id(&event).to_owned();
+    let early_joiners = app.customers(early).await;
+    for customer in &early_joiners {
+        join(app, &app.address, customer, &event_id).await;
+    }
+    (organizer, event_id, early_joiners)
+}
+
 /// Moves the event's on-sale to `from_now` from now (to the millisecond, as
 /// the api keeps it); returns the new on-sale.
 async fn move_on_sale(
@@ -448,21 +472,8 @@ async fn the_draw_writes_early_turns_in_steps_and_late_joiners_queue_behind() {
     const PER_MINUTE: i64 = 600; // one every 100 ms
     let app = TestApp::spawn().await;
     let (second, _shutdown) = app.second_instance().await;
-    let organizer = app.organizer().await;
-    let on_sale = Utc::now() + chrono::Duration::minutes(10);
-    let event = event_with(
-        &app,
-        &organizer,
-        json!({"on_sale_at": on_sale.to_rfc3339(),
-               "waiting_room": {"enabled": true, "admit_per_minute": PER_MINUTE, "pass_minutes": 10}}),
-    )
-    .await;
-    let event_id = id(&event).to_owned();
+    let (organizer, event_id, early_joiners) = line_of_early_joiners(&app, PER_MINUTE, EARLY).await;
     let event_uuid: uuid::Uuid = event_id.parse().unwrap();
-    let early_joiners = app.customers(EARLY).await;
-    for customer in &early_joiners {
-        join(&app, &app.address, customer, &event_id).await;
-    }
     let on_sale = move_on_sale(
         &app,
         &organizer,
@@ -565,20 +576,8 @@ async fn late_joiners_arriving_together_get_one_place_each_an_interval_apart() {
     const PER_MINUTE: i64 = 6_000; // one every 10 ms
     let app = TestApp::spawn().await;
     let (second, _shutdown) = app.second_instance().await;
-    let organizer = app.organizer().await;
-    let event = event_with(
-        &app,
-        &organizer,
-        json!({"on_sale_at": (Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
-               "waiting_room": {"enabled": true, "admit_per_minute": PER_MINUTE, "pass_minutes": 10}}),
-    )
-    .await;
-    let event_id = id(&event).to_owned();
+    let (organizer, event_id, early_joiners) = line_of_early_joiners(&app, PER_MINUTE, EARLY).await;
     let event_uuid: uuid::Uuid = event_id.parse().unwrap();
-    let early_joiners = app.customers(EARLY).await;
-    for customer in &early_joiners {
-        join(&app, &app.address, customer, &event_id).await;
-    }
     move_on_sale(
         &app,
         &organizer,
