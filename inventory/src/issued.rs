@@ -6,7 +6,7 @@
 
 use entity::prelude::*;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::Expr,
 };
 use uuid::Uuid;
@@ -58,12 +58,7 @@ pub async fn issue<C: ConnectionTrait>(db: &C, bookings: &[Issue<'_>]) -> Result
             }
         }
     }
-    for chunk in rows.chunks(platform::db::rows_per_insert(TicketColumn::iter().count())) {
-        Ticket::insert_many(chunk.iter().cloned().map(|row| row.reset_all()))
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
+    platform::db::insert_all(db, rows.into_iter().map(|row| row.reset_all()).collect()).await
 }
 
 /// Cancels the tickets of these bookings.

@@ -5,7 +5,7 @@
 
 use entity::prelude::*;
 use platform::{EventChange, db::now};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Iterable, Set};
+use sea_orm::{ConnectionTrait, DbErr, Set};
 use uuid::Uuid;
 
 pub struct Notice {
@@ -63,7 +63,7 @@ impl Notice {
     }
 }
 
-/// Inserts the notices (a few dozen per statement: `rows_per_insert`) and
+/// Inserts the notices (a few hundred per statement) and
 /// returns their ids, for the caller to push once committed.
 pub async fn write<C: ConnectionTrait>(
     db: &C,
@@ -124,11 +124,5 @@ async fn insert<C: ConnectionTrait>(
     db: &C,
     rows: Vec<NotificationActiveModel>,
 ) -> Result<(), DbErr> {
-    let per_insert = platform::db::rows_per_insert(NotificationColumn::iter().count());
-    for chunk in rows.chunks(per_insert) {
-        Notification::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
+    platform::db::insert_all(db, rows).await
 }

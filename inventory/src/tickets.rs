@@ -279,12 +279,7 @@ pub async fn write_hold_lines<C: ConnectionTrait>(
             })
         })
         .collect();
-    for chunk in rows.chunks(platform::db::rows_per_insert(4)) {
-        HoldItem::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
+    platform::db::insert_all(db, rows).await
 }
 
 /// Writes which tickets each booking has.
@@ -307,12 +302,7 @@ pub async fn write_booking_lines<C: ConnectionTrait>(
             })
         })
         .collect();
-    for chunk in rows.chunks(platform::db::rows_per_insert(4)) {
-        BookingItem::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
+    platform::db::insert_all(db, rows).await
 }
 
 /// Each hold's lines, by hold.

@@ -22,7 +22,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
-use platform::db::{begin_write, rows_per_insert};
+use platform::db::{begin_write, upsert_all};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -152,16 +152,14 @@ pub async fn draw_some(
             row
         })
         .collect();
-    for chunk in turns.chunks(rows_per_insert(5)) {
-        QueueEntry::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([QueueEntryColumn::EventId, QueueEntryColumn::UserId])
-                    .update_column(QueueEntryColumn::AdmitAt)
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    upsert_all(
+        &txn,
+        turns,
+        OnConflict::columns([QueueEntryColumn::EventId, QueueEntryColumn::UserId])
+            .update_column(QueueEntryColumn::AdmitAt)
+            .to_owned(),
+    )
+    .await?;
     QueueDrawActiveModel {
         event_id: Set(event.id),
         drawn: Set(draw.drawn + count as i64),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use platform::db::now;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter, Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
     sea_query::{Expr, ExprTrait, Query},
 };
 use serde::Serialize;
@@ -135,13 +135,7 @@ pub async fn publish<C: ConnectionTrait, T: Serialize>(
         }
     }
     let count = rows.len();
-    for chunk in rows.chunks(platform::db::rows_per_insert(
-        WebhookMessageColumn::iter().count(),
-    )) {
-        WebhookMessage::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    platform::db::insert_all(db, rows).await?;
     Ok(count)
 }
 

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    EntityTrait, Iterable, RuntimeErr, sea_query::OnConflict,
+};
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -120,8 +123,48 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
 const PARAMETERS_PER_INSERT: usize = 8000;
 
 /// How many rows of `columns` columns to insert per statement.
-pub fn rows_per_insert(columns: usize) -> usize {
+fn rows_per_insert(columns: usize) -> usize {
     (PARAMETERS_PER_INSERT / columns.max(1)).max(1)
+}
+
+/// Inserts the rows in as few multi-row statements as the parameter limit
+/// allows, in order.
+pub async fn insert_all<A, C>(db: &C, rows: Vec<A>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    insert_all_with(db, rows, None).await
+}
+
+/// [`insert_all`], each statement with `on_conflict`.
+pub async fn upsert_all<A, C>(db: &C, rows: Vec<A>, on_conflict: OnConflict) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    insert_all_with(db, rows, Some(on_conflict)).await
+}
+
+async fn insert_all_with<A, C>(
+    db: &C,
+    rows: Vec<A>,
+    on_conflict: Option<OnConflict>,
+) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    let per_insert = rows_per_insert(<A::Entity as EntityTrait>::Column::iter().count());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut insert = A::Entity::insert_many(rows.by_ref().take(per_insert));
+        if let Some(on_conflict) = &on_conflict {
+            insert = insert.on_conflict(on_conflict.clone());
+        }
+        insert.exec_without_returning(db).await?;
+    }
+    Ok(())
 }
 
 /// Timestamps at the precision the database keeps (microseconds), so what is

@@ -5,9 +5,11 @@
 //! line). A pass lasts `pass_minutes` from the customer's turn and is checked
 //! against the signed-in customer, so it cannot be passed on.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Error, now, sale};
@@ -98,7 +100,7 @@ async fn turn<C: ConnectionTrait>(
     event: &EventModel,
     entry: &QueueEntryModel,
     now: DateTime<Utc>,
-) -> Result<Turn, Error> {
+) -> Result<Turn, DbErr> {
     let at = match entry.admit_at {
         Some(at) => Some(at),
         None if now < on_sale(event) => None,
@@ -123,7 +125,7 @@ pub(super) async fn current_turn(
     if entry.admit_at.is_none() && now >= on_sale(event) {
         inventory::waiting_room::draw_step(db, event).await?;
     }
-    turn(db, event, entry, now).await
+    Ok(turn(db, event, entry, now).await?)
 }
 
 pub(super) async fn standing<C: ConnectionTrait>(
@@ -133,6 +135,28 @@ pub(super) async fn standing<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Standing, Error> {
     Ok(turn(db, event, entry, now).await?.standing(now))
+}
+
+/// Which of these customers hold a valid pass for the event's waiting room at
+/// `now`: one read of their entries (a booking batch's check).
+pub(super) async fn admitted<C: ConnectionTrait>(
+    db: &C,
+    event: &EventModel,
+    customers: impl IntoIterator<Item = Uuid>,
+    now: DateTime<Utc>,
+) -> Result<HashSet<Uuid>, DbErr> {
+    let entries = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event.id))
+        .filter(QueueEntryColumn::UserId.is_in(customers))
+        .all(db)
+        .await?;
+    let mut admitted = HashSet::new();
+    for entry in entries {
+        if turn(db, event, &entry, now).await?.standing(now).status == Status::Admitted {
+            admitted.insert(entry.user_id);
+        }
+    }
+    Ok(admitted)
 }
 
 /// The customer's turn in the event's waiting room, if they are in it.

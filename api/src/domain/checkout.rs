@@ -116,7 +116,8 @@ async fn in_batch(services: &Services, event_id: Uuid, order: Order) -> Result<T
         Answer::ClaimLost => Err(Error::StillInFlight),
         Answer::NotHere => {
             let event = super::queries::event(&services.db, event_id).await?;
-            if event.waiting_room_enabled && sale::on_sale(&event, now()) {
+            // It came on sale after the batch looked.
+            if sale::on_sale(&event, now()) {
                 in_transaction(services, event_id, order).await
             } else {
                 Err(why_not_sold(&event))

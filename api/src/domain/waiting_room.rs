@@ -27,9 +27,9 @@ use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
 use rand::Rng;
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, IsolationLevel, Iterable, PaginatorTrait, QueryFilter, QuerySelect, Set,
-    SqlErr, TransactionOptions, TransactionTrait,
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, IntoActiveModel, IsolationLevel, PaginatorTrait, QueryFilter, Set, SqlErr,
+    TransactionOptions, TransactionTrait,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -228,16 +228,13 @@ async fn place_all(
         entries.insert(customer, entry);
     }
     if !new.is_empty() {
-        let per_insert = platform::db::rows_per_insert(QueueEntryColumn::iter().count());
-        for chunk in new.chunks(per_insert) {
-            QueueEntry::insert_many(
-                chunk
-                    .iter()
-                    .map(|entry| entry.clone().into_active_model().reset_all()),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        }
+        platform::db::insert_all(
+            &txn,
+            new.into_iter()
+                .map(|entry| entry.into_active_model().reset_all())
+                .collect(),
+        )
+        .await?;
         QueueTailActiveModel {
             event_id: Set(event.id),
             last_rank: Set(tail.last_rank),
@@ -339,23 +336,7 @@ pub async fn statistics(
         + late(sea_orm::Condition::all().add(QueueEntryColumn::AdmitAt.lte(now))).await?;
     let expired = turns_by(now - pass)
         + late(sea_orm::Condition::all().add(QueueEntryColumn::AdmitAt.lte(now - pass))).await?;
-    let served = Hold::find()
-        .select_only()
-        .column(HoldColumn::UserId)
-        .distinct()
-        .filter(HoldColumn::EventId.eq(event_id))
-        .filter(HoldColumn::Status.is_in([HoldStatus::Active, HoldStatus::Confirmed]))
-        .filter(
-            HoldColumn::UserId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(QueueEntryColumn::UserId)
-                    .from(QueueEntry)
-                    .and_where(QueueEntryColumn::EventId.eq(event_id))
-                    .to_owned(),
-            ),
-        )
-        .count(db)
-        .await?;
+    let served = served(db, event_id).await?;
     snapshot.commit().await?;
     Ok(Statistics {
         waiting: total.saturating_sub(reached),
@@ -363,4 +344,40 @@ pub async fn statistics(
         expired,
         served,
     })
+}
+
+/// How many customers from the line hold tickets or booked some (a booking
+/// may have no hold row: the box office writes none for general admission).
+async fn served<C: ConnectionTrait>(db: &C, event_id: Uuid) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Query, UnionType};
+    let in_line = Query::select()
+        .column(QueueEntryColumn::UserId)
+        .from(QueueEntry)
+        .and_where(QueueEntryColumn::EventId.eq(event_id))
+        .to_owned();
+    let booked = Query::select()
+        .column(BookingColumn::UserId)
+        .from(Booking)
+        .and_where(BookingColumn::EventId.eq(event_id))
+        .and_where(BookingColumn::Status.eq(BookingStatus::Confirmed))
+        .and_where(BookingColumn::UserId.in_subquery(in_line.clone()))
+        .to_owned();
+    let holding_or_booked = Query::select()
+        .column(HoldColumn::UserId)
+        .from(Hold)
+        .and_where(HoldColumn::EventId.eq(event_id))
+        .and_where(HoldColumn::Status.eq(HoldStatus::Active))
+        .and_where(HoldColumn::UserId.in_subquery(in_line))
+        .union(UnionType::Distinct, booked)
+        .to_owned();
+    let count = Query::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from_subquery(holding_or_booked, Alias::new("served"))
+        .to_owned();
+    let row = db.query_one(&count).await?;
+    let served: i64 = match row {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(u64::try_from(served).unwrap_or(0))
 }

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use serde_json::{Value, json};
 
-use crate::helpers::{Mode, TestApp, TestUser, id, skipped};
+use crate::helpers::{Mode, TestApp, TestUser, all_at_once, id, skipped};
 
 async fn event_with(app: &TestApp, organizer: &TestUser, extra: Value) -> Value {
     let mut body = json!({
@@ -634,4 +634,133 @@ async fn late_joiners_arriving_together_get_one_place_each_an_interval_apart() {
         assert_eq!(told.len(), 2);
         assert_eq!(told[0], told[1], "{told:?}");
     }
+}
+
+/// Behind a waiting room, the holds and bookings of many customers arriving
+/// at once at two api processes go in the event's batches: those with a valid
+/// pass take tickets until none are left, one hold each; the others (still
+/// waiting, pass run out, never in line) are refused and take nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_valid_passes_take_tickets_when_many_arrive_at_once_behind_a_waiting_room() {
+    const TICKETS: i64 = 100;
+    const ADMITTED: usize = 120;
+    const OTHERS: usize = 20; // of each kind: waiting, pass run out, never in line
+    let app = TestApp::spawn().await;
+    let (second, _shutdown) = app.second_instance().await;
+    let organizer = app.organizer().await;
+    let event = event_with(
+        &app,
+        &organizer,
+        json!({"total_tickets": TICKETS,
+               "waiting_room": {"enabled": true, "admit_per_minute": 600_000, "pass_minutes": 10}}),
+    )
+    .await;
+    let event_id = id(&event).to_owned();
+    let customers = app.customers(ADMITTED + 3 * OTHERS).await;
+    let (admitted, others) = customers.split_at(ADMITTED);
+    let (waiting, rest) = others.split_at(OTHERS);
+    let (expired, outside) = rest.split_at(OTHERS);
+    for customer in admitted.iter().chain(waiting).chain(expired) {
+        join(&app, &app.address, customer, &event_id).await;
+    }
+    for (who, turn) in [
+        (waiting, Utc::now() + chrono::Duration::minutes(5)),
+        (expired, Utc::now() - chrono::Duration::minutes(20)),
+    ] {
+        QueueEntry::update_many()
+            .col_expr(QueueEntryColumn::AdmitAt, Expr::value(Some(turn)))
+            .filter(QueueEntryColumn::UserId.is_in(who.iter().map(|c| c.id)))
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    // Turns 0.1 ms apart: every admitted one's has come.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Each admitted customer asks for a ticket, even ones a hold and odd ones
+    // a booking; the holders ask twice. Everyone else asks for both.
+    let mut asks = Vec::new();
+    for (i, customer) in admitted.iter().enumerate() {
+        let kind = if i % 2 == 0 { "holds" } else { "bookings" };
+        let times = if i % 2 == 0 { 2 } else { 1 };
+        for _ in 0..times {
+            asks.push((customer.id, kind));
+        }
+    }
+    for customer in others {
+        asks.push((customer.id, "holds"));
+        asks.push((customer.id, "bookings"));
+    }
+    let token = |customer_id| {
+        customers
+            .iter()
+            .find(|c| c.id == customer_id)
+            .map(|c| c.token.clone())
+            .unwrap()
+    };
+    let requests = asks
+        .iter()
+        .enumerate()
+        .map(|(i, (customer_id, kind))| {
+            let base = if i % 2 == 0 { &app.address } else { &second };
+            (
+                format!("{base}/api/v1/events/{event_id}/{kind}"),
+                token(*customer_id),
+                json!({"quantity": 1}),
+            )
+        })
+        .collect();
+    let answers = all_at_once(requests).await;
+
+    let mut took = Vec::new();
+    for ((customer_id, kind), (status, body)) in asks.iter().zip(&answers) {
+        let code = body["error"]["code"].as_str().unwrap_or("");
+        if admitted.iter().any(|c| c.id == *customer_id) {
+            match (status, code) {
+                (201, _) => took.push(*customer_id),
+                (409, "sold_out" | "hold_exists") => {}
+                _ => panic!("{kind} of an admitted customer: {status} {body}"),
+            }
+        } else {
+            // A sold-out event may be refused as such before the pass is looked at.
+            assert!(
+                matches!((status, code), (403, "not_admitted") | (409, "sold_out")),
+                "{kind} without a pass: {status} {body}"
+            );
+        }
+    }
+    assert_eq!(took.len(), TICKETS as usize, "the tickets all went");
+    let mut once = took.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), took.len(), "one hold or booking per customer");
+
+    let event_uuid: uuid::Uuid = event_id.parse().unwrap();
+    let holders: Vec<uuid::Uuid> = Hold::find()
+        .filter(HoldColumn::EventId.eq(event_uuid))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|hold| hold.user_id)
+        .chain(
+            Booking::find()
+                .filter(BookingColumn::EventId.eq(event_uuid))
+                .all(&app.db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|booking| booking.user_id),
+        )
+        .collect();
+    assert!(
+        holders
+            .iter()
+            .all(|holder| admitted.iter().any(|c| c.id == *holder)),
+        "nothing taken without a pass"
+    );
+    let outside_ids: Vec<_> = outside.iter().map(|c| c.id).collect();
+    assert!(holders.iter().all(|holder| !outside_ids.contains(holder)));
+    let event = app.assert_ticket_invariant(&event_id).await;
+    assert_eq!(event.available_tickets, 0);
 }

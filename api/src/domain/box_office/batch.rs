@@ -8,13 +8,13 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use inventory::{AfterCommit, Count, Line, move_tickets, per_type};
-use platform::db::rows_per_insert;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, EntityTrait, Iterable};
+use platform::db::insert_all;
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::{Answer, Order, Taking};
 use crate::domain::{
-    Error, idempotency,
+    Error, admission, idempotency,
     sale::{self, BookingDetails, HoldDetails, Selection},
     seating,
 };
@@ -39,6 +39,13 @@ pub(super) async fn sell(
     at: DateTime<Utc>,
 ) -> Result<Sold, DbErr> {
     let lost = lost_claims(txn, orders).await?;
+    // Behind a waiting room, only customers with a valid pass take tickets.
+    let admitted = if event.waiting_room_enabled {
+        let customers = orders.iter().map(|order| order.customer_id);
+        Some(admission::admitted(txn, event, customers, at).await?)
+    } else {
+        None
+    };
     let mut holding = customers_holding(txn, event.id, orders).await?;
     let mut type_left: HashMap<Uuid, i32> = types.iter().map(|t| (t.id, t.available)).collect();
     let lasting = chrono::Duration::minutes(i64::from(event.hold_minutes));
@@ -47,6 +54,13 @@ pub(super) async fn sell(
     for (i, order) in orders.iter().enumerate() {
         if lost.contains(&i) {
             answers.push(Answer::ClaimLost);
+            continue;
+        }
+        if admitted
+            .as_ref()
+            .is_some_and(|admitted| !admitted.contains(&order.customer_id))
+        {
+            answers.push(Answer::Refused(Error::NotAdmitted));
             continue;
         }
         let holds = matches!(order.taking, Taking::Hold);
@@ -189,15 +203,14 @@ async fn write(
     // Each booking's lines, in the order of `bookings`: for its rows now, and
     // for its tickets once its seats are known.
     let lines: Vec<Vec<Line>> = bookings.iter().map(|d| sale::lines(&d.items)).collect();
-    for chunk in bookings.chunks(rows_per_insert(BookingColumn::iter().count())) {
-        Booking::insert_many(
-            chunk
-                .iter()
-                .map(|details| BookingActiveModel::from(details.booking.clone()).reset_all()),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    }
+    insert_all(
+        txn,
+        bookings
+            .iter()
+            .map(|details| BookingActiveModel::from(details.booking.clone()).reset_all())
+            .collect(),
+    )
+    .await?;
     let booking_lines: Vec<(Uuid, &[Line])> = bookings
         .iter()
         .zip(&lines)
@@ -226,15 +239,14 @@ async fn write(
             _ => None,
         })
         .collect();
-    for chunk in holds.chunks(rows_per_insert(HoldColumn::iter().count())) {
-        Hold::insert_many(
-            chunk
-                .iter()
-                .map(|(hold, _)| HoldActiveModel::from(hold.clone()).reset_all()),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    }
+    insert_all(
+        txn,
+        holds
+            .iter()
+            .map(|(hold, _)| HoldActiveModel::from(hold.clone()).reset_all())
+            .collect(),
+    )
+    .await?;
     let hold_lines: Vec<(Uuid, &[Line])> = holds
         .iter()
         .map(|(hold, lines)| (hold.id, lines.as_slice()))

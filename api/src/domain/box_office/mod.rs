@@ -8,7 +8,8 @@
 //!   response) and every hold. A lone request goes at once; only what is
 //!   already waiting is batched, so load makes batches bigger instead of
 //!   queues longer, and the hot row is locked once per batch instead of once
-//!   per booking.
+//!   per booking. Behind a waiting room the batch reads its customers' line
+//!   entries at once and refuses those without a valid pass.
 //! - **Batches side by side.** On PostgreSQL, a batch of bookings (no holds,
 //!   no `Idempotency-Key`s) for a general-admission event with tickets to spare for every batch in
 //!   flight does not wait for the event row: it decides from the event as
@@ -112,8 +113,8 @@ pub(super) enum Answer {
     },
     /// A retry with the same `Idempotency-Key` took the request over.
     ClaimLost,
-    /// The event does not sell this way (not found, cancelled, not on sale,
-    /// behind a waiting room): the caller finds out why.
+    /// The event does not sell now (not found, cancelled, not on sale): the
+    /// caller finds out why.
     NotHere,
 }
 
@@ -360,7 +361,7 @@ impl BoxOffice {
         };
         let types = event_types(&txn, event_id).await?;
         let spare = |available: i32| i64::from(available) >= asked;
-        if event.seated || !sold_in_batches(&event, at) || !spare(event.available_tickets) {
+        if event.seated || !sale::on_sale(&event, at) || !spare(event.available_tickets) {
             return Ok(None);
         }
         let sold = batch::sell(&txn, &event, types.clone(), orders, at).await?;
@@ -377,7 +378,7 @@ impl BoxOffice {
             let now_event = Event::find_by_id(event_id).one(&txn).await?;
             let now_types = event_types(&txn, event_id).await?;
             let unchanged = now_event.is_some_and(|now| {
-                but_counts(&now) == but_counts(&event) && sold_in_batches(&now, at)
+                but_counts(&now) == but_counts(&event) && sale::on_sale(&now, at)
             }) && now_types.len() == types.len()
                 && now_types
                     .iter()
@@ -412,7 +413,7 @@ impl BoxOffice {
             let _ = locked.send(());
         }
         let at = now();
-        let Some(event) = event.filter(|event| sold_in_batches(event, at)) else {
+        let Some(event) = event.filter(|event| sale::on_sale(event, at)) else {
             return Ok(orders.iter().map(|_| Answer::NotHere).collect());
         };
         let types = event_types(&txn, event_id).await?;
@@ -480,12 +481,6 @@ fn sold_out(known: &EventDetails, selection: &Selection) -> Option<Error> {
             available: known.event.available_tickets,
         }),
     }
-}
-
-/// Whether the event sells through batches now: on sale, and with no waiting
-/// room (admission is checked per customer, in a transaction of its own).
-pub(super) fn sold_in_batches(event: &EventModel, at: chrono::DateTime<chrono::Utc>) -> bool {
-    sale::on_sale(event, at) && !event.waiting_room_enabled
 }
 
 /// Forgets what it knew of an event as soon as any process changes it.
