@@ -10,9 +10,13 @@ use sea_orm::{
 use ticket_code::Signer;
 use uuid::Uuid;
 
+use inventory::Line;
 use platform::EventChange;
 
-use crate::email::{self, CalendarFile, CalendarMethod, Email, ItemLine, Letter, TicketCard};
+use crate::{
+    email::{self, CalendarFile, CalendarMethod, Email, ItemLine, Letter, TicketCard},
+    gather::{self, Gather},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -36,19 +40,62 @@ impl ComposeError {
 }
 
 pub struct Composer {
-    pub db: DatabaseConnection,
+    db: DatabaseConnection,
     /// Signs the codes the tickets' QR codes carry.
-    pub tickets: Arc<Signer>,
+    tickets: Arc<Signer>,
     /// The address calendar entries name as their organizer (the sender's).
-    pub organizer: String,
+    organizer: String,
+    /// The rows of the confirmations being written at the same moment, read
+    /// together: a few statements per round instead of six per email.
+    confirmations: Gather<Uuid, Result<Option<Confirmation>, DbErr>>,
 }
 
+/// What a booking's confirmation is written from.
+struct Confirmation {
+    booking: BookingModel,
+    customer: Option<UserModel>,
+    event: Option<EventModel>,
+    lines: Vec<Line>,
+    tickets: Vec<TicketModel>,
+    type_names: HashMap<Uuid, String>,
+}
+
+/// The most bookings one round of confirmation reads covers.
+const CONFIRMATIONS_PER_ROUND: usize = 256;
+
 impl Composer {
+    pub fn new(db: DatabaseConnection, tickets: Arc<Signer>, organizer: String) -> Self {
+        let confirmations = Gather::new(CONFIRMATIONS_PER_ROUND, {
+            let db = db.clone();
+            move |booking_ids| {
+                let db = db.clone();
+                async move {
+                    let count = booking_ids.len();
+                    match read_confirmations(&db, &booking_ids).await {
+                        Ok(mut read) => booking_ids.iter().map(|id| Ok(read.remove(id))).collect(),
+                        Err(error) => gather::each_failed(&error, count),
+                    }
+                }
+            }
+        });
+        Self {
+            db,
+            tickets,
+            organizer,
+            confirmations,
+        }
+    }
+
     /// Whom `notification` goes to, and what it says.
     pub async fn compose(
         &self,
         notification: &NotificationModel,
     ) -> Result<(UserModel, Email), ComposeError> {
+        if let (NotificationKind::BookingConfirmed, Some(booking_id)) =
+            (notification.kind, notification.booking_id)
+        {
+            return self.confirmation(booking_id).await;
+        }
         let customer = User::find_by_id(notification.user_id)
             .one(&self.db)
             .await?
@@ -68,39 +115,6 @@ impl Composer {
         };
         let (letter, calendar): (Letter, Option<(CalendarMethod, Vec<Uuid>)>) =
             match (notification.kind, &booking) {
-                (NotificationKind::BookingConfirmed, Some(booking)) => {
-                    let lines = inventory::booking_lines(&self.db, &[booking.id])
-                        .await?
-                        .remove(&booking.id)
-                        .unwrap_or_default();
-                    let tickets = Ticket::find()
-                        .filter(TicketColumn::BookingId.eq(booking.id))
-                        .order_by_asc(TicketColumn::Id)
-                        .all(&self.db)
-                        .await?;
-                    let names = self
-                        .type_names(
-                            lines
-                                .iter()
-                                .map(|line| line.ticket_type_id)
-                                .chain(tickets.iter().map(|ticket| ticket.ticket_type_id)),
-                        )
-                        .await?;
-                    let items = item_lines(&lines, &names);
-                    // A booking made before tickets existed has none; its seats
-                    // are its hold's.
-                    let (seats, tickets) = if tickets.is_empty() {
-                        (self.seat_labels(booking.id).await?, Vec::new())
-                    } else {
-                        self.ticket_cards(&tickets, &names).await?
-                    };
-                    (
-                        email::booking_confirmed(
-                            &customer, &event, booking, &items, &seats, tickets,
-                        ),
-                        Some((CalendarMethod::Publish, vec![booking.id])),
-                    )
-                }
                 (NotificationKind::BookingCancelled, Some(booking)) => {
                     let seats = self.seat_labels(booking.id).await?;
                     (
@@ -127,9 +141,8 @@ impl Composer {
                         .await?
                         .remove(&hold.id)
                         .unwrap_or_default();
-                    let names = self
-                        .type_names(lines.iter().map(|line| line.ticket_type_id))
-                        .await?;
+                    let names =
+                        type_names(&self.db, lines.iter().map(|line| line.ticket_type_id)).await?;
                     let items = item_lines(&lines, &names);
                     (
                         email::waitlist_offered(&customer, &event, &hold, &items),
@@ -179,15 +192,60 @@ impl Composer {
                         None,
                     )
                 }
-                (_, None) => return Err(ComposeError::Missing("the booking")),
+                // A confirmation with a booking was written above.
+                (NotificationKind::BookingConfirmed, _) | (_, None) => {
+                    return Err(ComposeError::Missing("the booking"));
+                }
             };
+        self.written(customer, &event, letter, calendar)
+    }
+
+    /// A booking's confirmation: its tickets, each with its code and QR code,
+    /// and the calendar entry.
+    async fn confirmation(&self, booking_id: Uuid) -> Result<(UserModel, Email), ComposeError> {
+        let Confirmation {
+            booking,
+            customer,
+            event,
+            lines,
+            tickets,
+            type_names,
+        } = self
+            .confirmations
+            .call(booking_id)
+            .await
+            .unwrap_or_else(|| Err(gather::lost()))?
+            .ok_or(ComposeError::Missing("the booking"))?;
+        let customer = customer.ok_or(ComposeError::Missing("the customer"))?;
+        let event = event.ok_or(ComposeError::Missing("the event"))?;
+        let items = item_lines(&lines, &type_names);
+        // A booking made before tickets existed has none; its seats are its hold's.
+        let (seats, tickets) = if tickets.is_empty() {
+            (self.seat_labels(booking.id).await?, Vec::new())
+        } else {
+            self.ticket_cards(&tickets, &type_names).await?
+        };
+        let letter = email::booking_confirmed(&customer, &event, &booking, &items, &seats, tickets);
+        let calendar = Some((CalendarMethod::Publish, vec![booking.id]));
+        self.written(customer, &event, letter, calendar)
+    }
+
+    /// The email of `letter`, with the calendar entries of `calendar`'s
+    /// bookings if there are any.
+    fn written(
+        &self,
+        customer: UserModel,
+        event: &EventModel,
+        letter: Letter,
+        calendar: Option<(CalendarMethod, Vec<Uuid>)>,
+    ) -> Result<(UserModel, Email), ComposeError> {
         let calendar =
             calendar
                 .filter(|(_, bookings)| !bookings.is_empty())
                 .map(|(method, bookings)| CalendarFile {
                     method,
                     ics: email::calendar(
-                        &event,
+                        event,
                         &bookings,
                         &self.organizer,
                         method,
@@ -276,25 +334,6 @@ impl Composer {
         Ok((seats.into_iter().map(|(_, label)| label).collect(), cards))
     }
 
-    async fn type_names(
-        &self,
-        ids: impl IntoIterator<Item = Uuid>,
-    ) -> Result<HashMap<Uuid, String>, DbErr> {
-        let mut ids: Vec<Uuid> = ids.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(TicketType::find()
-            .select_only()
-            .column(TicketTypeColumn::Id)
-            .column(TicketTypeColumn::Name)
-            .filter(TicketTypeColumn::Id.is_in(ids))
-            .into_tuple::<(Uuid, String)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect())
-    }
-
     /// The labels of a booking's seats, best first, from its hold; none on
     /// general admission.
     async fn seat_labels(&self, booking_id: Uuid) -> Result<Vec<String>, DbErr> {
@@ -340,4 +379,93 @@ fn item_lines(lines: &[inventory::Line], type_names: &HashMap<Uuid, String>) -> 
             discount: line.discount,
         })
         .collect()
+}
+
+/// The confirmations' rows for these bookings, by booking: one statement per
+/// table for them all.
+async fn read_confirmations(
+    db: &DatabaseConnection,
+    booking_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Confirmation>, DbErr> {
+    let bookings = Booking::find()
+        .filter(BookingColumn::Id.is_in(booking_ids.iter().copied()))
+        .all(db)
+        .await?;
+    let customers: HashMap<Uuid, UserModel> = User::find()
+        .filter(UserColumn::Id.is_in(bookings.iter().map(|b| b.user_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user))
+        .collect();
+    let events: HashMap<Uuid, EventModel> = Event::find()
+        .filter(EventColumn::Id.is_in(bookings.iter().map(|b| b.event_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|event| (event.id, event))
+        .collect();
+    let mut lines = inventory::booking_lines(db, booking_ids).await?;
+    let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
+    for ticket in Ticket::find()
+        .filter(TicketColumn::BookingId.is_in(booking_ids.iter().copied()))
+        .order_by_asc(TicketColumn::Id)
+        .all(db)
+        .await?
+    {
+        tickets.entry(ticket.booking_id).or_default().push(ticket);
+    }
+    let type_ids = lines
+        .values()
+        .flatten()
+        .map(|line| line.ticket_type_id)
+        .chain(
+            tickets
+                .values()
+                .flatten()
+                .map(|ticket| ticket.ticket_type_id),
+        );
+    let names = type_names(db, type_ids).await?;
+    Ok(bookings
+        .into_iter()
+        .map(|booking| {
+            let lines = lines.remove(&booking.id).unwrap_or_default();
+            let tickets = tickets.remove(&booking.id).unwrap_or_default();
+            let type_names = lines
+                .iter()
+                .map(|line| line.ticket_type_id)
+                .chain(tickets.iter().map(|ticket| ticket.ticket_type_id))
+                .filter_map(|id| Some((id, names.get(&id)?.clone())))
+                .collect();
+            let confirmation = Confirmation {
+                customer: customers.get(&booking.user_id).cloned(),
+                event: events.get(&booking.event_id).cloned(),
+                lines,
+                tickets,
+                type_names,
+                booking,
+            };
+            (confirmation.booking.id, confirmation)
+        })
+        .collect())
+}
+
+/// The names of these ticket types.
+async fn type_names(
+    db: &DatabaseConnection,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, String>, DbErr> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(TicketType::find()
+        .select_only()
+        .column(TicketTypeColumn::Id)
+        .column(TicketTypeColumn::Name)
+        .filter(TicketTypeColumn::Id.is_in(ids))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }

@@ -23,7 +23,7 @@ use ticket_code::Signer;
 
 use crate::{
     compose::{ComposeError, Composer},
-    gather::Gather,
+    gather::{self, Gather},
     mailer::Mailer,
     metrics,
     settings::{DeliveryPolicy, MailSettings},
@@ -101,11 +101,7 @@ impl Deliverer {
             move |ids| mark_all_sent(db.clone(), ids)
         });
         Self {
-            composer: Composer {
-                db: db.clone(),
-                tickets,
-                organizer: mail.from.email.to_string(),
-            },
+            composer: Composer::new(db.clone(), tickets, mail.from.email.to_string()),
             db,
             mailer,
             mail,
@@ -127,7 +123,7 @@ impl Deliverer {
                 self.sent
                     .call(id)
                     .await
-                    .unwrap_or_else(|| Err(gather_lost()))?;
+                    .unwrap_or_else(|| Err(gather::lost()))?;
                 tracing::info!(notification_id = %id, kind = ?notification.kind, "notification sent");
                 Ok(Outcome::Sent)
             }
@@ -165,7 +161,7 @@ impl Deliverer {
         self.claims
             .call(id)
             .await
-            .unwrap_or_else(|| Err(gather_lost()))
+            .unwrap_or_else(|| Err(gather::lost()))
     }
 
     async fn finish(
@@ -294,7 +290,7 @@ async fn claim_all(
                 rows.into_iter().map(|row| (row.id, row)).collect();
             ids.iter().map(|id| Ok(claimed.remove(id))).collect()
         }
-        Err(error) => each_failed(&error, ids.len()),
+        Err(error) => gather::each_failed(&error, ids.len()),
     }
 }
 
@@ -322,20 +318,8 @@ async fn mark_all_sent(db: DatabaseConnection, ids: Vec<Uuid>) -> Vec<Result<(),
         .await;
     match marked {
         Ok(_) => (0..count).map(|_| Ok(())).collect(),
-        Err(error) => each_failed(&error, count),
+        Err(error) => gather::each_failed(&error, count),
     }
-}
-
-/// One statement's error, for each of the calls it answered.
-fn each_failed<T>(error: &DbErr, count: usize) -> Vec<Result<T, DbErr>> {
-    let message = error.to_string();
-    (0..count)
-        .map(|_| Err(DbErr::Custom(message.clone())))
-        .collect()
-}
-
-fn gather_lost() -> DbErr {
-    DbErr::Custom("the statement gathering this call ended without an answer".into())
 }
 
 /// Due and not held: pending and past its backoff, or `sending` under an expired

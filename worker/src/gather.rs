@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
 type Waiting<I, O> = (I, oneshot::Sender<O>);
@@ -46,4 +47,17 @@ impl<I: Send + 'static, O: Send + 'static> Gather<I, O> {
         self.line.send((input, reply)).ok()?;
         answer.await.ok()
     }
+}
+
+/// One statement's error, for each of the calls its round answered.
+pub fn each_failed<T>(error: &DbErr, count: usize) -> Vec<Result<T, DbErr>> {
+    let message = error.to_string();
+    (0..count)
+        .map(|_| Err(DbErr::Custom(message.clone())))
+        .collect()
+}
+
+/// The error of a call whose round never answered.
+pub fn lost() -> DbErr {
+    DbErr::Custom("the statement gathering this call ended without an answer".into())
 }
