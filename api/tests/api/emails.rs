@@ -314,3 +314,55 @@ async fn a_cancelled_booking_takes_its_calendar_entry_back() {
     assert_ne!(entries[0].0, format!("{}@booking", id(&kept)));
     assert_eq!(entries[0].5, "CANCELLED");
 }
+
+/// Confirmations written at the same moment (the worker reads their rows
+/// together, a round at a time) each carry their own booking: sent to its
+/// customer, with its tickets' codes and its calendar entry. In production
+/// mode they are a backlog the worker finds on starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirmations_written_together_each_carry_their_own_booking() {
+    const CUSTOMERS: usize = 30;
+    let mut app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let events = [
+        app.event(&organizer, 100).await,
+        app.event(&organizer, 100).await,
+    ];
+    let customers = app.customers(CUSTOMERS).await;
+    let backlog = crate::helpers::production_mode();
+    if backlog {
+        app.stop_worker().await;
+    }
+    let app_ref = &app;
+    let bookings = futures::future::join_all(customers.iter().enumerate().map(|(i, customer)| {
+        let event_id = id(&events[i % 2]).to_owned();
+        async move {
+            let (status, booking) = app_ref.book(customer, &event_id, (i % 3 + 1) as i64).await;
+            assert_eq!(status, 201, "{booking}");
+            booking
+        }
+    }))
+    .await;
+    if backlog {
+        app.start_worker(|_| {}).await;
+    }
+
+    app.smtp.wait_for(CUSTOMERS).await;
+    for (customer, booking) in customers.iter().zip(&bookings) {
+        let mails = app.smtp.to(&customer.email);
+        assert_eq!(mails.len(), 1, "one confirmation each");
+        let opened = open(&mails[0]);
+        let read: BTreeSet<String> = opened.images.iter().map(|(_, code)| code.clone()).collect();
+        assert_eq!(read, codes(&app, customer, id(booking)).await);
+        for code in &read {
+            assert!(opened.text.contains(code.as_str()));
+        }
+        let (_, calendar) = opened.ics.expect("an .ics attachment");
+        let uids: Vec<String> = entries(&calendar)
+            .into_iter()
+            .map(|entry| entry.0)
+            .collect();
+        assert_eq!(uids, [format!("{}@booking", id(booking))]);
+    }
+    assert_eq!(app.smtp.messages().len(), CUSTOMERS);
+}
