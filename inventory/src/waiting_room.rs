@@ -60,6 +60,11 @@ pub async fn early_turn_of(
     drawn_turn(db, event, entry).await
 }
 
+/// Whether the draw has written the turn of the early joiner of this rank.
+pub fn has_drawn(draw: Option<&QueueDrawModel>, rank: i64) -> bool {
+    draw.is_some_and(|draw| draw.done || draw.drawn_rank.is_some_and(|drawn| drawn >= rank))
+}
+
 /// [`early_turn_of`] without drawing (inside another transaction).
 pub async fn drawn_turn<C: ConnectionTrait>(
     db: &C,
@@ -73,11 +78,8 @@ pub async fn drawn_turn<C: ConnectionTrait>(
     if written.is_some() {
         return Ok(written);
     }
-    let passed = QueueDraw::find_by_id(event.id)
-        .one(db)
-        .await?
-        .is_some_and(|draw| draw.done || draw.drawn_rank.is_some_and(|rank| rank >= entry.rank));
-    if !passed {
+    let draw = QueueDraw::find_by_id(event.id).one(db).await?;
+    if !has_drawn(draw.as_ref(), entry.rank) {
         return Ok(None);
     }
     let ahead = QueueEntry::find()

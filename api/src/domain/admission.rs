@@ -150,8 +150,19 @@ pub(super) async fn admitted<C: ConnectionTrait>(
         .filter(QueueEntryColumn::UserId.is_in(customers))
         .all(db)
         .await?;
+    // Early joiners the draw has not reached are waiting: the draw's progress
+    // is read once for them all, not once each.
+    let undrawn = |entry: &QueueEntryModel| entry.admit_at.is_none() && now >= on_sale(event);
+    let draw = if entries.iter().any(undrawn) {
+        QueueDraw::find_by_id(event.id).one(db).await?
+    } else {
+        None
+    };
     let mut admitted = HashSet::new();
     for entry in entries {
+        if undrawn(&entry) && !inventory::waiting_room::has_drawn(draw.as_ref(), entry.rank) {
+            continue;
+        }
         if turn(db, event, &entry, now).await?.standing(now).status == Status::Admitted {
             admitted.insert(entry.user_id);
         }

@@ -764,3 +764,65 @@ async fn only_valid_passes_take_tickets_when_many_arrive_at_once_behind_a_waitin
     let event = app.assert_ticket_invariant(&event_id).await;
     assert_eq!(event.available_tickets, 0);
 }
+
+/// Holds asked for together at the on-sale by early joiners: those whose turn
+/// the draw has written take tickets; those it has not reached yet are
+/// refused, as the line says they still wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn early_joiners_hold_once_the_draw_has_reached_them() {
+    const EARLY: usize = 20;
+    let app = TestApp::spawn().await;
+    let (organizer, event_id, early_joiners) = line_of_early_joiners(&app, 600_000, EARLY).await;
+    let on_sale = move_on_sale(
+        &app,
+        &organizer,
+        &event_id,
+        chrono::Duration::milliseconds(200),
+    )
+    .await;
+    let after_on_sale = on_sale - Utc::now() + chrono::Duration::milliseconds(50);
+    tokio::time::sleep(after_on_sale.to_std().unwrap_or_default()).await;
+    let event_uuid: uuid::Uuid = event_id.parse().unwrap();
+    let model = Event::find_by_id(event_uuid)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    inventory::waiting_room::draw_some(&app.db, &model, (EARLY / 2) as u64)
+        .await
+        .unwrap();
+    let drawn: Vec<uuid::Uuid> = QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_uuid))
+        .filter(QueueEntryColumn::AdmitAt.is_not_null())
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|entry| entry.user_id)
+        .collect();
+    assert_eq!(drawn.len(), EARLY / 2);
+
+    let holds = early_joiners
+        .iter()
+        .map(|customer| {
+            (
+                app.url(&format!("/api/v1/events/{event_id}/holds")),
+                customer.token.clone(),
+                json!({"quantity": 1}),
+            )
+        })
+        .collect();
+    let answers = all_at_once(holds).await;
+    for (customer, (status, body)) in early_joiners.iter().zip(&answers) {
+        if drawn.contains(&customer.id) {
+            assert_eq!(*status, 201, "{body}");
+        } else {
+            assert_eq!(
+                (*status, &body["error"]["code"]),
+                (403, &json!("not_admitted")),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(app.count::<Hold>().await, (EARLY / 2) as u64);
+}
