@@ -98,7 +98,7 @@ pub async fn write_due<C: ConnectionTrait>(
             }
         })
         .collect();
-    insert(db, rows).await?;
+    platform::db::insert_all(db, rows).await?;
     Ok(ids)
 }
 
@@ -116,13 +116,6 @@ pub async fn write_each<C: ConnectionTrait>(
             notice.row(id, request_id)
         })
         .collect();
-    insert(db, rows).await?;
+    platform::db::insert_all(db, rows).await?;
     Ok(ids)
-}
-
-async fn insert<C: ConnectionTrait>(
-    db: &C,
-    rows: Vec<NotificationActiveModel>,
-) -> Result<(), DbErr> {
-    platform::db::insert_all(db, rows).await
 }

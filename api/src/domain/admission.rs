@@ -44,6 +44,19 @@ pub(super) async fn entry<C: ConnectionTrait>(
         .await?)
 }
 
+/// The entries of those of these customers who are in the event's line.
+pub(super) async fn entries<C: ConnectionTrait>(
+    db: &C,
+    event_id: Uuid,
+    customers: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<QueueEntryModel>, DbErr> {
+    QueueEntry::find()
+        .filter(QueueEntryColumn::EventId.eq(event_id))
+        .filter(QueueEntryColumn::UserId.is_in(customers))
+        .all(db)
+        .await
+}
+
 /// What decides where a customer stands; the rest is the clock.
 #[derive(Debug, Clone)]
 pub struct Turn {
@@ -145,11 +158,7 @@ pub(super) async fn admitted<C: ConnectionTrait>(
     customers: impl IntoIterator<Item = Uuid>,
     now: DateTime<Utc>,
 ) -> Result<HashSet<Uuid>, DbErr> {
-    let entries = QueueEntry::find()
-        .filter(QueueEntryColumn::EventId.eq(event.id))
-        .filter(QueueEntryColumn::UserId.is_in(customers))
-        .all(db)
-        .await?;
+    let entries = entries(db, event.id, customers).await?;
     // Early joiners the draw has not reached are waiting: the draw's progress
     // is read once for them all, not once each.
     let undrawn = |entry: &QueueEntryModel| entry.admit_at.is_none() && now >= on_sale(event);

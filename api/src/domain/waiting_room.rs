@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use super::{
     Error, Services,
-    admission::{Standing, current_turn, entry, interval, on_sale, standing},
+    admission::{Standing, current_turn, entries, entry, interval, on_sale, standing},
     begin_write, now,
 };
 
@@ -200,14 +200,12 @@ async fn place_all(
 ) -> Result<HashMap<Uuid, QueueEntryModel>, DbErr> {
     let txn = begin_write(db).await?;
     let mut tail = inventory::waiting_room::tail_locked(&txn, event.id).await?;
-    let mut entries: HashMap<Uuid, QueueEntryModel> = QueueEntry::find()
-        .filter(QueueEntryColumn::EventId.eq(event.id))
-        .filter(QueueEntryColumn::UserId.is_in(customers.iter().copied()))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|entry| (entry.user_id, entry))
-        .collect();
+    let mut entries: HashMap<Uuid, QueueEntryModel> =
+        entries(&txn, event.id, customers.iter().copied())
+            .await?
+            .into_iter()
+            .map(|entry| (entry.user_id, entry))
+            .collect();
     let now = now();
     let mut new = Vec::new();
     for &customer in customers {
