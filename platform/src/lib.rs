@@ -1,6 +1,7 @@
 //! What the api and the worker share, and nothing that belongs to either: the job
 //! contract and its queue, database connections, settings from the environment,
-//! logging, the metrics registry and the small health listener.
+//! logging, the metrics registry, the small health listener, and gathering
+//! concurrent calls into rounds.
 //!
 //! Delivery model: the `notifications` table (the outbox) is the source of truth.
 //! A queued job only carries a notification id and says "look at this row now";
@@ -10,6 +11,7 @@
 pub mod db;
 pub mod email;
 pub mod env;
+pub mod gather;
 pub mod health;
 pub mod jobs;
 pub mod live;

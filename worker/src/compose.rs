@@ -11,11 +11,11 @@ use ticket_code::Signer;
 use uuid::Uuid;
 
 use inventory::Line;
-use platform::EventChange;
+use platform::{EventChange, gather::Gather};
 
 use crate::{
     email::{self, CalendarFile, CalendarMethod, Email, ItemLine, Letter, TicketCard},
-    gather::{self, Gather},
+    gather,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub struct Composer {
     organizer: String,
     /// The rows of the confirmations being written at the same moment, read
     /// together: a few statements per round instead of six per email.
-    confirmations: Gather<Uuid, Result<Option<Confirmation>, DbErr>>,
+    confirmations: Gather<(), Uuid, Result<Option<Confirmation>, DbErr>>,
 }
 
 /// What a booking's confirmation is written from.
@@ -65,24 +65,11 @@ const CONFIRMATIONS_PER_ROUND: usize = 256;
 
 impl Composer {
     pub fn new(db: DatabaseConnection, tickets: Arc<Signer>, organizer: String) -> Self {
-        let confirmations = Gather::new(CONFIRMATIONS_PER_ROUND, {
-            let db = db.clone();
-            move |booking_ids| {
-                let db = db.clone();
-                async move {
-                    let count = booking_ids.len();
-                    match read_confirmations(&db, &booking_ids).await {
-                        Ok(mut read) => booking_ids.iter().map(|id| Ok(read.remove(id))).collect(),
-                        Err(error) => gather::each_failed(&error, count),
-                    }
-                }
-            }
-        });
         Self {
             db,
             tickets,
             organizer,
-            confirmations,
+            confirmations: Gather::new(CONFIRMATIONS_PER_ROUND),
         }
     }
 
@@ -212,7 +199,12 @@ impl Composer {
             type_names,
         } = self
             .confirmations
-            .call(booking_id)
+            .call((), booking_id, |booking_ids| async move {
+                match read_confirmations(&self.db, &booking_ids).await {
+                    Ok(mut read) => booking_ids.iter().map(|id| Ok(read.remove(id))).collect(),
+                    Err(error) => gather::each_failed(&error, booking_ids.len()),
+                }
+            })
             .await
             .unwrap_or_else(|| Err(gather::lost()))?
             .ok_or(ComposeError::Missing("the booking"))?;

@@ -18,12 +18,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use platform::DeliverNotification;
+use platform::{DeliverNotification, gather::Gather};
 use ticket_code::Signer;
 
 use crate::{
     compose::{ComposeError, Composer},
-    gather::{self, Gather},
+    gather,
     mailer::Mailer,
     metrics,
     settings::{DeliveryPolicy, MailSettings},
@@ -71,9 +71,9 @@ pub struct Deliverer {
     pub mail: MailSettings,
     pub policy: DeliveryPolicy,
     /// Concurrent claims, one statement per round.
-    claims: Gather<Uuid, Result<Option<NotificationModel>, DbErr>>,
+    claims: Gather<(), Uuid, Result<Option<NotificationModel>, DbErr>>,
     /// Concurrent "sent" marks, one statement per round.
-    sent: Gather<Uuid, Result<(), DbErr>>,
+    sent: Gather<(), Uuid, Result<(), DbErr>>,
 }
 
 /// The most rows one claim or one "sent" statement covers.
@@ -91,23 +91,14 @@ impl Deliverer {
         policy: DeliveryPolicy,
         tickets: Arc<Signer>,
     ) -> Self {
-        let lease = policy.lease;
-        let claims = Gather::new(ROWS_PER_ROUND, {
-            let db = db.clone();
-            move |ids| claim_all(db.clone(), lease, ids)
-        });
-        let sent = Gather::new(ROWS_PER_ROUND, {
-            let db = db.clone();
-            move |ids| mark_all_sent(db.clone(), ids)
-        });
         Self {
             composer: Composer::new(db.clone(), tickets, mail.from.email.to_string()),
             db,
             mailer,
             mail,
             policy,
-            claims,
-            sent,
+            claims: Gather::new(ROWS_PER_ROUND),
+            sent: Gather::new(ROWS_PER_ROUND),
         }
     }
 
@@ -121,7 +112,7 @@ impl Deliverer {
         match sent {
             Ok(()) => {
                 self.sent
-                    .call(id)
+                    .call((), id, |ids| mark_all_sent(&self.db, ids))
                     .await
                     .unwrap_or_else(|| Err(gather::lost()))?;
                 tracing::info!(notification_id = %id, kind = ?notification.kind, "notification sent");
@@ -159,7 +150,7 @@ impl Deliverer {
     /// the other claims waiting at the same moment, in one statement).
     async fn claim(&self, id: Uuid) -> Result<Option<NotificationModel>, DbErr> {
         self.claims
-            .call(id)
+            .call((), id, |ids| claim_all(&self.db, self.policy.lease, ids))
             .await
             .unwrap_or_else(|| Err(gather::lost()))
     }
@@ -262,7 +253,7 @@ impl Deliverer {
 /// Claims the rows among `ids` that are claimable, for `lease`; each claimed
 /// row goes to the first asker of its id (the same job twice gets it once).
 async fn claim_all(
-    db: DatabaseConnection,
+    db: &DatabaseConnection,
     lease: std::time::Duration,
     ids: Vec<Uuid>,
 ) -> Vec<Result<Option<NotificationModel>, DbErr>> {
@@ -282,7 +273,7 @@ async fn claim_all(
         )
         .filter(NotificationColumn::Id.is_in(ids.iter().copied()))
         .filter(claimable(now))
-        .exec_with_returning(&db)
+        .exec_with_returning(db)
         .await;
     match claimed {
         Ok(rows) => {
@@ -296,7 +287,7 @@ async fn claim_all(
 
 /// Marks the rows sent (those still `sending`: a lease that ran out and was
 /// taken over is the other worker's to mark).
-async fn mark_all_sent(db: DatabaseConnection, ids: Vec<Uuid>) -> Vec<Result<(), DbErr>> {
+async fn mark_all_sent(db: &DatabaseConnection, ids: Vec<Uuid>) -> Vec<Result<(), DbErr>> {
     let count = ids.len();
     let marked = Notification::update_many()
         .col_expr(
@@ -314,7 +305,7 @@ async fn mark_all_sent(db: DatabaseConnection, ids: Vec<Uuid>) -> Vec<Result<(),
         .col_expr(NotificationColumn::SentAt, Expr::value(Some(now())))
         .filter(NotificationColumn::Id.is_in(ids))
         .filter(NotificationColumn::Status.eq(NotificationStatus::Sending))
-        .exec(&db)
+        .exec(db)
         .await;
     match marked {
         Ok(_) => (0..count).map(|_| Ok(())).collect(),

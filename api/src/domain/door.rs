@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
+use platform::gather::Gather;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -140,7 +141,7 @@ async fn details<C: ConnectionTrait>(
     db: &C,
     services: &Services,
     tickets: Vec<TicketModel>,
-) -> Result<Vec<TicketDetails>, Error> {
+) -> Result<Vec<TicketDetails>, DbErr> {
     let type_ids: Vec<Uuid> = tickets.iter().map(|t| t.ticket_type_id).collect();
     let seat_ids: Vec<Uuid> = tickets.iter().filter_map(|t| t.seat_id).collect();
     let types: HashMap<Uuid, String> = if type_ids.is_empty() {
@@ -191,7 +192,7 @@ pub async fn of_booking(
         .order_by_asc(TicketColumn::Id)
         .all(&services.db)
         .await?;
-    details(&services.db, services, tickets).await
+    Ok(details(&services.db, services, tickets).await?)
 }
 
 /// A ticket admitted at the door.
@@ -217,6 +218,8 @@ fn refused(ticket: Option<TicketModel>) -> Error {
 }
 
 /// One scan at the door, now: admitted the first time, refused after.
+/// The scans of one event that arrive while its previous ones are being
+/// checked in go together, in one transaction (see [`check_in_all`]).
 pub async fn check_in(
     services: &Services,
     door: Door,
@@ -228,67 +231,160 @@ pub async fn check_in(
         .tickets
         .verify(code, event_id)
         .ok_or(Error::UnknownTicket)?;
-    // One connection for the scan and what the door is told, so that an
-    // overloaded database refuses a scan before it admits, never after.
-    let txn = begin_write(&services.db).await?;
-    let admitted = Ticket::update_many()
-        .col_expr(TicketColumn::CheckedInAt, Expr::value(Some(now())))
-        .col_expr(TicketColumn::CheckedInBy, Expr::value(Some(scanner)))
-        .filter(TicketColumn::Id.eq(ticket_id))
-        .filter(TicketColumn::EventId.eq(event_id))
-        .filter(TicketColumn::Status.eq(TicketStatus::Valid))
-        .filter(TicketColumn::CheckedInAt.is_null())
-        .exec_with_returning(&txn)
-        .await?
-        .into_iter()
-        .next();
-    let Some(ticket) = admitted else {
-        let ticket = Ticket::find_by_id(ticket_id)
-            .filter(TicketColumn::EventId.eq(event_id))
-            .one(&txn)
-            .await?;
-        return Err(refused(ticket));
-    };
-    let admitted = admit(&txn, services, ticket).await?;
-    txn.commit().await?;
-    Ok(admitted)
+    let scan = DoorScan { ticket_id, scanner };
+    services
+        .door_scans
+        .call(event_id, scan, |scans| async move {
+            match check_in_all(services, event_id, &scans).await {
+                Ok(answers) => answers,
+                Err(error) => scans
+                    .iter()
+                    .map(|_| Err(super::batch_error(&error, "check-ins")))
+                    .collect(),
+            }
+        })
+        .await
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a scan was never checked")))?
 }
 
-/// A ticket that a scan just checked in: its integrators are told
-/// (`ticket.checked_in`, in the scan's transaction), and the door is answered.
+/// A ticket scanned online, by whom.
+pub struct DoorScan {
+    ticket_id: Uuid,
+    scanner: Uuid,
+}
+
+/// This process's online scans, gathered by event: see [`check_in_all`].
+pub type Scans = Gather<Uuid, DoorScan, Result<Admitted, Error>>;
+
+/// The most scans one transaction checks in.
+pub const SCANS_PER_ROUND: usize = 500;
+
+/// Checks in scans of one event in one transaction: one conditional update
+/// of their tickets per scanner, one read of the tickets refused, then what
+/// the admitted ones' integrators and doors are told. Answers in scan order;
+/// a ticket scanned twice in one batch is admitted to the first scan.
+async fn check_in_all(
+    services: &Services,
+    event_id: Uuid,
+    scans: &[DoorScan],
+) -> Result<Vec<Result<Admitted, Error>>, DbErr> {
+    let txn = begin_write(&services.db).await?;
+    let now = now();
+    let mut scanners: Vec<Uuid> = scans.iter().map(|scan| scan.scanner).collect();
+    scanners.sort_unstable();
+    scanners.dedup();
+    let mut tickets: HashMap<Uuid, TicketModel> = HashMap::new();
+    for scanner in scanners {
+        let ids: Vec<Uuid> = scans
+            .iter()
+            .filter(|scan| scan.scanner == scanner)
+            .map(|scan| scan.ticket_id)
+            .collect();
+        let admitted = Ticket::update_many()
+            .col_expr(TicketColumn::CheckedInAt, Expr::value(Some(now)))
+            .col_expr(TicketColumn::CheckedInBy, Expr::value(Some(scanner)))
+            .filter(TicketColumn::Id.is_in(ids))
+            .filter(TicketColumn::EventId.eq(event_id))
+            .filter(TicketColumn::Status.eq(TicketStatus::Valid))
+            .filter(TicketColumn::CheckedInAt.is_null())
+            .exec_with_returning(&txn)
+            .await?;
+        tickets.extend(admitted.into_iter().map(|ticket| (ticket.id, ticket)));
+    }
+    // Each admitted ticket goes to the first scan of it by its scanner.
+    let mut entries: Vec<TicketModel> = Vec::new();
+    let admits: Vec<bool> = scans
+        .iter()
+        .map(|scan| match tickets.get(&scan.ticket_id) {
+            Some(ticket)
+                if ticket.checked_in_by == Some(scan.scanner)
+                    && !entries.iter().any(|entry| entry.id == ticket.id) =>
+            {
+                entries.push(ticket.clone());
+                true
+            }
+            _ => false,
+        })
+        .collect();
+    let refused_ids: Vec<Uuid> = scans
+        .iter()
+        .map(|scan| scan.ticket_id)
+        .filter(|id| !tickets.contains_key(id))
+        .collect();
+    if !refused_ids.is_empty() {
+        let refused = Ticket::find()
+            .filter(TicketColumn::Id.is_in(refused_ids))
+            .filter(TicketColumn::EventId.eq(event_id))
+            .all(&txn)
+            .await?;
+        tickets.extend(refused.into_iter().map(|ticket| (ticket.id, ticket)));
+    }
+    let mut entered = admit(&txn, services, event_id, entries).await?.into_iter();
+    txn.commit().await?;
+    Ok(scans
+        .iter()
+        .zip(admits)
+        .map(
+            |(scan, admits)| match admits.then(|| entered.next()).flatten() {
+                Some(admitted) => Ok(admitted),
+                None => Err(refused(tickets.get(&scan.ticket_id).cloned())),
+            },
+        )
+        .collect())
+}
+
+/// Tickets that scans just checked in (all of one event): their
+/// integrators are told (`ticket.checked_in`, in the scans' transaction),
+/// and the doors are answered, in order.
 async fn admit<C: ConnectionTrait>(
     db: &C,
     services: &Services,
-    ticket: TicketModel,
-) -> Result<Admitted, Error> {
-    let told = [inventory::webhooks::TicketData::from(&ticket)];
+    event_id: Uuid,
+    tickets: Vec<TicketModel>,
+) -> Result<Vec<Admitted>, DbErr> {
+    let told: Vec<_> = tickets
+        .iter()
+        .map(inventory::webhooks::TicketData::from)
+        .collect();
     inventory::webhooks::publish(
         db,
-        ticket.event_id,
+        event_id,
         inventory::webhooks::Kind::TicketCheckedIn,
         &told,
     )
     .await?;
-    admitted_details(db, services, ticket).await
+    with_attendees(db, services, tickets).await
 }
 
-async fn admitted_details<C: ConnectionTrait>(
+/// What a door is told of admitted tickets: each with its attendee, in order.
+async fn with_attendees<C: ConnectionTrait>(
     db: &C,
     services: &Services,
-    ticket: TicketModel,
-) -> Result<Admitted, Error> {
-    let attendee = Booking::find_by_id(ticket.booking_id)
+    tickets: Vec<TicketModel>,
+) -> Result<Vec<Admitted>, DbErr> {
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let booking_ids: Vec<Uuid> = tickets.iter().map(|t| t.booking_id).collect();
+    let attendees: HashMap<Uuid, String> = Booking::find()
+        .filter(BookingColumn::Id.is_in(booking_ids))
         .find_also_related(User)
-        .one(db)
+        .all(db)
         .await?
-        .and_then(|(_, user)| user)
-        .map(|user| user.name)
-        .unwrap_or_default();
-    let ticket = details(db, services, vec![ticket])
+        .into_iter()
+        .filter_map(|(booking, user)| Some((booking.id, user?.name)))
+        .collect();
+    Ok(details(db, services, tickets)
         .await?
-        .pop()
-        .ok_or(Error::NotFound("ticket"))?;
-    Ok(Admitted { ticket, attendee })
+        .into_iter()
+        .map(|ticket| Admitted {
+            attendee: attendees
+                .get(&ticket.ticket.booking_id)
+                .cloned()
+                .unwrap_or_default(),
+            ticket,
+        })
+        .collect())
 }
 
 /// The most scans one upload may carry (the body limit comes first).
@@ -317,10 +413,10 @@ pub async fn upload(
     }
     let scanner = door.at(&services.db, event_id).await?;
     let txn = begin_write(&services.db).await?;
-    let mut results = Vec::with_capacity(scans.len());
+    let mut outcomes = Vec::with_capacity(scans.len());
     for scan in scans {
         let Some(ticket_id) = services.tickets.verify(&scan.code, event_id) else {
-            results.push(Err(Error::UnknownTicket));
+            outcomes.push(Uploaded::Refused(Error::UnknownTicket));
             continue;
         };
         // Earlier than what the ticket has (or the first): this scan is its entry.
@@ -341,8 +437,8 @@ pub async fn upload(
             .await?
             .into_iter()
             .next();
-        let result = match entered {
-            Some(ticket) => Ok(admit(&txn, services, ticket).await?),
+        let outcome = match entered {
+            Some(ticket) => Uploaded::Entry(ticket),
             None => {
                 let ticket = Ticket::find_by_id(ticket_id)
                     .filter(TicketColumn::EventId.eq(event_id))
@@ -355,16 +451,48 @@ pub async fn upload(
                             && ticket.checked_in_at == Some(scan.scanned_at)
                             && ticket.checked_in_by == Some(scanner) =>
                     {
-                        Ok(admitted_details(&txn, services, ticket).await?)
+                        Uploaded::Again(ticket)
                     }
-                    ticket => Err(refused(ticket)),
+                    ticket => Uploaded::Refused(refused(ticket)),
                 }
             }
         };
-        results.push(result);
+        outcomes.push(outcome);
     }
+    let (entries, again): (Vec<_>, Vec<_>) = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Uploaded::Entry(ticket) => Some((true, ticket.clone())),
+            Uploaded::Again(ticket) => Some((false, ticket.clone())),
+            Uploaded::Refused(_) => None,
+        })
+        .partition(|(entry, _)| *entry);
+    let untag = |tickets: Vec<(bool, TicketModel)>| tickets.into_iter().map(|(_, t)| t).collect();
+    let mut entries = admit(&txn, services, event_id, untag(entries))
+        .await?
+        .into_iter();
+    let mut again = with_attendees(&txn, services, untag(again))
+        .await?
+        .into_iter();
     txn.commit().await?;
-    Ok(results)
+    let lost = || Error::Internal(anyhow::anyhow!("an uploaded scan lost its ticket"));
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Uploaded::Entry(_) => entries.next().ok_or_else(lost),
+            Uploaded::Again(_) => again.next().ok_or_else(lost),
+            Uploaded::Refused(error) => Err(error),
+        })
+        .collect())
+}
+
+/// What one uploaded scan did.
+enum Uploaded {
+    /// The ticket's entry (its first scan, or one earlier than it had).
+    Entry(TicketModel),
+    /// The ticket's entry already, from this scan uploaded before.
+    Again(TicketModel),
+    Refused(Error),
 }
 
 /// One page of a scanner's cache: every ticket of the event by id.

@@ -57,6 +57,8 @@ pub struct Services {
     pub box_office: Arc<box_office::BoxOffice>,
     /// This process's late joins to waiting rooms, batched per event.
     pub late_joins: Arc<waiting_room::LateJoins>,
+    /// This process's scans at the doors, batched per event.
+    pub door_scans: Arc<door::Scans>,
     /// Recorded on the notifications this request causes.
     pub request_id: Option<String>,
     /// How long an event-update email waits for further changes to the event
@@ -83,7 +85,8 @@ impl Services {
     ) -> Self {
         Self {
             box_office: box_office::BoxOffice::open(db.clone(), queues.clone(), live),
-            late_joins: Arc::default(),
+            late_joins: Arc::new(waiting_room::LateJoins::new(waiting_room::MAX_JOINS)),
+            door_scans: Arc::new(door::Scans::new(door::SCANS_PER_ROUND)),
             db,
             queues,
             observer,

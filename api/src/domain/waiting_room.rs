@@ -18,20 +18,17 @@
 //! database keeps the line fast at millions (the draw, the tail) is
 //! `inventory::waiting_room`'s.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::prelude::*;
+use platform::gather::Gather;
 use rand::Rng;
 use sea_orm::{
     AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
     DbErr, EntityTrait, IntoActiveModel, IsolationLevel, PaginatorTrait, QueryFilter, Set, SqlErr,
     TransactionOptions, TransactionTrait,
 };
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
@@ -109,85 +106,40 @@ async fn join_late(
     event: &EventModel,
     customer_id: Uuid,
 ) -> Result<QueueEntryModel, Error> {
-    let line = services.late_joins.line(event.id);
-    let (reply, placed) = oneshot::channel();
-    lock(&line.waiting).push((customer_id, reply));
-    {
-        let _placing = line.placing.lock().await;
-        // Whoever holds the turn places those waiting, itself included unless
-        // an earlier holder already did. (Each waiting join takes the turn
-        // once, after it is in the list: none is left behind by the cap.)
-        let batch: Vec<_> = {
-            let mut waiting = lock(&line.waiting);
-            let take = waiting.len().min(MAX_JOINS);
-            waiting.drain(..take).collect()
-        };
-        if !batch.is_empty() {
-            place(&services.db, event, batch).await;
-        }
-    }
-    services.late_joins.done_with(event.id, line);
-    placed
+    services
+        .late_joins
+        .call(event.id, customer_id, |customers| {
+            place(&services.db, event, customers)
+        })
         .await
-        .map_err(|_| Error::Internal(anyhow::anyhow!("a late join was never placed")))?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a late join was never placed")))?
 }
 
-type Placed = oneshot::Sender<Result<QueueEntryModel, Error>>;
+/// This process's late joins, gathered by event: see [`join_late`].
+pub type LateJoins = Gather<Uuid, Uuid, Result<QueueEntryModel, Error>>;
 
 /// The most late joins one transaction places.
-const MAX_JOINS: usize = 1_000;
+pub const MAX_JOINS: usize = 1_000;
 
-/// This process's late joins, by event: see [`join_late`].
-#[derive(Default)]
-pub struct LateJoins {
-    lines: Mutex<HashMap<Uuid, Arc<JoinLine>>>,
-}
-
-#[derive(Default)]
-struct JoinLine {
-    /// At most one per request in flight.
-    waiting: Mutex<Vec<(Uuid, Placed)>>,
-    placing: tokio::sync::Mutex<()>,
-}
-
-impl LateJoins {
-    fn line(&self, event_id: Uuid) -> Arc<JoinLine> {
-        lock(&self.lines).entry(event_id).or_default().clone()
-    }
-
-    /// Forgets the event's line once nobody uses it (a join that got it just
-    /// before makes a new one: it only batches less).
-    fn done_with(&self, event_id: Uuid, line: Arc<JoinLine>) {
-        let mut lines = lock(&self.lines);
-        // Ours and the map's.
-        if Arc::strong_count(&line) == 2 {
-            lines.remove(&event_id);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Places a batch of late joiners and answers each.
-async fn place(db: &DatabaseConnection, event: &EventModel, batch: Vec<(Uuid, Placed)>) {
-    let customers: Vec<Uuid> = batch.iter().map(|(customer, _)| *customer).collect();
+/// Places a batch of late joiners; each one's entry, in order.
+async fn place(
+    db: &DatabaseConnection,
+    event: &EventModel,
+    customers: Vec<Uuid>,
+) -> Vec<Result<QueueEntryModel, Error>> {
     match place_all(db, event, &customers).await {
-        Ok(entries) => {
-            for (customer, reply) in batch {
-                let _ = reply.send(entries.get(&customer).cloned().ok_or_else(|| {
+        Ok(entries) => customers
+            .iter()
+            .map(|customer| {
+                entries.get(customer).cloned().ok_or_else(|| {
                     Error::Internal(anyhow::anyhow!("a late joiner left out of the batch"))
-                }));
-            }
-        }
-        Err(error) => {
-            for (_, reply) in batch {
-                let _ = reply.send(Err(super::batch_error(&error, "late joins")));
-            }
-        }
+                })
+            })
+            .collect(),
+        Err(error) => customers
+            .iter()
+            .map(|_| Err(super::batch_error(&error, "late joins")))
+            .collect(),
     }
 }
 
