@@ -49,6 +49,9 @@ const STATEMENT_TIMEOUT: &str = "30s";
 const LOCK_TIMEOUT: &str = "10s";
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
 
+/// Prepared statements each PostgreSQL connection keeps.
+const STATEMENT_CACHE: usize = 24;
+
 async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -63,7 +66,7 @@ async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbE
         // No statement waits for ever: a batch queued behind a stuck lock, or a
         // transaction left open, gives up and its request is answered 503.
         options.map_sqlx_postgres_opts(|opts| {
-            opts.options([
+            opts.statement_cache_capacity(STATEMENT_CACHE).options([
                 ("statement_timeout", STATEMENT_TIMEOUT),
                 ("lock_timeout", LOCK_TIMEOUT),
                 (
