@@ -117,58 +117,30 @@ mod tests {
 
     use super::*;
 
-    /// A round that doubles its inputs after a pause, counting rounds.
-    async fn doubled(
-        rounds: &AtomicUsize,
-        sizes: &Mutex<Vec<usize>>,
-        inputs: Vec<u32>,
-    ) -> Vec<u32> {
-        rounds.fetch_add(1, Ordering::SeqCst);
-        lock(sizes).push(inputs.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        inputs.into_iter().map(|i| i * 2).collect()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn calls_arriving_during_a_round_go_together_in_the_next_each_with_its_own_answer() {
-        let gather = Arc::new(Gather::<u8, u32, u32>::new(1_000));
-        let rounds = Arc::new(AtomicUsize::new(0));
+    /// Makes `count` calls at once, call `i` with key `key_of(i)`, through
+    /// rounds that double their inputs after a pause (and check that each
+    /// round holds one key's inputs); checks each answer is its own; returns
+    /// the rounds' sizes.
+    async fn calls_at_once(
+        gather: Gather<u8, u32, u32>,
+        count: u32,
+        key_of: fn(u32) -> u8,
+    ) -> Vec<usize> {
+        let gather = Arc::new(gather);
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let calls: Vec<_> = (0..200u32)
+        let calls: Vec<_> = (0..count)
             .map(|i| {
-                let (gather, rounds, sizes) = (gather.clone(), rounds.clone(), sizes.clone());
+                let (gather, sizes) = (gather.clone(), sizes.clone());
                 tokio::spawn(async move {
-                    let answer = gather
-                        .call(0, i, |inputs| doubled(&rounds, &sizes, inputs))
-                        .await;
-                    (i, answer)
-                })
-            })
-            .collect();
-        for call in calls {
-            let (i, answer) = call.await.unwrap();
-            assert_eq!(answer, Some(i * 2));
-        }
-        let rounds = rounds.load(Ordering::SeqCst);
-        assert!(rounds < 20, "200 calls took {rounds} rounds");
-        assert_eq!(lock(&sizes).iter().sum::<usize>(), 200);
-        assert_eq!(gather.keys_in_flight(), 0, "a line outlived its calls");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn keys_run_their_rounds_apart_and_no_round_exceeds_max() {
-        let gather = Arc::new(Gather::<u8, u32, u32>::new(7));
-        let rounds = Arc::new(AtomicUsize::new(0));
-        let sizes = Arc::new(Mutex::new(Vec::new()));
-        let calls: Vec<_> = (0..100u32)
-            .map(|i| {
-                let (gather, rounds, sizes) = (gather.clone(), rounds.clone(), sizes.clone());
-                tokio::spawn(async move {
-                    let key = (i % 2) as u8;
+                    let key = key_of(i);
                     let answer = gather
                         .call(key, i, |inputs| {
-                            assert!(inputs.iter().all(|input| input % 2 == u32::from(key)));
-                            doubled(&rounds, &sizes, inputs)
+                            assert!(inputs.iter().all(|&input| key_of(input) == key));
+                            lock(&sizes).push(inputs.len());
+                            async move {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                inputs.into_iter().map(|i| i * 2).collect()
+                            }
                         })
                         .await;
                     (i, answer)
@@ -179,8 +151,25 @@ mod tests {
             let (i, answer) = call.await.unwrap();
             assert_eq!(answer, Some(i * 2));
         }
-        assert!(lock(&sizes).iter().all(|&size| (1..=7).contains(&size)));
-        assert_eq!(lock(&sizes).iter().sum::<usize>(), 100);
+        assert_eq!(gather.keys_in_flight(), 0, "a line outlived its calls");
+        let sizes = lock(&sizes).clone();
+        assert_eq!(sizes.iter().sum::<usize>(), count as usize);
+        sizes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn calls_arriving_during_a_round_go_together_in_the_next_each_with_its_own_answer() {
+        let rounds = calls_at_once(Gather::new(1_000), 200, |_| 0).await.len();
+        assert!(rounds < 20, "200 calls took {rounds} rounds");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn keys_run_their_rounds_apart_and_no_round_exceeds_max() {
+        let sizes = calls_at_once(Gather::new(7), 100, |i| (i % 2) as u8).await;
+        assert!(
+            sizes.iter().all(|&size| (1..=7).contains(&size)),
+            "{sizes:?}"
+        );
     }
 
     /// Calls B, C and D wait during round 1 and go in round 2; E arrives

@@ -4,7 +4,7 @@
 //! row, so however many doors scan it at the same moment, the database
 //! admits it once; offline, the earliest scan is its entry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -262,7 +262,9 @@ pub const SCANS_PER_ROUND: usize = 500;
 /// Checks in scans of one event in one transaction: one conditional update
 /// of their tickets per scanner, one read of the tickets refused, then what
 /// the admitted ones' integrators and doors are told. Answers in scan order;
-/// a ticket scanned twice in one batch is admitted to the first scan.
+/// a ticket scanned twice in one batch is admitted to the first scan. What
+/// the doors are told is read in the same transaction, so an overloaded
+/// database refuses scans before it admits them, never after.
 async fn check_in_all(
     services: &Services,
     event_id: Uuid,
@@ -293,12 +295,12 @@ async fn check_in_all(
     }
     // Each admitted ticket goes to the first scan of it by its scanner.
     let mut entries: Vec<TicketModel> = Vec::new();
+    let mut given = HashSet::new();
     let admits: Vec<bool> = scans
         .iter()
         .map(|scan| match tickets.get(&scan.ticket_id) {
             Some(ticket)
-                if ticket.checked_in_by == Some(scan.scanner)
-                    && !entries.iter().any(|entry| entry.id == ticket.id) =>
+                if ticket.checked_in_by == Some(scan.scanner) && given.insert(ticket.id) =>
             {
                 entries.push(ticket.clone());
                 true
