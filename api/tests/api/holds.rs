@@ -493,7 +493,9 @@ async fn a_thousand_concurrent_holds_for_ten_tickets_make_exactly_ten() {
 /// Confirmation and expiry at the same moment, many times over: exactly one of
 /// them wins every time, and the confirmation's answer says which. Rounds go
 /// on until each side has won a few times (or the rounds run out, which fails):
-/// a race one side always wins was no race.
+/// a race one side always wins was no race. How far ahead of the expiry the
+/// confirmation is sent follows the outcomes (a loss sends the next one
+/// earlier, a win later), so the race stays close however fast the machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confirmation_racing_expiry_never_both_never_neither() {
     const MIN_ROUNDS: usize = 40;
@@ -505,6 +507,7 @@ async fn confirmation_racing_expiry_never_both_never_neither() {
     let event = app.event(&organizer, MAX_ROUNDS as i64).await;
     let (mut confirmed, mut expired) = (0, 0);
     let mut rounds = 0;
+    let mut lead = Duration::from_millis(3);
     for round in 0..MAX_ROUNDS {
         if round >= MIN_ROUNDS && confirmed >= WINS_EACH && expired >= WINS_EACH {
             break;
@@ -517,12 +520,12 @@ async fn confirmation_racing_expiry_never_both_never_neither() {
         let due = Utc::now() + chrono::Duration::milliseconds(30 + (round as i64 % 7) * 5);
         expire_at(&app, id(&hold), due).await;
         let wait = (due - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(wait.saturating_sub(Duration::from_millis(3))).await;
+        tokio::time::sleep(wait.saturating_sub(lead)).await;
         let path = format!("/api/v1/holds/{hold_id}/confirm");
         let confirm = app.post(&path, Some(&customer.token), json!({}));
         let db = app.db.clone();
         let expire = async move {
-            tokio::time::sleep(Duration::from_millis(3)).await;
+            tokio::time::sleep(lead).await;
             inventory::end_hold(&db, hold_id, inventory::Ending::Expired, Utc::now())
                 .await
                 .unwrap()
@@ -537,6 +540,7 @@ async fn confirmation_racing_expiry_never_both_never_neither() {
         match (status, hold.status) {
             (201, HoldStatus::Confirmed) => {
                 confirmed += 1;
+                lead = lead.saturating_sub(Duration::from_millis(1));
                 assert_eq!(
                     hold.booking_id.map(|b| b.to_string()).as_deref(),
                     body["id"].as_str()
@@ -544,6 +548,7 @@ async fn confirmation_racing_expiry_never_both_never_neither() {
             }
             (410, HoldStatus::Expired) => {
                 expired += 1;
+                lead = (lead + Duration::from_millis(1)).min(Duration::from_millis(25));
                 assert_eq!(body["error"]["code"], "hold_expired");
             }
             other => panic!(
