@@ -33,7 +33,7 @@ pub use after_commit::AfterCommit;
 pub use tickets::{
     Count, Line, booking_lines, event_types, hold_lines, move_tickets, new_booking, new_hold,
     per_type, resize_event, resize_type, return_promo_uses, take_promo_uses, take_tickets,
-    types_of, write_booking_lines, write_hold_lines,
+    type_names, types_of, write_booking_lines, write_hold_lines,
 };
 
 /// The active holds of these customers on the event, by customer (at most one

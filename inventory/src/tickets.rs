@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -327,6 +327,29 @@ pub async fn hold_lines<C: ConnectionTrait>(
         });
     }
     Ok(lines)
+}
+
+/// The names of these ticket types, by id.
+pub async fn type_names<C: ConnectionTrait>(
+    db: &C,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, String>, DbErr> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(TicketType::find()
+        .select_only()
+        .column(TicketTypeColumn::Id)
+        .column(TicketTypeColumn::Name)
+        .filter(TicketTypeColumn::Id.is_in(ids))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Each booking's lines, by booking.

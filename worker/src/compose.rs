@@ -128,8 +128,11 @@ impl Composer {
                         .await?
                         .remove(&hold.id)
                         .unwrap_or_default();
-                    let names =
-                        type_names(&self.db, lines.iter().map(|line| line.ticket_type_id)).await?;
+                    let names = inventory::type_names(
+                        &self.db,
+                        lines.iter().map(|line| line.ticket_type_id),
+                    )
+                    .await?;
                     let items = item_lines(&lines, &names);
                     (
                         email::waitlist_offered(&customer, &event, &hold, &items),
@@ -417,7 +420,7 @@ async fn read_confirmations(
                 .flatten()
                 .map(|ticket| ticket.ticket_type_id),
         );
-    let names = type_names(db, type_ids).await?;
+    let names = inventory::type_names(db, type_ids).await?;
     Ok(bookings
         .into_iter()
         .map(|booking| {
@@ -439,25 +442,5 @@ async fn read_confirmations(
             };
             (confirmation.booking.id, confirmation)
         })
-        .collect())
-}
-
-/// The names of these ticket types.
-async fn type_names(
-    db: &DatabaseConnection,
-    ids: impl IntoIterator<Item = Uuid>,
-) -> Result<HashMap<Uuid, String>, DbErr> {
-    let mut ids: Vec<Uuid> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(TicketType::find()
-        .select_only()
-        .column(TicketTypeColumn::Id)
-        .column(TicketTypeColumn::Name)
-        .filter(TicketTypeColumn::Id.is_in(ids))
-        .into_tuple::<(Uuid, String)>()
-        .all(db)
-        .await?
-        .into_iter()
         .collect())
 }

@@ -142,19 +142,8 @@ async fn details<C: ConnectionTrait>(
     services: &Services,
     tickets: Vec<TicketModel>,
 ) -> Result<Vec<TicketDetails>, DbErr> {
-    let type_ids: Vec<Uuid> = tickets.iter().map(|t| t.ticket_type_id).collect();
+    let types = inventory::type_names(db, tickets.iter().map(|t| t.ticket_type_id)).await?;
     let seat_ids: Vec<Uuid> = tickets.iter().filter_map(|t| t.seat_id).collect();
-    let types: HashMap<Uuid, String> = if type_ids.is_empty() {
-        HashMap::new()
-    } else {
-        TicketType::find()
-            .filter(TicketTypeColumn::Id.is_in(type_ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect()
-    };
     let seats: HashMap<Uuid, String> = if seat_ids.is_empty() {
         HashMap::new()
     } else {
@@ -237,10 +226,7 @@ pub async fn check_in(
         .call(event_id, scan, |scans| async move {
             match check_in_all(services, event_id, &scans).await {
                 Ok(answers) => answers,
-                Err(error) => scans
-                    .iter()
-                    .map(|_| Err(super::batch_error(&error, "check-ins")))
-                    .collect(),
+                Err(error) => super::batch_errors(&error, scans.len(), "check-ins"),
             }
         })
         .await

@@ -187,6 +187,11 @@ pub(super) fn batch_error(error: &DbErr, batch: &str) -> Error {
     }
 }
 
+/// [`batch_error`] for each of a failed batch's `count` requests.
+pub(super) fn batch_errors<T>(error: &DbErr, count: usize, batch: &str) -> Vec<Result<T, Error>> {
+    (0..count).map(|_| Err(batch_error(error, batch))).collect()
+}
+
 impl From<DbErr> for Error {
     fn from(error: DbErr) -> Self {
         if is_unavailable(&error) {

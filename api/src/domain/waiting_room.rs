@@ -136,10 +136,7 @@ async fn place(
                 })
             })
             .collect(),
-        Err(error) => customers
-            .iter()
-            .map(|_| Err(super::batch_error(&error, "late joins")))
-            .collect(),
+        Err(error) => super::batch_errors(&error, customers.len(), "late joins"),
     }
 }
 
