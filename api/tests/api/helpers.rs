@@ -34,6 +34,8 @@ pub struct TestApp {
     shutdown: rocket::Shutdown,
     /// Production mode: the worker runs beside the api, as its own process would.
     worker: Option<WorkerHandle>,
+    /// The localstripe webhook pointed at this app, if any.
+    stripe_webhook: Option<stripe_client::local::WebhookSlot>,
     _storage: Storage,
 }
 
@@ -205,20 +207,18 @@ impl TestApp {
         tweak: impl FnOnce(&mut Settings),
     ) -> Option<(Self, &'static stripe_client::local::LocalStripe)> {
         let stripe = local_stripe()?;
-        let app = Self::spawn_with(|settings| {
+        let mut app = Self::spawn_with(|settings| {
             settings.stripe = Some(stripe.settings());
             settings.worker.payments.stripe = Some(stripe.settings());
             tweak(settings);
         })
         .await;
         if webhooks {
-            stripe
-                .send_webhooks_to(
-                    &Uuid::now_v7().to_string(),
-                    &app.url("/api/v1/payments/stripe/webhook"),
-                )
+            let slot = stripe
+                .send_webhooks_to(&app.url("/api/v1/payments/stripe/webhook"))
                 .await
                 .expect("register the webhook at localstripe");
+            app.stripe_webhook = Some(slot);
         }
         Some((app, stripe))
     }
@@ -249,6 +249,7 @@ impl TestApp {
             live,
             shutdown,
             worker,
+            stripe_webhook: None,
             _storage: storage,
         }
     }
@@ -863,6 +864,7 @@ async fn serve(app: startup::App) -> (String, rocket::Shutdown) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        drop(self.stripe_webhook.take());
         self.shutdown.clone().notify();
         drop(self.worker.take());
         if let Storage::Postgres {
