@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    EntityTrait, Iterable, RuntimeErr, sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ColumnType, ConnectOptions, ConnectionTrait,
+    Database, DatabaseConnection, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable,
+    RuntimeErr, Statement, Value, sea_query::OnConflict,
 };
 
 pub fn is_sqlite(url: &str) -> bool {
@@ -125,18 +126,33 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
 /// 7,850 → 8,795 bookings/s going from 400 parameters to 8,000.
 const PARAMETERS_PER_INSERT: usize = 8000;
 
+/// Rows per `unnest` INSERT on PostgreSQL (which has no parameter limit to
+/// keep under; this bounds one statement's size).
+const ROWS_PER_UNNEST: usize = 10_000;
+
 /// How many rows of `columns` columns to insert per statement.
 fn rows_per_insert(columns: usize) -> usize {
     (PARAMETERS_PER_INSERT / columns.max(1)).max(1)
 }
 
-/// Inserts the rows in as few multi-row statements as the parameter limit
-/// allows, in order.
+/// Inserts the rows in as few statements as the databases allow, in order.
 pub async fn insert_all<A, C>(db: &C, rows: Vec<A>) -> Result<(), DbErr>
 where
     A: ActiveModelTrait,
     C: ConnectionTrait,
 {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let mut unsent = Vec::new();
+        for chunk in rows.chunks(ROWS_PER_UNNEST) {
+            match unnest_insert(chunk) {
+                Some(insert) => {
+                    db.execute_raw(insert).await?;
+                }
+                None => unsent.extend_from_slice(chunk),
+            }
+        }
+        return insert_all_with(db, unsent, None).await;
+    }
     insert_all_with(db, rows, None).await
 }
 
@@ -168,6 +184,96 @@ where
         insert.exec_without_returning(db).await?;
     }
     Ok(())
+}
+
+/// The rows as one PostgreSQL statement, each column one array parameter:
+/// `INSERT INTO t (a, b) SELECT * FROM unnest($1::uuid[], $2::text[])`. Its
+/// text is the same for any number of rows, so each connection prepares it
+/// once, where a multi-row VALUES has a text (parsed, planned and cached
+/// anew) per row count. `None` if a row leaves a column unset or holds a
+/// value this form does not carry: those go as VALUES.
+fn unnest_insert<A: ActiveModelTrait>(rows: &[A]) -> Option<Statement> {
+    let entity = A::Entity::default();
+    let mut names = Vec::new();
+    let mut arrays = Vec::new();
+    let mut values = Vec::new();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        let column_type = column.def().get_column_type().clone();
+        let mut array = String::from("{");
+        let mut element_type = None;
+        for row in rows {
+            let (ActiveValue::Set(value) | ActiveValue::Unchanged(value)) = row.get(column) else {
+                return None;
+            };
+            if array.len() > 1 {
+                array.push(',');
+            }
+            element_type = Some(push_element(&mut array, &value, &column_type)?);
+        }
+        array.push('}');
+        names.push(format!("\"{}\"", column.as_str()));
+        arrays.push(format!("${}::{}[]", values.len() + 1, element_type?));
+        values.push(Value::String(Some(array)));
+    }
+    let table = match entity.schema_name() {
+        Some(schema) => format!("\"{schema}\".\"{}\"", entity.table_name()),
+        None => format!("\"{}\"", entity.table_name()),
+    };
+    let sql = format!(
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({})",
+        names.join(", "),
+        arrays.join(", ")
+    );
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+}
+
+/// Appends `value` to a PostgreSQL array literal (`NULL`, or quoted text) and
+/// returns the array's element type; `None` for a value not carried so.
+fn push_element(
+    array: &mut String,
+    value: &Value,
+    column_type: &ColumnType,
+) -> Option<&'static str> {
+    let (element_type, text) = match value {
+        Value::Bool(v) => ("bool", v.map(|v| v.to_string())),
+        Value::TinyInt(v) => ("int2", v.map(|v| v.to_string())),
+        Value::SmallInt(v) => ("int2", v.map(|v| v.to_string())),
+        Value::Int(v) => ("int4", v.map(|v| v.to_string())),
+        Value::BigInt(v) => ("int8", v.map(|v| v.to_string())),
+        Value::String(v) => ("text", v.clone()),
+        Value::Uuid(v) => ("uuid", v.map(|v| v.to_string())),
+        Value::Json(v) => {
+            let element_type = match column_type {
+                ColumnType::JsonBinary => "jsonb",
+                _ => "json",
+            };
+            (element_type, v.as_ref().map(|v| v.to_string()))
+        }
+        Value::ChronoDateTimeUtc(v) => (
+            "timestamptz",
+            v.map(|v| v.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()),
+        ),
+        Value::ChronoDate(v) => ("date", v.map(|v| v.to_string())),
+        _ => return None,
+    };
+    match text {
+        None => array.push_str("NULL"),
+        Some(text) => {
+            array.push('"');
+            for c in text.chars() {
+                if c == '"' || c == '\\' {
+                    array.push('\\');
+                }
+                array.push(c);
+            }
+            array.push('"');
+        }
+    }
+    Some(element_type)
 }
 
 /// Timestamps at the precision the database keeps (microseconds), so what is
