@@ -78,7 +78,9 @@ pub fn per_type<'a>(lines: impl IntoIterator<Item = &'a Line>) -> HashMap<Uuid, 
 /// Moves tickets of the given types (`type id → n`) from one count to another,
 /// on the event (locking its row, if this transaction has not yet) and then on
 /// each type. The caller has checked that they are there; the database's
-/// CHECKs refuse the transaction otherwise.
+/// CHECKs refuse the transaction otherwise. A type removed since the caller
+/// read it fails the transaction: on PostgreSQL no foreign key stops the
+/// items the caller wrote of it (migration 17), this does.
 pub async fn move_tickets(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -92,7 +94,10 @@ pub async fn move_tickets(
     }
     event_update(event_id, n, from, to).exec(txn).await?;
     for (&ticket_type_id, &n) in counts {
-        type_update(ticket_type_id, n, from, to).exec(txn).await?;
+        let moved = type_update(ticket_type_id, n, from, to).exec(txn).await?;
+        if moved.rows_affected == 0 {
+            return Err(DbErr::RecordNotUpdated);
+        }
     }
     Ok(())
 }
