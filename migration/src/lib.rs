@@ -17,6 +17,7 @@ mod m20261204_000014_webhook_messages;
 mod m20261205_000015_hot_path_foreign_keys;
 mod m20261205_000016_waiting_room_lines;
 mod m20261205_000017_sold_type_foreign_keys;
+mod m20261205_000018_booking_row_foreign_keys;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_hot_path_foreign_keys::Migration),
             Box::new(m20261205_000016_waiting_room_lines::Migration),
             Box::new(m20261205_000017_sold_type_foreign_keys::Migration),
+            Box::new(m20261205_000018_booking_row_foreign_keys::Migration),
         ]
     }
 }

@@ -465,7 +465,9 @@ impl TestApp {
     /// SPEC §5 and §8, checked in the database: `available + held + booked ==
     /// total`, each at least 0, `held` the sum of active holds and `booked` the
     /// sum of confirmed bookings; on a seated event, as many seats held and
-    /// booked, each taken seat belonging to a hold in the matching state.
+    /// booked, each taken seat belonging to a hold in the matching state. And
+    /// no ticket, booking item or notification names a booking that is not
+    /// there (on PostgreSQL no foreign key refuses it: migration 18).
     pub async fn assert_ticket_invariant(&self, event_id: &str) -> EventModel {
         let id: Uuid = event_id.parse().unwrap();
         let event = Event::find_by_id(id).one(&self.db).await.unwrap().unwrap();
@@ -575,6 +577,25 @@ impl TestApp {
                 (held, booked),
                 "a type's counts disagree with its items: {t:?}"
             );
+        }
+        for (table, rows) in [
+            ("tickets", "tickets"),
+            ("booking items", "booking_items"),
+            ("notifications", "notifications"),
+        ] {
+            let orphans = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    self.db.get_database_backend(),
+                    format!(
+                        "SELECT COUNT(*) AS n FROM {rows} WHERE booking_id IS NOT NULL \
+                         AND booking_id NOT IN (SELECT id FROM bookings)"
+                    ),
+                ))
+                .await
+                .unwrap()
+                .and_then(|row| row.try_get::<i64>("", "n").ok());
+            assert_eq!(orphans, Some(0), "{table} of a booking that is not there");
         }
         if event.seated {
             let seats = Seat::find()
