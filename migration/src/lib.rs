@@ -18,6 +18,7 @@ mod m20261205_000015_hot_path_foreign_keys;
 mod m20261205_000016_waiting_room_lines;
 mod m20261205_000017_sold_type_foreign_keys;
 mod m20261205_000018_booking_row_foreign_keys;
+mod unchecked_references;
 
 pub struct Migrator;
 

@@ -13,58 +13,43 @@
 //! constraint there means rebuilding the table, and it is not where the
 //! speed is measured).
 
-use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
+use sea_orm_migration::prelude::*;
+
+use crate::unchecked_references::{Reference, drop_checks, restore_checks};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UNCHECKED: [(&str, &str, &str, &str); 4] = [
-    ("bookings", "bookings_event_id_fkey", "event_id", "events"),
-    ("bookings", "bookings_user_id_fkey", "user_id", "users"),
-    (
-        "notifications",
-        "notifications_event_id_fkey",
-        "event_id",
-        "events",
-    ),
-    (
-        "notifications",
-        "notifications_user_id_fkey",
-        "user_id",
-        "users",
-    ),
+const UNCHECKED: [Reference; 4] = [
+    Reference {
+        table: "bookings",
+        column: "event_id",
+        parent: "events",
+    },
+    Reference {
+        table: "bookings",
+        column: "user_id",
+        parent: "users",
+    },
+    Reference {
+        table: "notifications",
+        column: "event_id",
+        parent: "events",
+    },
+    Reference {
+        table: "notifications",
+        column: "user_id",
+        parent: "users",
+    },
 ];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, constraint, _, _) in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint}"
-                ))
-                .await?;
-        }
-        Ok(())
+        drop_checks(manager, &UNCHECKED).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, constraint, column, parent) in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {constraint} \
-                     FOREIGN KEY ({column}) REFERENCES {parent}(id)"
-                ))
-                .await?;
-        }
-        Ok(())
+        restore_checks(manager, &UNCHECKED).await
     }
 }

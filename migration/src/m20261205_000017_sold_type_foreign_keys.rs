@@ -11,43 +11,33 @@
 //! that wrote items of a type removed meanwhile rolls back instead of
 //! leaving them behind. SQLite keeps the checks (see migration 15).
 
-use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
+use sea_orm_migration::prelude::*;
+
+use crate::unchecked_references::{Reference, drop_checks, restore_checks};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UNCHECKED: [&str; 2] = ["booking_items", "hold_items"];
+const UNCHECKED: [Reference; 2] = [
+    Reference {
+        table: "booking_items",
+        column: "ticket_type_id",
+        parent: "ticket_types",
+    },
+    Reference {
+        table: "hold_items",
+        column: "ticket_type_id",
+        parent: "ticket_types",
+    },
+];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_ticket_type_id_fkey"
-                ))
-                .await?;
-        }
-        Ok(())
+        drop_checks(manager, &UNCHECKED).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {table}_ticket_type_id_fkey \
-                     FOREIGN KEY (ticket_type_id) REFERENCES ticket_types(id)"
-                ))
-                .await?;
-        }
-        Ok(())
+        restore_checks(manager, &UNCHECKED).await
     }
 }

@@ -11,43 +11,38 @@
 //! stampede that no such row names a booking that is not there. Payments,
 //! refunds and holds keep their checks; SQLite keeps all (see migration 15).
 
-use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
+use sea_orm_migration::prelude::*;
+
+use crate::unchecked_references::{Reference, drop_checks, restore_checks};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UNCHECKED: [&str; 3] = ["tickets", "booking_items", "notifications"];
+const UNCHECKED: [Reference; 3] = [
+    Reference {
+        table: "tickets",
+        column: "booking_id",
+        parent: "bookings",
+    },
+    Reference {
+        table: "booking_items",
+        column: "booking_id",
+        parent: "bookings",
+    },
+    Reference {
+        table: "notifications",
+        column: "booking_id",
+        parent: "bookings",
+    },
+];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_booking_id_fkey"
-                ))
-                .await?;
-        }
-        Ok(())
+        drop_checks(manager, &UNCHECKED).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for table in UNCHECKED {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {table}_booking_id_fkey \
-                     FOREIGN KEY (booking_id) REFERENCES bookings(id)"
-                ))
-                .await?;
-        }
-        Ok(())
+        restore_checks(manager, &UNCHECKED).await
     }
 }
