@@ -11,7 +11,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, id};
+use crate::helpers::{TestApp, TestUser, id};
 
 /// An event made the old way sells one free "General admission" type: a
 /// booking or hold by quantity, or by naming that type, carries it as an item
@@ -178,6 +178,18 @@ async fn type_ids(event: &Value) -> Vec<String> {
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// An event selling `types` (the rest of it as [`three_types`]): its id and
+/// its types' ids, in order.
+async fn event_selling(app: &TestApp, organizer: &TestUser, types: Value) -> (String, Vec<String>) {
+    let mut body = three_types();
+    body["ticket_types"] = types;
+    let (status, event) = app
+        .post("/api/v1/events", Some(&organizer.token), body)
+        .await;
+    assert_eq!(status, 201, "{event}");
+    (id(&event).to_owned(), type_ids(&event).await)
 }
 
 /// An event with three priced types: its body lists them in order with their
@@ -443,18 +455,16 @@ async fn a_stampede_over_three_types_sells_each_exactly_its_quantity() {
     let app = TestApp::spawn().await;
     let organizer = app.organizer().await;
     let customers = app.customers(REQUESTS).await;
-    let mut body = three_types();
-    body["ticket_types"] = json!([
-        {"name": "A", "price": 1000, "quantity": 20},
-        {"name": "B", "price": 2000, "quantity": 30},
-        {"name": "C", "price": 3000, "quantity": 40},
-    ]);
-    let (status, event) = app
-        .post("/api/v1/events", Some(&organizer.token), body)
-        .await;
-    assert_eq!(status, 201, "{event}");
-    let types = type_ids(&event).await;
-    let event_id = id(&event).to_owned();
+    let (event_id, types) = event_selling(
+        &app,
+        &organizer,
+        json!([
+            {"name": "A", "price": 1000, "quantity": 20},
+            {"name": "B", "price": 2000, "quantity": 30},
+            {"name": "C", "price": 3000, "quantity": 40},
+        ]),
+    )
+    .await;
     let shots = customers
         .iter()
         .enumerate()
@@ -510,17 +520,16 @@ async fn a_type_removed_while_its_first_tickets_sell_leaves_no_sale_of_it() {
     let postgres = app.db.get_database_backend() == DbBackend::Postgres;
     let (mut removed, mut kept) = (0, 0);
     for round in 0..ROUNDS {
-        let mut body = three_types();
-        body["ticket_types"] = json!([
-            {"name": "General", "price": 0, "quantity": 100},
-            {"name": "Extra", "price": 0, "quantity": 100},
-        ]);
-        let (status, event) = app
-            .post("/api/v1/events", Some(&organizer.token), body)
-            .await;
-        assert_eq!(status, 201, "{event}");
-        let event_id = id(&event).to_owned();
-        let extra = type_ids(&event).await.remove(1);
+        let (event_id, mut types) = event_selling(
+            &app,
+            &organizer,
+            json!([
+                {"name": "General", "price": 0, "quantity": 100},
+                {"name": "Extra", "price": 0, "quantity": 100},
+            ]),
+        )
+        .await;
+        let extra = types.remove(1);
         let items = json!({"items": [{"ticket_type_id": extra, "quantity": 1}]});
         let shots = customers
             .iter()
@@ -746,13 +755,13 @@ async fn a_price_change_applies_to_holds_made_afterwards() {
     let app = TestApp::spawn().await;
     let organizer = app.organizer().await;
     let [early, late] = [app.customer().await, app.customer().await];
-    let mut body = three_types();
-    body["ticket_types"] = json!([{"name": "Standard", "price": 2000, "quantity": 10}]);
-    let (_, event) = app
-        .post("/api/v1/events", Some(&organizer.token), body)
-        .await;
-    let event_id = id(&event).to_owned();
-    let standard = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let (event_id, mut types) = event_selling(
+        &app,
+        &organizer,
+        json!([{"name": "Standard", "price": 2000, "quantity": 10}]),
+    )
+    .await;
+    let standard = types.remove(0);
     let holds = format!("/api/v1/events/{event_id}/holds");
     let (_, first) = app
         .post(&holds, Some(&early.token), json!({"quantity": 2}))
@@ -817,16 +826,16 @@ async fn a_waitlist_entry_for_a_type_is_offered_that_type() {
         app.customer().await,
         app.customer().await,
     ];
-    let mut body = three_types();
-    body["ticket_types"] = json!([
-        {"name": "Front", "price": 5000, "quantity": 1},
-        {"name": "Back", "price": 1000, "quantity": 5},
-    ]);
-    let (_, event) = app
-        .post("/api/v1/events", Some(&organizer.token), body)
-        .await;
-    let event_id = id(&event).to_owned();
-    let [front, back] = <[String; 2]>::try_from(type_ids(&event).await).unwrap();
+    let (event_id, types) = event_selling(
+        &app,
+        &organizer,
+        json!([
+            {"name": "Front", "price": 5000, "quantity": 1},
+            {"name": "Back", "price": 1000, "quantity": 5},
+        ]),
+    )
+    .await;
+    let [front, back] = <[String; 2]>::try_from(types).unwrap();
     let one_front = json!({"items": [{"ticket_type_id": front, "quantity": 1}]});
     let (status, booking) = app.buy(&buyer, &organizer, &event_id, one_front).await;
     assert_eq!(status, 201, "{booking}");
