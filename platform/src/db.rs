@@ -198,17 +198,18 @@ fn unnest_insert<A: ActiveModelTrait>(rows: &[A]) -> Option<Statement> {
     let mut arrays = Vec::new();
     let mut values = Vec::new();
     for column in <A::Entity as EntityTrait>::Column::iter() {
-        let column_type = column.def().get_column_type().clone();
+        let definition = column.def();
+        let column_type = definition.get_column_type();
         let mut array = String::from("{");
         let mut element_type = None;
-        for row in rows {
+        for (n, row) in rows.iter().enumerate() {
             let (ActiveValue::Set(value) | ActiveValue::Unchanged(value)) = row.get(column) else {
                 return None;
             };
-            if array.len() > 1 {
+            if n > 0 {
                 array.push(',');
             }
-            element_type = Some(push_element(&mut array, &value, &column_type)?);
+            element_type = Some(push_element(&mut array, &value, column_type)?);
         }
         array.push('}');
         names.push(format!("\"{}\"", column.as_str()));
