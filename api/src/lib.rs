@@ -17,10 +17,30 @@ pub mod telemetry;
 use std::sync::Arc;
 
 use platform::health::MailHealth;
-use rocket::{Build, Rocket, catchers, figment::Figment};
+use rocket::{Build, Ignite, Rocket, catchers, figment::Figment};
 
 pub use settings::Settings;
 pub use startup::App;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+    #[error("{0}")]
+    Rocket(Box<rocket::Error>),
+}
+
+/// Serves an ignited [`rocket`] on its configured address and port, through
+/// the api's own accept loop ([`http::front_door`]), until it shuts down.
+pub async fn launch(rocket: Rocket<Ignite>) -> Result<Rocket<Ignite>, LaunchError> {
+    let connections = http::front_door::open(&rocket)
+        .await
+        .map_err(LaunchError::Listen)?;
+    rocket
+        .launch_on(connections)
+        .await
+        .map_err(|error| LaunchError::Rocket(Box::new(error)))
+}
 
 pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {
     let housekeeping = startup::Housekeeping::new(app.services.db.clone(), app.idempotency_ttl);

@@ -42,7 +42,14 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match api::rocket(figment, app).launch().await {
+        let rocket = match api::rocket(figment, app).ignite().await {
+            Ok(rocket) => rocket,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match api::launch(rocket).await {
             Ok(_) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error}");

@@ -22,7 +22,7 @@ pub struct RequestId(pub String);
 impl RequestId {
     /// A client's id is kept if it is short, visible ASCII without spaces;
     /// anything else is replaced, so it can go into logs as it is.
-    fn from_header(value: Option<&str>) -> Self {
+    pub fn from_header(value: Option<&str>) -> Self {
         match value {
             Some(id)
                 if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) =>
@@ -111,9 +111,6 @@ impl Fairing for Telemetry {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let Timing { id, started } = timing(request);
-        let elapsed = started.elapsed();
-        // The template, not the path: `/api/v1/events/<id>` is one series, not one
-        // per event.
         let route = request
             .route()
             .map(|route| {
@@ -126,24 +123,43 @@ impl Fairing for Telemetry {
                     .to_owned()
             })
             .unwrap_or_else(|| "unmatched".to_owned());
-        let method = request.method().as_str();
-        let status = response.status().code;
-        let status_label = status.to_string();
-        let labels = [method, route.as_str(), status_label.as_str()];
-        HTTP_REQUESTS.with_label_values(&labels).inc();
-        HTTP_SECONDS
-            .with_label_values(&labels)
-            .observe(elapsed.as_secs_f64());
         response.set_header(Header::new(REQUEST_ID_HEADER, id.0.clone()));
-        tracing::info!(
-            target: "http",
-            request_id = %id.0,
-            method,
-            route = %route,
-            path = %request.uri().path(),
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
+        record(
+            request.method().as_str(),
+            &route,
+            request.uri().path().as_str(),
+            response.status().code,
+            id,
+            started.elapsed(),
         );
     }
+}
+
+/// One answered request: its log line and its metrics (`route` is the
+/// template, not the path: `/api/v1/events/<id>` is one series, not one per
+/// event).
+pub fn record(
+    method: &str,
+    route: &str,
+    path: &str,
+    status: u16,
+    id: &RequestId,
+    elapsed: std::time::Duration,
+) {
+    let status_label = status.to_string();
+    let labels = [method, route, status_label.as_str()];
+    HTTP_REQUESTS.with_label_values(&labels).inc();
+    HTTP_SECONDS
+        .with_label_values(&labels)
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "http",
+        request_id = %id.0,
+        method,
+        route = %route,
+        path = %path,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
 }

@@ -24,6 +24,14 @@ pub struct Organizer(pub Uuid);
 #[derive(Debug, Clone, Copy)]
 pub struct Customer(pub Uuid);
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Authenticated {
     type Error = ();
@@ -42,13 +50,10 @@ impl<'r> FromRequest<'r> for Authenticated {
         let Some(header) = request.headers().get_one("Authorization") else {
             return fail("missing Authorization header (expected `Bearer <token>`)");
         };
-        let Some(token) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-        else {
+        let Some(token) = bearer_token(header) else {
             return fail("Authorization header must be `Bearer <token>`");
         };
-        match keys.verify(token.trim()) {
+        match keys.verify(token) {
             Ok(claims) => Outcome::Success(Authenticated {
                 id: claims.sub,
                 role: claims.role,
@@ -103,11 +108,7 @@ impl<'r> FromRequest<'r> for DoorPass {
         let token = request
             .headers()
             .get_one("Authorization")
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+            .and_then(bearer_token);
         let Some(token) = token.filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX)) else {
             return with_role(request, Role::Organizer)
                 .await

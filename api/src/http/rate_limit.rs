@@ -378,18 +378,29 @@ impl<'r> FromRequest<'r> for ClientIp {
             .rocket()
             .state::<RateLimiter>()
             .is_some_and(RateLimiter::trusts_forwarded_for);
-        let forwarded = trusts
-            .then(|| request.headers().get("X-Forwarded-For").last())
-            .flatten()
-            .and_then(|list| list.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        Outcome::Success(ClientIp(
-            forwarded.or_else(|| request.remote().map(|a| a.ip())),
+        Outcome::Success(ClientIp::of(
+            trusts,
+            request.headers().get("X-Forwarded-For").last(),
+            request.remote().map(|a| a.ip()),
         ))
     }
 }
 
 impl ClientIp {
+    /// The peer's address, or when `trusts_forwarded_for`, the last address
+    /// in the (last) `X-Forwarded-For` header: the one our proxy added.
+    pub fn of(
+        trusts_forwarded_for: bool,
+        forwarded_for: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Self {
+        let forwarded = forwarded_for
+            .filter(|_| trusts_forwarded_for)
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        Self(forwarded.or(peer))
+    }
+
     /// Who the client is, for counting: its address, or for IPv6 its /64 (one
     /// machine commonly has a whole /64 to pick addresses from).
     pub fn key(&self) -> String {

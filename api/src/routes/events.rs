@@ -18,11 +18,16 @@ use super::{
 use crate::http::{docs, error::ErrorBody};
 use crate::{
     auth::{Customer, Organizer},
+    domain::admission::Turn,
     domain::{Services, admission, events, report, seating},
     http::rate_limit::{ClientIp, RateLimiter},
     http::{ApiError, JsonBody, parse_id},
-    live::{Availability, LiveHub, TooManyStreams},
+    live::{Availability, LiveHub, StreamSlot, TooManyStreams},
 };
+use futures::Stream;
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+use uuid::Uuid;
 
 /// Create an event (organizers).
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = NewEventInput, security(("bearer" = [])),
@@ -217,26 +222,90 @@ pub async fn live(
     customer: Option<Customer>,
     client: ClientIp,
     id: &str,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<SmallChunks<EventStream![Event + 'static]>, ApiError> {
-    let event_id = parse_id(id, "event")?;
+    let subscription = subscribe(hub, &services, customer, &client, parse_id(id, "event")?).await?;
+    let messages = live_messages(subscription, services.db, shutdown);
+    let stream = EventStream! {
+        for await message in messages {
+            yield Event::data(message.data).event(message.name);
+        }
+    };
+    Ok(SmallChunks(stream.heartbeat(HEARTBEAT)))
+}
+
+/// An open live stream's place and what it follows, before its first message.
+pub struct LiveSubscription {
+    // Held for as long as the stream is open; its place is given back when
+    // the stream ends.
+    slot: StreamSlot,
+    event_id: Uuid,
+    availability: watch::Receiver<Availability>,
+    /// A customer in the event's waiting room: who, and their turn.
+    turn: Option<(Uuid, Turn)>,
+}
+
+/// Opens a live stream of event `event_id` for `client` (the route's half
+/// that may refuse: too many streams, an unknown event).
+pub async fn subscribe(
+    hub: &Arc<LiveHub>,
+    services: &Services,
+    customer: Option<Customer>,
+    client: &ClientIp,
+    event_id: Uuid,
+) -> Result<LiveSubscription, ApiError> {
     let slot = hub
         .open_stream(client.key())
         .map_err(|TooManyStreams(why)| ApiError::rate_limited(why, STREAM_RETRY_AFTER))?;
-    let mut availability = hub.watch(event_id).await?;
-    let mut turn = match customer {
+    let availability = hub.watch(event_id).await?;
+    let turn = match customer {
         Some(customer) => admission::turn_of(&services.db, customer.0, event_id)
             .await?
             .map(|turn| (customer.0, turn)),
         None => None,
     };
-    let db = services.db;
-    let stream = EventStream! {
-        // Held for as long as the stream is open; its place is given back when
-        // the stream ends.
+    Ok(LiveSubscription {
+        slot,
+        event_id,
+        availability,
+        turn,
+    })
+}
+
+/// One message of a live stream: its event name and its JSON data.
+pub struct LiveMessage {
+    pub name: &'static str,
+    pub data: String,
+}
+
+impl LiveMessage {
+    fn of(name: &'static str, data: &impl serde::Serialize) -> Self {
+        Self {
+            name,
+            // Plain structs of numbers, ids and names: serializing cannot fail.
+            data: serde_json::to_string(data).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a live stream sends, until the event is gone or the server stops:
+/// the availability now and after each change, and a waiting customer's
+/// `queue` standing whenever it changes. Heartbeats are the transport's.
+pub fn live_messages(
+    subscription: LiveSubscription,
+    db: DatabaseConnection,
+    mut shutdown: Shutdown,
+) -> impl Stream<Item = LiveMessage> + Send + 'static {
+    let LiveSubscription {
+        slot,
+        event_id,
+        mut availability,
+        mut turn,
+    } = subscription;
+    rocket::response::stream::stream! {
         let _slot = slot;
         let first = availability.borrow_and_update().clone();
-        yield Event::json(&first).event("availability");
+        yield LiveMessage::of("availability", &first);
         let mut told = None;
         let mut clock = tokio::time::interval(QUEUE_TICK);
         loop {
@@ -246,7 +315,7 @@ pub async fn live(
                         break;
                     }
                     let now = availability.borrow_and_update().clone();
-                    yield Event::json(&now).event("availability");
+                    yield LiveMessage::of("availability", &now);
                 }
                 _ = clock.tick(), if turn.is_some() => {
                     let now = crate::domain::now();
@@ -263,15 +332,14 @@ pub async fn live(
                         let key = (view.status, view.position);
                         if told != Some(key) {
                             told = Some(key);
-                            yield Event::json(&view).event("queue");
+                            yield LiveMessage::of("queue", &view);
                         }
                     }
                 }
                 _ = &mut shutdown => break,
             }
         }
-    };
-    Ok(SmallChunks(stream.heartbeat(HEARTBEAT)))
+    }
 }
 
 /// A streamed response read in chunks of at most [`SMALL_CHUNK`] bytes:
@@ -293,7 +361,8 @@ impl<'r, 'o: 'r, R: Responder<'r, 'o>> Responder<'r, 'o> for SmallChunks<R> {
 const STREAM_RETRY_AFTER: u64 = 5;
 /// How often a waiting customer's place is recomputed for their stream.
 const QUEUE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// A comment line this often keeps an idle stream's proxies from closing it.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What the event sold and took (its organizer): per type, money taken,
 /// refunded and net, tax by rate, discounts, bookings.

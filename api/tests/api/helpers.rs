@@ -878,7 +878,7 @@ async fn serve(app: startup::App) -> (String, rocket::Shutdown) {
         }));
     let rocket = rocket.ignite().await.expect("ignite");
     let shutdown = rocket.shutdown();
-    tokio::spawn(rocket.launch());
+    tokio::spawn(api::launch(rocket));
     let port = port_rx.await.expect("rocket reported its port");
     (format!("http://127.0.0.1:{port}"), shutdown)
 }

@@ -27,10 +27,23 @@ impl Subscription {
 
     /// Signed in: a customer in the waiting room also gets `queue` events.
     pub async fn open_as(base: &str, event_id: &str, token: Option<&str>) -> Self {
+        Self::open_with(base, event_id, token, &[]).await.0
+    }
+
+    /// With extra headers; also returns the response's `server` header.
+    async fn open_with(
+        base: &str,
+        event_id: &str,
+        token: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> (Self, Option<String>) {
         let mut request =
             reqwest::Client::new().get(format!("{base}/api/v1/events/{event_id}/live"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
@@ -38,14 +51,19 @@ impl Subscription {
             response.headers()["content-type"].to_str().unwrap(),
             "text/event-stream"
         );
-        Self {
+        let server = response
+            .headers()
+            .get("server")
+            .map(|s| s.to_str().unwrap().to_owned());
+        let subscription = Self {
             body: Box::pin(
                 response
                     .bytes_stream()
                     .map(|chunk| chunk.map(|b| b.to_vec())),
             ),
             buffer: String::new(),
-        }
+        };
+        (subscription, server)
     }
 
     /// The next `availability` message's data, or `None` if none comes within
@@ -98,6 +116,68 @@ fn counts(message: &Value) -> (i64, i64, i64) {
         message["held"].as_i64().unwrap(),
         message["booked"].as_i64().unwrap(),
     )
+}
+
+/// The api's front door streams a live request itself (a few KiB a stream)
+/// only when it can read the whole request at once; anything else it passes
+/// to Rocket's route untouched: a head longer than it reads, or a live request
+/// later on a kept-alive connection. Either way the client gets the same.
+#[tokio::test]
+async fn a_live_request_the_front_door_passes_on_streams_the_same() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let organizer = app.organizer().await;
+    let customer = app.customer().await;
+    let event = app.event(&organizer, 10).await;
+    let event_id = event["id"].as_str().unwrap();
+
+    let (mut by_door, door_server) =
+        Subscription::open_with(&app.address, event_id, None, &[]).await;
+    let long_head = [("x-padding", "p".repeat(5000))];
+    let (mut by_rocket, rocket_server) =
+        Subscription::open_with(&app.address, event_id, None, &long_head).await;
+    assert_eq!(door_server, None, "streamed by the front door");
+    assert_eq!(
+        rocket_server.as_deref(),
+        Some("Rocket"),
+        "streamed by Rocket"
+    );
+    let first = by_door.next(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first, by_rocket.next(Duration::from_secs(1)).await.unwrap());
+    assert_eq!(counts(&first), (10, 0, 0));
+
+    app.book(&customer, event_id, 2).await;
+    for live in [&mut by_door, &mut by_rocket] {
+        live.until(Duration::from_secs(2), |m| counts(m) == (8, 0, 2))
+            .await;
+    }
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    connection
+        .write_all(
+            format!(
+                "GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n\
+                 GET /api/v1/events/{event_id}/live HTTP/1.1\r\nHost: {address}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&received).contains("\"booked\":2") {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, connection.read(&mut chunk))
+            .await
+            .expect("the second request's stream within 5 s")
+            .unwrap();
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&chunk[..read]);
+    }
+    let received = String::from_utf8_lossy(&received);
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    assert!(received.contains("text/event-stream"), "{received}");
 }
 
 #[tokio::test]
