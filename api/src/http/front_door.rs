@@ -389,3 +389,62 @@ async fn send(
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "01a2470e-e4d1-760b-af9e-9bf7418a9fa9";
+
+    fn live(head: &str) -> Option<LiveRequest> {
+        parse_live(head.as_bytes())
+    }
+
+    #[test]
+    fn a_complete_live_request_is_the_doors() {
+        let head = format!(
+            "GET /api/v1/events/{ID}/live?x=1 HTTP/1.1\r\nHost: a\r\n\
+             Authorization: Bearer t0k\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\n\
+             x-request-id: r-1\r\n\r\n"
+        );
+        let request = live(&head).expect("the door's");
+        assert_eq!(request.head_len, head.len());
+        assert_eq!(request.event_id.to_string(), ID);
+        assert!(!request.http_1_0);
+        assert_eq!(request.authorization.as_deref(), Some("Bearer t0k"));
+        assert_eq!(request.forwarded_for.as_deref(), Some("1.2.3.4, 5.6.7.8"));
+        assert_eq!(request.request_id.as_deref(), Some("r-1"));
+        let old = live(&format!("GET /api/v1/events/{ID}/live HTTP/1.0\r\n\r\n")).unwrap();
+        assert!(old.http_1_0);
+    }
+
+    #[test]
+    fn anything_else_is_rockets() {
+        let rockets = [
+            // Incomplete: the rest of the head has not arrived yet.
+            format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nHost: a\r\n"),
+            format!("HEAD /api/v1/events/{ID}/live HTTP/1.1\r\n\r\n"),
+            format!("POST /api/v1/events/{ID}/live HTTP/1.1\r\n\r\n"),
+            "GET /api/v1/events/not-an-id/live HTTP/1.1\r\n\r\n".to_owned(),
+            format!("GET /api/v1/events/{ID} HTTP/1.1\r\n\r\n"),
+            format!("GET /api/v1/events/{ID}/live/ HTTP/1.1\r\n\r\n"),
+            format!("GET /events/{ID}/live HTTP/1.1\r\n\r\n"),
+            format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}"),
+            format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            format!(
+                "GET /api/v1/events/{ID}/live HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+            ),
+            format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"),
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_owned(),
+            "\u{0}\u{1}garbage\r\n\r\n".to_owned(),
+        ];
+        for head in rockets {
+            assert!(live(&head).is_none(), "{head:?}");
+        }
+        // A header that is not UTF-8 where the door needs it: Rocket decides.
+        let mut bytes =
+            format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nAuthorization: ").into_bytes();
+        bytes.extend_from_slice(b"\xff\xfe\r\n\r\n");
+        assert!(parse_live(&bytes).is_none());
+    }
+}
