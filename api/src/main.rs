@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     // Rocket's own lines arrive through the `log` bridge (so its `log_level`
     // does not apply) and would warn about every failed guard, an ordinary 401:
     // only its errors. Each request is logged once by `telemetry` instead.
-    platform::logging::init("info,rocket=error,api::routes=error");
+    let _log_writer = platform::logging::init("info,rocket=error,api::routes=error");
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return config_error(error),

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    logging::init("info");
+    let _log_writer = logging::init("info");
     let (storage, settings) = match StorageSettings::from_env()
         .and_then(|storage| Ok((storage, WorkerSettings::from_env()?)))
     {

@@ -142,7 +142,8 @@ impl Drop for ApiProcess {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_requests_in_flight_then_exits_zero() {
     let smtp = SmtpSink::start().await;
-    let mut api = ApiProcess::start(&smtp).await;
+    // With the request log on, as by default.
+    let mut api = ApiProcess::start_with(&smtp, &[("RUST_LOG", "info")]).await;
     // Requests provably in flight at the signal: their bodies are half sent.
     let mut rest_of_bodies = Vec::new();
     let mut requests = Vec::new();
@@ -189,6 +190,15 @@ async fn sigterm_finishes_requests_in_flight_then_exits_zero() {
     );
     // And it stopped accepting: nothing answers any more.
     assert!(reqwest::get(format!("{}/health", api.base)).await.is_err());
+    // Every request's log line was written out before it exited.
+    let log = api.log();
+    let registered = log
+        .lines()
+        .filter(|l| {
+            l.contains("\"route\":\"/api/v1/auth/register\"") && l.contains("\"status\":201")
+        })
+        .count();
+    assert_eq!(registered, 3, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
