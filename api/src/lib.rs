@@ -5,6 +5,7 @@ pub mod auth;
 pub mod domain;
 #[cfg(feature = "embedded-worker")]
 pub mod embedded;
+pub mod front_door;
 pub mod http;
 pub mod live;
 pub mod metrics;
@@ -31,15 +32,16 @@ pub enum LaunchError {
 }
 
 /// Serves an ignited [`rocket`] on its configured address and port, through
-/// the api's own accept loop ([`http::front_door`]), until it shuts down.
+/// the api's own accept loop ([`front_door`]), until it shuts down and the
+/// door's live streams have ended (for at most the shutdown's `mercy`).
 pub async fn launch(rocket: Rocket<Ignite>) -> Result<Rocket<Ignite>, LaunchError> {
-    let connections = http::front_door::open(&rocket)
+    let mercy = std::time::Duration::from_secs(u64::from(rocket.config().shutdown.mercy));
+    let (connections, streams) = front_door::open(&rocket)
         .await
         .map_err(LaunchError::Listen)?;
-    rocket
-        .launch_on(connections)
-        .await
-        .map_err(|error| LaunchError::Rocket(Box::new(error)))
+    let launched = rocket.launch_on(connections).await;
+    streams.ended(mercy).await;
+    launched.map_err(|error| LaunchError::Rocket(Box::new(error)))
 }
 
 pub fn rocket(figment: Figment, app: App) -> Rocket<Build> {

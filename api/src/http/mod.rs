@@ -3,7 +3,6 @@
 
 pub mod docs;
 pub mod error;
-pub mod front_door;
 pub mod idempotency;
 pub mod json;
 pub mod rate_limit;

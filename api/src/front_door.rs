@@ -10,7 +10,10 @@
 //! request the route would refuse, goes to Rocket untouched (the door only
 //! peeks at the bytes), so Rocket's routes, guards and errors stay the one
 //! definition of the api. The stream's content is the route's own
-//! ([`routes::events::live_messages`]).
+//! ([`routes::events::live_messages`]). Rocket's fairings do not see the
+//! door's streams: what they add to a live response (the request id, the
+//! Shield headers, the request's log line and metrics) the door writes
+//! itself, and a new fairing meant for live streams must be added here too.
 
 use std::{
     io,
@@ -52,8 +55,9 @@ const HANDOFF_QUEUE: usize = 1024;
 const LIVE_ROUTE: &str = "/api/v1/events/<id>/live";
 
 /// Binds `address:port` as configured, starts the door, and returns what
-/// Rocket should serve: every connection the door does not keep.
-pub async fn open(rocket: &Rocket<Ignite>) -> io::Result<RocketConnections> {
+/// Rocket should serve (every connection the door does not keep) and the
+/// door's streams, to wait for at shutdown.
+pub async fn open(rocket: &Rocket<Ignite>) -> io::Result<(RocketConnections, Streams)> {
     let config = rocket.config();
     let listener = TcpListener::bind(SocketAddr::new(config.address, config.port)).await?;
     let local = listener.local_addr()?;
@@ -77,8 +81,27 @@ pub async fn open(rocket: &Rocket<Ignite>) -> io::Result<RocketConnections> {
         shutdown: rocket.shutdown(),
     });
     let (to_rocket, connections) = mpsc::channel(HANDOFF_QUEUE);
-    tokio::spawn(accept(listener, door, to_rocket));
-    Ok(RocketConnections { connections, local })
+    let (open, all_ended) = mpsc::channel(1);
+    tokio::spawn(accept(listener, door, to_rocket, open));
+    Ok((
+        RocketConnections { connections, local },
+        Streams { all_ended },
+    ))
+}
+
+/// The door's streams: each holds a sender of this channel until it ends (the
+/// accept loop too, until shutdown), so it closes when all have.
+pub struct Streams {
+    all_ended: mpsc::Receiver<()>,
+}
+
+impl Streams {
+    /// Waits (for at most `within`) until the accept loop has stopped and every
+    /// stream has ended, each with its last chunk: at shutdown, before the
+    /// process exits under them.
+    pub async fn ended(mut self, within: Duration) {
+        let _ = tokio::time::timeout(within, self.all_ended.recv()).await;
+    }
 }
 
 /// The connections handed to Rocket, as its listener.
@@ -112,7 +135,12 @@ struct Door {
     shutdown: Shutdown,
 }
 
-async fn accept(listener: TcpListener, door: Arc<Door>, to_rocket: mpsc::Sender<TcpStream>) {
+async fn accept(
+    listener: TcpListener,
+    door: Arc<Door>,
+    to_rocket: mpsc::Sender<TcpStream>,
+    open: mpsc::Sender<()>,
+) {
     let mut shutdown = door.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -129,9 +157,9 @@ async fn accept(listener: TcpListener, door: Arc<Door>, to_rocket: mpsc::Sender<
                 continue;
             }
         };
-        let (door, to_rocket) = (door.clone(), to_rocket.clone());
+        let (door, to_rocket, open) = (door.clone(), to_rocket.clone(), open.downgrade());
         tokio::spawn(async move {
-            if let Some(not_live) = door.serve_if_live(connection, peer).await {
+            if let Some(not_live) = door.serve_if_live(connection, peer, open).await {
                 let _ = to_rocket.send(not_live).await;
             }
         });
@@ -163,7 +191,12 @@ struct LiveRequest {
 impl Door {
     /// Streams `connection` if it opens with a live request the route would
     /// answer with a stream; otherwise gives it back untouched.
-    async fn serve_if_live(&self, connection: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
+    async fn serve_if_live(
+        &self,
+        connection: TcpStream,
+        peer: SocketAddr,
+        open: mpsc::WeakSender<()>,
+    ) -> Option<TcpStream> {
         let request = match tokio::time::timeout(FIRST_BYTES_WITHIN, peek_live(&connection)).await {
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => return Some(connection),
@@ -171,6 +204,9 @@ impl Door {
         let Some((subscription, opened)) = self.open(request, peer).await else {
             return Some(connection);
         };
+        // Counted among the open streams from here (not while it was only
+        // read); none left to count it: the door has closed behind it.
+        let open = open.upgrade()?;
         let messages = live_messages(
             subscription,
             self.services.db.clone(),
@@ -178,6 +214,7 @@ impl Door {
         );
         // Boxed: the many connections handed to Rocket need none of its room.
         Box::pin(stream(connection, opened, messages, self.shutdown.clone())).await;
+        drop(open);
         None
     }
 
