@@ -24,20 +24,14 @@ pub(crate) async fn drop_checks(
     manager: &SchemaManager<'_>,
     references: &[Reference],
 ) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    for reference in references {
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-                reference.table,
-                reference.constraint()
-            ))
-            .await?;
-    }
-    Ok(())
+    on_postgres(manager, references, |reference| {
+        format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+            reference.table,
+            reference.constraint()
+        )
+    })
+    .await
 }
 
 /// Puts the references' checks back (PostgreSQL only).
@@ -45,19 +39,31 @@ pub(crate) async fn restore_checks(
     manager: &SchemaManager<'_>,
     references: &[Reference],
 ) -> Result<(), DbErr> {
+    on_postgres(manager, references, |reference| {
+        format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}(id)",
+            reference.table,
+            reference.constraint(),
+            reference.column,
+            reference.parent
+        )
+    })
+    .await
+}
+
+/// Runs `statement` of each reference, in order, on PostgreSQL only.
+async fn on_postgres(
+    manager: &SchemaManager<'_>,
+    references: &[Reference],
+    statement: impl Fn(&Reference) -> String,
+) -> Result<(), DbErr> {
     if manager.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
     for reference in references {
         manager
             .get_connection()
-            .execute_unprepared(&format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}(id)",
-                reference.table,
-                reference.constraint(),
-                reference.column,
-                reference.parent
-            ))
+            .execute_unprepared(&statement(reference))
             .await?;
     }
     Ok(())
