@@ -4,6 +4,8 @@
 //! hold's confirmation, a payment), and cancelled with their booking or
 //! event.
 
+use std::collections::HashMap;
+
 use entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
@@ -59,6 +61,35 @@ pub async fn issue<C: ConnectionTrait>(db: &C, bookings: &[Issue<'_>]) -> Result
         }
     }
     platform::db::insert_all(db, rows.into_iter().map(|row| row.reset_all()).collect()).await
+}
+
+/// These bookings' tickets, by booking, each booking's in the order they were
+/// issued.
+///
+/// Sorted here, not by the database: with `ORDER BY id` PostgreSQL may prefer
+/// a scan of the whole table in id order to the `booking_id` index whenever it
+/// has no statistics on a table that has grown since its last `ANALYZE` (every
+/// on-sale's first minute on a new database), turning a read of a few rows into
+/// one of every ticket.
+pub async fn of_bookings<C: ConnectionTrait>(
+    db: &C,
+    booking_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<TicketModel>>, DbErr> {
+    let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
+    if booking_ids.is_empty() {
+        return Ok(tickets);
+    }
+    for ticket in Ticket::find()
+        .filter(TicketColumn::BookingId.is_in(booking_ids.iter().copied()))
+        .all(db)
+        .await?
+    {
+        tickets.entry(ticket.booking_id).or_default().push(ticket);
+    }
+    for of_one in tickets.values_mut() {
+        of_one.sort_by_key(|ticket| ticket.id);
+    }
+    Ok(tickets)
 }
 
 /// Cancels the tickets of these bookings.

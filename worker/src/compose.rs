@@ -401,15 +401,7 @@ async fn read_confirmations(
         .map(|event| (event.id, event))
         .collect();
     let mut lines = inventory::booking_lines(db, booking_ids).await?;
-    let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
-    for ticket in Ticket::find()
-        .filter(TicketColumn::BookingId.is_in(booking_ids.iter().copied()))
-        .order_by_asc(TicketColumn::Id)
-        .all(db)
-        .await?
-    {
-        tickets.entry(ticket.booking_id).or_default().push(ticket);
-    }
+    let mut tickets = inventory::issued::of_bookings(db, booking_ids).await?;
     let type_ids = lines
         .values()
         .flatten()

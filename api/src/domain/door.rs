@@ -176,11 +176,10 @@ pub async fn of_booking(
     booking_id: Uuid,
 ) -> Result<Vec<TicketDetails>, Error> {
     bookings::get(&services.db, viewer, booking_id).await?;
-    let tickets = Ticket::find()
-        .filter(TicketColumn::BookingId.eq(booking_id))
-        .order_by_asc(TicketColumn::Id)
-        .all(&services.db)
-        .await?;
+    let tickets = inventory::issued::of_bookings(&services.db, &[booking_id])
+        .await?
+        .remove(&booking_id)
+        .unwrap_or_default();
     Ok(details(&services.db, services, tickets).await?)
 }
 

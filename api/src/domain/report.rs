@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::prelude::*;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Error, queries};
@@ -169,17 +169,7 @@ pub async fn attendees(
             .into_iter()
             .unzip();
     let booking_ids: Vec<Uuid> = details.iter().map(|d| d.booking.id).collect();
-    let mut tickets: HashMap<Uuid, Vec<TicketModel>> = HashMap::new();
-    if !booking_ids.is_empty() {
-        for ticket in Ticket::find()
-            .filter(TicketColumn::BookingId.is_in(booking_ids))
-            .order_by_asc(TicketColumn::Id)
-            .all(db)
-            .await?
-        {
-            tickets.entry(ticket.booking_id).or_default().push(ticket);
-        }
-    }
+    let mut tickets = inventory::issued::of_bookings(db, &booking_ids).await?;
     let mut out = Vec::new();
     for (details, customer) in details.into_iter().zip(customers) {
         let row = |item: &super::sale::Item, seat: Option<String>| AttendeeRow {
