@@ -291,9 +291,11 @@ fn response_head(request: &LiveRequest, request_id: &RequestId) -> String {
          x-content-type-options: nosniff\r\n\
          x-frame-options: SAMEORIGIN\r\n\
          permissions-policy: interest-cohort=()\r\n\
-         x-request-id: {}\r\n\
+         {}: {}\r\n\
          date: {}\r\n\
          {framing}\r\n\r\n",
+        // Lower case, as Rocket's hyper writes every header name.
+        telemetry::REQUEST_ID_HEADER.to_ascii_lowercase(),
         request_id.0,
         httpdate::fmt_http_date(SystemTime::now()),
     )
@@ -338,7 +340,9 @@ fn parse_live(bytes: &[u8]) -> Option<LiveRequest> {
             "content-length" | "transfer-encoding" | "upgrade" | "expect" => return None,
             "authorization" => live.authorization = Some(value()?),
             "x-forwarded-for" => live.forwarded_for = Some(value()?),
-            "x-request-id" => live.request_id = Some(value()?),
+            name if name.eq_ignore_ascii_case(telemetry::REQUEST_ID_HEADER) => {
+                live.request_id = Some(value()?)
+            }
             _ => {}
         }
     }
@@ -453,6 +457,20 @@ mod tests {
         assert_eq!(request.request_id.as_deref(), Some("r-1"));
         let old = live(&format!("GET /api/v1/events/{ID}/live HTTP/1.0\r\n\r\n")).unwrap();
         assert!(old.http_1_0);
+    }
+
+    #[test]
+    fn the_response_head_echoes_the_request_id_as_rocket_does() {
+        let head = format!("GET /api/v1/events/{ID}/live HTTP/1.1\r\nX-REQUEST-ID: r-1\r\n\r\n");
+        let request = live(&head).expect("the door's");
+        let id = RequestId::from_header(request.request_id.as_deref());
+        let response = response_head(&request, &id);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains("\r\nx-request-id: r-1\r\n"), "{response}");
+        assert!(
+            response.ends_with("transfer-encoding: chunked\r\n\r\n"),
+            "{response}"
+        );
     }
 
     #[test]
